@@ -1,0 +1,22 @@
+/**
+ * The base of every migtrace command: a user's mistake (UserError, or oclif's own flag and argument
+ * errors) becomes one line on stderr and exit code 2, never a stack trace. Anything else is a bug
+ * and keeps oclif's default handling (exit 1 with the stack).
+ */
+import {Command, Errors} from '@oclif/core'
+import {UserError} from '../util/errors.js'
+
+export abstract class BaseCommand extends Command {
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (err instanceof UserError) {
+      if (this.jsonEnabled()) {
+        this.logJson({error: err.toJSON()})
+      } else {
+        process.stderr.write(`migtrace: ${err.message}\n`)
+      }
+      // Errors.exit throws an ExitError that oclif turns into the exit code with no further output.
+      Errors.exit(2)
+    }
+    return super.catch(err)
+  }
+}
