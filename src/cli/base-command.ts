@@ -8,6 +8,8 @@ import {UserError} from '../util/errors.js'
 
 export abstract class BaseCommand extends Command {
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // this.exit(n): the command has already said what it had to say.
+    if (err instanceof Errors.ExitError) throw err
     if (err instanceof UserError) {
       if (this.jsonEnabled()) {
         this.logJson({error: err.toJSON()})
@@ -15,6 +17,12 @@ export abstract class BaseCommand extends Command {
         process.stderr.write(`migtrace: ${err.message}\n`)
       }
       // Errors.exit throws an ExitError that oclif turns into the exit code with no further output.
+      Errors.exit(2)
+    }
+    // oclif's flag and argument errors carry exit 2; in --json mode oclif would print them and
+    // return exit 1, so keep the code at 2 there too.
+    if (err.oclif?.exit === 2 && this.jsonEnabled()) {
+      this.logJson({error: {message: err.message}})
       Errors.exit(2)
     }
     return super.catch(err)

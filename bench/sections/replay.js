@@ -1,0 +1,86 @@
+// Replay throughput and memory.
+// 1. ctx.events guest writes (default 10^7) on a 4 GiB guest, fed as in-memory batches, through the
+//    qemu driver with default settings at 10 Gbit/s: events per second through the whole model.
+// 2. Peak memory (maxRSS of a child process) for a 1 TiB guest with a short trace: every page of the
+//    guest is still scanned and sent once, so this is the model's full footprint.
+import {spawnSync} from 'node:child_process'
+import {join} from 'node:path'
+
+const GiB = 2 ** 30
+
+/** Writes: 80 % in a 256 MiB hot set, 20 % uniform; a fixed-seed LCG; one reused batch. */
+async function* writes(createBatch, K, n, pages, durationNs) {
+  const size = 65536
+  const b = createBatch(size)
+  let seed = 12345
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296)
+  const hot = 65536
+  const dt = durationNs / n
+  for (let i = 0; i < n; i += size) {
+    const m = Math.min(size, n - i)
+    b.length = m
+    for (let j = 0; j < m; j++) {
+      const p = rnd() < 0.8 ? Math.floor(rnd() * hot) : Math.floor(rnd() * pages)
+      b.t[j] = (i + j) * dt
+      b.kind[j] = K.write
+      b.vcpu[j] = j & 3
+      // 4 GiB: pages below 2 GiB sit at gpa 0, the rest at 4 GiB (q35 layout).
+      b.gpa[j] = p < 524288 ? p * 4096 : 4 * GiB + (p - 524288) * 4096
+      b.len[j] = 8
+    }
+    yield b
+  }
+}
+
+export async function run(ctx) {
+  const {parseHeader} = await ctx.dist('trace/header')
+  const {TraceLayout} = await ctx.dist('trace/layout')
+  const {createBatch, K} = await ctx.dist('trace/events')
+  const {replay} = await ctx.dist('replay/index')
+
+  const header = parseHeader({format: 'migtrace', version: 1, memory: '4G', vcpus: 4})
+  const layout = new TraceLayout(header)
+  const n = ctx.events
+  const durationNs = 20e9
+  const gen = await ctx.time(async () => {
+    let k = 0
+    for await (const b of writes(createBatch, K, n, layout.totalPages, durationNs)) k += b.length
+    return k
+  })
+  const {seconds, out} = await ctx.time(() =>
+    replay({header, layout, events: writes(createBatch, K, n, layout.totalPages, durationNs)}, {overrides: {'start-at': 0}}),
+  )
+  // Default max-bandwidth (128 MiB/s): the first pass outlasts the 20 s trace, so every event is replayed.
+  if (out.events.replayed !== n) throw new Error(`only ${out.events.replayed} of ${n} events replayed`)
+  ctx.record('replay', 'write events', n, 'events')
+  ctx.record('replay', 'replay wall time (4 GiB, incl. generating events)', seconds, 's')
+  ctx.record('replay', 'event generation alone', gen.seconds, 's')
+  ctx.record('replay', 'throughput', n / seconds, 'events/s')
+  ctx.record('replay', 'throughput, generation subtracted', n / Math.max(1e-3, seconds - gen.seconds), 'events/s')
+  ctx.record('replay', 'pages sent', out.totals.pagesSent, 'pages')
+  ctx.record('replay', 'verdict', `${out.verdict}/${out.stopReason}`, '')
+
+  // 1 TiB guest, 10^5 writes over 2 s, everything zero (never-written pages go as 9-byte records).
+  const child = `
+    const {pathToFileURL} = await import('node:url')
+    const d = (p) => import(pathToFileURL(${JSON.stringify(join(ctx.root, 'dist'))} + '/' + p + '.js').href)
+    const {parseHeader} = await d('trace/header')
+    const {TraceLayout} = await d('trace/layout')
+    const {createBatch, K} = await d('trace/events')
+    const {replay} = await d('replay/index')
+    const header = parseHeader({format: 'migtrace', version: 1, memory: '1T', vcpus: 8, populated: 'none'})
+    const layout = new TraceLayout(header)
+    const b = createBatch(100000)
+    for (let i = 0; i < 100000; i++) { b.t[i] = i * 20000; b.kind[i] = K.write; b.vcpu[i] = i & 7; b.gpa[i] = (i * 7919 % 500000) * 4096; b.len[i] = 8 }
+    b.length = 100000
+    const t0 = Date.now()
+    const r = await replay({header, layout, events: [b]}, {overrides: {'max-bandwidth': '100Gbps', 'start-at': 0}})
+    console.log(JSON.stringify({maxRssKiB: process.resourceUsage().maxRSS, seconds: (Date.now() - t0) / 1000, pages: r.totals.pagesSent, verdict: r.verdict}))
+  `
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', child], {encoding: 'utf8', maxBuffer: 1 << 20})
+  if (res.status !== 0) throw new Error(`1 TiB child failed: ${res.stderr}`)
+  const m = JSON.parse(res.stdout.trim().split('\n').at(-1))
+  ctx.record('replay', '1 TiB guest: peak RSS', m.maxRssKiB / 1024, 'MiB')
+  ctx.record('replay', '1 TiB guest: replay wall time', m.seconds, 's')
+  ctx.record('replay', '1 TiB guest: pages sent', m.pages, 'pages')
+}

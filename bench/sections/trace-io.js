@@ -1,0 +1,121 @@
+// Trace reading: a generated CSV trace of ctx.events events (mostly vCPU writes, some DMA, vhost
+// and migration events), then events/s of a raw read, `validate` and `inspect` (in-process library
+// calls on dist/), JSON Lines reading on a tenth of it, and the cold start of `migtrace --help`.
+import {createWriteStream} from 'node:fs'
+import {statSync} from 'node:fs'
+import {once} from 'node:events'
+import {join} from 'node:path'
+import {spawnSync} from 'node:child_process'
+
+const HEADER = {format: 'migtrace', version: 1, description: 'bench trace', memory: '8G', vcpus: 8}
+const COLUMNS = 't_ns,kind,vcpu,dev,slot,gpa,iova,len,page,count,value,op,params'
+const G = 2 ** 30
+
+/** Raw CSV lines, written fast (the writer is not what is measured here). */
+export async function generateCsv(path, n) {
+  const out = createWriteStream(path)
+  out.write(`# ${JSON.stringify(HEADER)}\n${COLUMNS}\n`)
+  let seed = 12345
+  // xorshift32: every bit is usable (an LCG's low bits repeat with short periods).
+  const rnd = () => {
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    return seed >>> 0
+  }
+  let s = ''
+  let t = 0
+  for (let i = 0; i < n; i++) {
+    t += 50 + (rnd() & 63)
+    const r = rnd()
+    const page = r % (2 * 1024 * 1024) // 8 GiB of 4 KiB pages over two slots (2 GiB low, 6 GiB high)
+    const gpa = page < 524288 ? page * 4096 : 4 * G + (page - 524288) * 4096
+    const k = i % 100
+    if (k === 0) s += `${t},dma_write,,,,0x${gpa.toString(16)},,4096,,,,,\n`
+    else if (k === 1) s += `${t},vhost_write,,,,0x${gpa.toString(16)},,1500,,,,,\n`
+    else if (k === 2 && i % 100000 === 2) s += `${t},mig_sync,,,,,,,,,${i},,\n`
+    else s += `${t},write,${r & 7},,,0x${(gpa + ((r >>> 3) & 511) * 8).toString(16)},,8,,,,,\n`
+    if (s.length > 1 << 20) {
+      if (!out.write(s)) await once(out, 'drain')
+      s = ''
+    }
+  }
+  out.end(s)
+  await once(out, 'close')
+}
+
+export async function run(ctx) {
+  const {openTrace} = await ctx.dist('trace/read/open')
+  const {validateTrace} = await ctx.dist('trace/read/validate')
+  const {inspectTrace} = await ctx.dist('analysis/inspect')
+  const {convertTrace} = await ctx.dist('trace/read/convert')
+  const n = ctx.events
+  const csv = join(ctx.tmp, 'bench.csv')
+
+  const gen = await ctx.time(() => generateCsv(csv, n))
+  ctx.record(`generate ${n} events (raw CSV lines)`, gen.seconds, 's')
+  ctx.record('CSV size', statSync(csv).size / 2 ** 20, 'MiB')
+
+  const read = await ctx.time(async () => {
+    const t = await openTrace(csv)
+    let c = 0
+    for await (const b of t.events()) c += b.length
+    return c
+  })
+  if (read.out !== n) throw new Error(`read ${read.out} events, expected ${n}`)
+  ctx.record('read CSV (decode + checks)', n / read.seconds, 'events/s')
+  ctx.record('read CSV (decode + checks), per CPU second', n / read.cpuSeconds, 'events/CPU-s')
+
+  const val = await ctx.time(() => validateTrace(csv))
+  if (!val.out.valid || val.out.events !== n) throw new Error(`validate: ${JSON.stringify(val.out.errors.slice(0, 1))}`)
+  ctx.record('validate CSV', n / val.seconds, 'events/s')
+  ctx.record('validate CSV, per CPU second', n / val.cpuSeconds, 'events/CPU-s')
+
+  const ins = await ctx.time(async () => inspectTrace(await openTrace(csv)))
+  if (ins.out.events !== n) throw new Error('inspect: wrong event count')
+  ctx.record('inspect CSV', n / ins.seconds, 'events/s')
+  ctx.record('inspect CSV, per CPU second', n / ins.cpuSeconds, 'events/CPU-s')
+  ctx.record('inspect: distinct pages written', ins.out.distinctPagesWritten, 'pages')
+  ctx.record('memory after inspect', process.memoryUsage().rss / 2 ** 20, 'MiB RSS')
+
+  // JSON Lines and gzip on a tenth of the trace (convert writes through TraceWriter).
+  const small = join(ctx.tmp, 'small.csv')
+  const m = Math.max(1, Math.floor(n / 10))
+  await generateCsv(small, m)
+  const jsonl = join(ctx.tmp, 'small.jsonl')
+  const conv = await ctx.time(() => convertTrace(small, jsonl))
+  ctx.record('convert CSV -> JSONL', m / conv.seconds, 'events/s')
+  const rj = await ctx.time(async () => {
+    let c = 0
+    for await (const b of (await openTrace(jsonl)).events()) c += b.length
+    return c
+  })
+  ctx.record('read JSONL', m / rj.seconds, 'events/s')
+  const gz = join(ctx.tmp, 'small.csv.gz')
+  await convertTrace(small, gz)
+  const rg = await ctx.time(async () => {
+    let c = 0
+    for await (const b of (await openTrace(gz)).events()) c += b.length
+    return c
+  })
+  ctx.record('read CSV.gz', m / rg.seconds, 'events/s')
+
+  // Cold start: a fresh `node bin/run.js --help`, median of 7.
+  const times = []
+  for (let i = 0; i < 7; i++) {
+    const t0 = process.hrtime.bigint()
+    const r = spawnSync(process.execPath, [join(ctx.root, 'bin/run.js'), '--help'], {env: {...process.env, NODE_ENV: 'production'}, encoding: 'utf8'})
+    if (r.status !== 0) throw new Error(`migtrace --help failed: ${r.stderr}`)
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  times.sort((a, b) => a - b)
+  ctx.record('cold start `migtrace --help` (median of 7)', times[3], 'ms')
+  const base = []
+  for (let i = 0; i < 5; i++) {
+    const t0 = process.hrtime.bigint()
+    spawnSync(process.execPath, ['-e', ''])
+    base.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  base.sort((a, b) => a - b)
+  ctx.record('node -e "" baseline (median of 5)', base[2], 'ms')
+}

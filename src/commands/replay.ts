@@ -1,0 +1,63 @@
+import {writeFileSync, mkdirSync} from 'node:fs'
+import {join} from 'node:path'
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {UserError} from '../util/errors.js'
+
+export default class Replay extends BaseCommand {
+  static override description =
+    "Replay a trace through a model of the host (KVM dirty logging, QEMU's dirty bitmaps) and of QEMU precopy migration: what was sent, sent twice and why, lost, the downtime, and whether precopy converges"
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> traces/converging.csv.gz',
+    '<%= config.bin %> <%= command.id %> run.csv --set max-bandwidth=1GiB/s --set downtime-limit=500ms',
+    '<%= config.bin %> <%= command.id %> run.csv --set stop-policy=rounds --format md',
+    '<%= config.bin %> <%= command.id %> run.csv --set clear-policy=all-ones --json',
+    '<%= config.bin %> <%= command.id %> real-run.jsonl.gz --driver recorded --format csv --out report/',
+  ]
+  static override enableJsonFlag = true
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override flags = {
+    config: Flags.string({char: 'c', description: 'JSON file of settings (same keys as --set)'}),
+    set: Flags.string({char: 's', description: 'a setting key=value (repeatable), e.g. max-bandwidth=256MiB/s', multiple: true, default: []}),
+    driver: Flags.string({description: 'qemu: the model decides syncs, clears and sends (what-if); recorded: follow the run the trace recorded', options: ['qemu', 'recorded'], default: 'qemu'}),
+    format: Flags.string({char: 'f', description: 'report format', options: ['text', 'json', 'csv', 'md'], default: 'text'}),
+    out: Flags.string({char: 'o', description: 'directory for CSV tables (and the report file)'}),
+  }
+
+  async run(): Promise<Record<string, unknown> | void> {
+    const {args, flags} = await this.parse(Replay)
+    const {openTrace} = await import('../trace/read/open.js')
+    const {loadConfigFile, parseSetFlags, resolveSettings} = await import('../replay/config.js')
+    const {replay, hasMigStart} = await import('../replay/index.js')
+    const report = await import('../report/replay-report.js')
+    const format = this.jsonEnabled() ? 'json' : flags.format
+    if (format === 'csv' && !flags.out) throw new UserError('CSV output needs a directory', {field: '--out', expected: '--out DIR with --format csv'})
+
+    const overrides = {...(flags.config ? loadConfigFile(flags.config) : {}), ...parseSetFlags(flags.set)}
+    const trace = await openTrace(args.trace)
+    const settings = resolveSettings(trace.header, overrides)
+    const driver = flags.driver as 'qemu' | 'recorded'
+    const noStartEvent = driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
+    const result = await replay({header: trace.header, layout: trace.layout, events: trace.events(), file: args.trace}, {driver, settings, overrides, noStartEvent})
+    const ctx = {trace: args.trace}
+
+    if (flags.out) {
+      const files = await report.writeReplayCsv(result, flags.out)
+      mkdirSync(flags.out, {recursive: true})
+      if (format === 'json') writeFileSync(join(flags.out, 'replay.json'), `${JSON.stringify(report.replayJson(result, ctx), null, 2)}\n`)
+      if (format === 'text') writeFileSync(join(flags.out, 'replay.txt'), report.replayText(result, ctx))
+      if (format === 'md') writeFileSync(join(flags.out, 'replay.md'), await report.replayMarkdown(result, ctx))
+      if (format === 'csv') {
+        this.log(files.join('\n'))
+        return
+      }
+    }
+    if (format === 'json') {
+      const doc = report.replayJson(result, ctx)
+      if (this.jsonEnabled()) return doc
+      this.log(JSON.stringify(doc, null, 2))
+      return
+    }
+    process.stdout.write(format === 'md' ? await report.replayMarkdown(result, ctx) : report.replayText(result, ctx))
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * The qemu-lab guest workload (qemu-lab/guest/dirtier.c), re-created from its parameters: the same
+ * xorshift64 generator, seeded the same way, consumed in the same order (the random fill first,
+ * then one or two draws per page write). What is exact and what is not:
+ *  - the sequence of working-set pages written is exact (it depends only on seed and parameters);
+ *    it is checked against the console: every `DIRTIER t=.. writes=W distinct=D` line must give D
+ *    distinct pages among the next W re-created writes;
+ *  - guest-physical addresses need the `DIRTIER PFNRUN` lines the dirtier prints with -m
+ *    (migrate.py --pfnmap): without them the working set's frames are unknown;
+ *  - times: the dirtier paces writes by the guest clock (write k near START + k/rate, within its
+ *    0.5 ms sleep granularity); the console's `t=T ... total=N` lines give (T, N) points, and write
+ *    k is placed by interpolating between them. START's host time comes from a host-stamped console
+ *    (`[unix.micros] line`, written by the lab's migrate.py as src-console.log: ~2 ms), else it is
+ *    estimated from the migration start (migrate.py waits warm-up + 0.2 s + the READY poll: ±0.1 s).
+ */
+import {readFileSync} from 'node:fs'
+import {UserError} from '../../util/errors.js'
+import type {LabConfig} from './layout.js'
+
+const PAGE = 4096
+const U64_PER_PAGE = PAGE / 8
+
+/** xorshift64 (13, 7, 17) on two 32-bit halves: bit-exact with dirtier.c's xs64(), no BigInt. */
+export class Xorshift64 {
+  hi: number
+  lo: number
+
+  constructor(seed: bigint) {
+    this.hi = Number((seed >> 32n) & 0xffffffffn)
+    this.lo = Number(seed & 0xffffffffn)
+  }
+
+  /** Advance; the new state is in hi/lo. */
+  step(): void {
+    let hi = this.hi
+    let lo = this.lo
+    // x ^= x << 13
+    hi = (hi ^ ((hi << 13) | (lo >>> 19))) >>> 0
+    lo = (lo ^ (lo << 13)) >>> 0
+    // x ^= x >> 7
+    lo = (lo ^ ((lo >>> 7) | (hi << 25))) >>> 0
+    hi = (hi ^ (hi >>> 7)) >>> 0
+    // x ^= x << 17
+    hi = (hi ^ ((hi << 17) | (lo >>> 15))) >>> 0
+    lo = (lo ^ (lo << 17)) >>> 0
+    this.hi = hi
+    this.lo = lo
+  }
+
+  /** Next value modulo n (n < 2^21 keeps every product exact in a double). */
+  nextMod(n: number): number {
+    this.step()
+    return ((this.hi % n) * (4294967296 % n) + (this.lo % n)) % n
+  }
+
+  /** The state as a bigint (tests). */
+  get value(): bigint {
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo)
+  }
+}
+
+/** dirtier.c: `-s S` sets rng_state = strtoull(S, NULL, 0) | 1; without -s a fixed constant. */
+export function dirtierSeed(seed: number | undefined): bigint {
+  return seed === undefined ? 88172645463325252n : BigInt(seed) | 1n
+}
+
+export interface DirtierParams {
+  wsMib: number
+  rate: number
+  pattern: 'random' | 'hotspot' | 'seq'
+  hotPct: number
+  hotProb: number
+  fill: 'random' | 'zero'
+  seed: number | undefined
+}
+
+/** The page-index stream of a dirtier (working-set page of each write, in order). */
+export class DirtierPages {
+  readonly npages: number
+  readonly nhot: number
+  private readonly rng: Xorshift64
+  private seq = 0
+  private readonly pat: number
+
+  constructor(readonly p: DirtierParams) {
+    this.npages = (p.wsMib * 1024 * 1024) / PAGE
+    this.nhot = Math.max(1, Math.floor((this.npages * p.hotPct) / 100))
+    this.rng = new Xorshift64(dirtierSeed(p.seed))
+    this.pat = p.pattern === 'seq' ? 2 : p.pattern === 'hotspot' ? 1 : 0
+    // The fill draws one value per 8-byte word of the working set before the first write.
+    if (p.fill === 'random') for (let i = 0, n = this.npages * U64_PER_PAGE; i < n; i++) this.rng.step()
+  }
+
+  /** Working-set page of the next write (mirrors dirtier.c's main loop). */
+  next(): number {
+    if (this.pat === 2) {
+      const pg = this.seq++
+      if (this.seq >= this.npages) this.seq = 0
+      return pg
+    }
+    if (this.pat === 1 && this.rng.nextMod(100) < this.p.hotProb) return this.rng.nextMod(this.nhot)
+    return this.rng.nextMod(this.npages)
+  }
+}
+
+export function paramsFromConfig(cfg: LabConfig, file: string): DirtierParams {
+  const a = cfg.args
+  const need = (k: string, v: unknown): number => {
+    if (typeof v !== 'number') throw new UserError('the lab config lacks a dirtier parameter', {file, field: `args.${k}`, expected: 'a number', found: JSON.stringify(v)})
+    return v
+  }
+  const pattern = a.pattern ?? 'random'
+  if (pattern !== 'random' && pattern !== 'hotspot' && pattern !== 'seq') throw new UserError('unknown dirtier pattern', {file, field: 'args.pattern', expected: 'random, hotspot or seq', found: JSON.stringify(pattern)})
+  const fill = a.fill ?? 'random'
+  if (fill !== 'random' && fill !== 'zero') throw new UserError('unknown dirtier fill', {file, field: 'args.fill', expected: 'random or zero', found: JSON.stringify(fill)})
+  return {
+    wsMib: need('ws', a.ws),
+    rate: need('rate', a.rate),
+    pattern,
+    hotPct: a.hot ?? 10,
+    hotProb: a.hotp ?? 90,
+    fill,
+    seed: typeof a.seed === 'number' ? a.seed : undefined,
+  }
+}
+
+export interface ConsoleInterval {
+  line: number
+  /** Guest seconds since the dirtier's start (printed with ms precision). */
+  t: number
+  writes: number
+  distinct: number
+  /** Cumulative writes at t. */
+  total: number
+  /** Host time the line appeared (µs since the epoch), when the console is host-stamped; else -1. */
+  hostUs: number
+}
+
+export interface ConsoleReport {
+  intervals: ConsoleInterval[]
+  pfnRuns: {vpage: number; pfn: number; npages: number}[]
+  configLine?: string
+  /** Host time of `DIRTIER READY` (µs), when stamped; else -1. */
+  readyHostUs: number
+  /** PFNRUN lines printed after READY (the map would then not describe the whole run). */
+  lateRuns: number
+}
+
+const INTERVAL = /^DIRTIER t=([0-9.]+) writes=(\d+) distinct=(\d+) total=(\d+)/
+const PFNRUN = /^DIRTIER PFNRUN vpage=(\d+) pfn=0x([0-9a-f]+) npages=(\d+)/
+/** migrate.py's src-console.log prefix: `[SECONDS.MICROS] ` (host gettimeofday when the line appeared). */
+const STAMP = /^\[(\d+)\.(\d{6})\] /
+
+/** A guest console: plain (src-serial.log) or host-stamped (src-console.log); both can be mixed. */
+export function parseConsole(text: string): ConsoleReport {
+  const r: ConsoleReport = {intervals: [], pfnRuns: [], readyHostUs: -1, lateRuns: 0}
+  const lines = text.split('\n')
+  let ready = false
+  lines.forEach((raw, i) => {
+    let line = raw.replace(/\r$/, '')
+    let hostUs = -1
+    const st = STAMP.exec(line)
+    if (st) {
+      hostUs = Number(st[1]) * 1e6 + Number(st[2])
+      line = line.slice(st[0].length)
+    }
+    if (line.startsWith('DIRTIER CONFIG')) r.configLine = line
+    if (line.startsWith('DIRTIER READY') && !ready) {
+      ready = true
+      r.readyHostUs = hostUs
+    }
+    let m = INTERVAL.exec(line)
+    if (m && ready) r.intervals.push({line: i + 1, t: Number(m[1]), writes: Number(m[2]), distinct: Number(m[3]), total: Number(m[4]), hostUs})
+    m = PFNRUN.exec(line)
+    if (m) {
+      r.pfnRuns.push({vpage: Number(m[1]), pfn: Number.parseInt(m[2]!, 16), npages: Number(m[3])})
+      if (ready) r.lateRuns++
+    }
+  })
+  return r
+}
+
+/**
+ * Host time (µs) of the dirtier's `start` (taken just before it prints READY, t=0 of its lines):
+ * every stamped line arrives after it was printed, so the earliest of READY's stamp and each
+ * interval line's stamp minus its t bounds it best. -1 when the console is not stamped.
+ */
+export function consoleStartHostUs(rep: ConsoleReport): number {
+  let best = rep.readyHostUs >= 0 ? rep.readyHostUs : Infinity
+  for (const iv of rep.intervals) if (iv.hostUs >= 0) best = Math.min(best, iv.hostUs - Math.round(iv.t * 1e6))
+  return Number.isFinite(best) ? best : -1
+}
+
+/**
+ * Guest time (ns since start) of write k (0-based): linear between the console's (t, total)
+ * points, starting at (0, 0); past the last point at the nominal rate.
+ */
+export class WriteClock {
+  private readonly ts: Float64Array
+  private readonly ns: Float64Array
+  private seg = 0
+
+  constructor(intervals: readonly ConsoleInterval[], private readonly rate: number) {
+    const pts = intervals.filter((iv, i) => iv.total > 0 && (i === 0 || iv.total > intervals[i - 1]!.total))
+    this.ts = Float64Array.from([0, ...pts.map((p) => p.t * 1e9)])
+    this.ns = Float64Array.from([0, ...pts.map((p) => p.total)])
+  }
+
+  /** Time of write k; k must not decrease between calls. */
+  at(k: number): number {
+    const n = this.ns
+    const last = n.length - 1
+    while (this.seg < last && k >= n[this.seg + 1]!) this.seg++
+    if (this.seg === last) return this.ts[last]! + ((k - n[last]!) * 1e9) / this.rate
+    const a = this.seg
+    return this.ts[a]! + ((this.ts[a + 1]! - this.ts[a]!) * (k - n[a]!)) / (n[a + 1]! - n[a]!)
+  }
+}
+
+/**
+ * Check the re-created page stream against the console's per-interval distinct counts; throws on
+ * the first interval that differs. Returns the number of writes checked.
+ */
+export function verifyAgainstConsole(params: DirtierParams, rep: ConsoleReport, consoleFile: string): number {
+  const pages = new DirtierPages(params)
+  const seen = new Uint8Array(pages.npages)
+  let checked = 0
+  for (const iv of rep.intervals) {
+    seen.fill(0)
+    let distinct = 0
+    for (let k = 0; k < iv.writes; k++) {
+      const pg = pages.next()
+      if (seen[pg] === 0) {
+        seen[pg] = 1
+        distinct++
+      }
+    }
+    if (distinct !== iv.distinct)
+      throw new UserError("the console's distinct-page count differs from the dirtier re-created from the config (wrong seed or parameters, or another run's console)", {
+        file: consoleFile,
+        line: iv.line,
+        expected: `distinct=${distinct}`,
+        found: `distinct=${iv.distinct}`,
+      })
+    checked += iv.writes
+  }
+  return checked
+}
+
+/** A stream of re-created writes: `advance()` moves to the next; t (ns, trace time) and gpa. */
+export interface WriteCursor {
+  advance(): boolean
+  t: number
+  gpa: number
+}
+
+export interface Workload {
+  params: DirtierParams
+  writesVerified: number
+  intervals: number
+  hasGpas: boolean
+  /** The console is host-stamped: write times are anchored to the host clock (~2 ms). */
+  stamped: boolean
+  describe(): Record<string, unknown>
+  /** Writes in trace time; undefined when they cannot be placed (no PFNRUN lines or no writes). */
+  cursor(originUs: number, migrationStartNs: number): WriteCursor | undefined
+}
+
+/** migrate.py: READY seen (0.2 s poll), sleep(warm-up), QMP set-up, sleep(0.2), then `migrate`. */
+const LAB_DELAY_AFTER_WARMUP_S = 0.2 + 0.1
+
+export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: string): Workload {
+  const params = paramsFromConfig(cfg, configFile)
+  let text: string
+  try {
+    text = readFileSync(consoleFile, 'utf8')
+  } catch (e) {
+    throw new UserError('cannot read the console log', {file: consoleFile, found: (e as NodeJS.ErrnoException).code ?? String(e)})
+  }
+  const rep = parseConsole(text)
+  if (rep.intervals.length === 0) throw new UserError('the console log has no DIRTIER interval lines', {file: consoleFile, expected: "lines such as 'DIRTIER t=1.000 writes=4997 distinct=4806 total=4997 rate=4996'"})
+  const verified = verifyAgainstConsole(params, rep, consoleFile)
+  const npages = (params.wsMib * 1024 * 1024) / PAGE
+  const gpaOf = new Float64Array(npages).fill(-1)
+  for (const r of rep.pfnRuns) for (let k = 0; k < r.npages && r.vpage + k < npages; k++) gpaOf[r.vpage + k] = (r.pfn + k) * PAGE
+  const hasGpas = rep.pfnRuns.length > 0 && gpaOf.every((g) => g >= 0)
+  if (rep.pfnRuns.length > 0 && !hasGpas)
+    throw new UserError('the console\'s DIRTIER PFNRUN lines do not cover the working set', {file: consoleFile, expected: `frames for all ${npages} working-set pages`, found: `${gpaOf.filter((g) => g >= 0).length} pages mapped`})
+  const warmup = typeof cfg.args.warmup === 'number' ? cfg.args.warmup : 3
+  const startUs = consoleStartHostUs(rep)
+  const stamped = startUs >= 0
+  const timing = stamped
+    ? 'write k at the host-stamped dirtier start + its guest time (interpolated between the console\'s t/total lines); anchor error ~2 ms'
+    : `write k at the estimated dirtier start (migration start - ${warmup} s warm-up - ${LAB_DELAY_AFTER_WARMUP_S} s, migrate.py's fixed delays) + its guest time; anchor error ~0.1 s`
+  return {
+    params,
+    writesVerified: verified,
+    intervals: rep.intervals.length,
+    hasGpas,
+    stamped,
+    describe() {
+      return {
+        dirtier: {...params},
+        consoleIntervalsVerified: rep.intervals.length,
+        writesVerified: verified,
+        consoleStamped: stamped,
+        writes: hasGpas
+          ? `re-created: page sequence exact (PRNG verified against the console), GPAs from ${rep.pfnRuns.length} PFNRUN lines, ${timing}`
+          : 'not re-created: the console has no DIRTIER PFNRUN lines (the run was made without migrate.py --pfnmap), so the guest-physical frames of the working set are unknown; the page sequence itself was verified',
+      }
+    },
+    cursor(originUs: number, migrationStartNs: number): WriteCursor | undefined {
+      if (!hasGpas || params.rate <= 0) return undefined
+      const pages = new DirtierPages(params)
+      const clock = new WriteClock(rep.intervals, params.rate)
+      const startNs = stamped && originUs >= 0 ? (startUs - originUs) * 1000 : migrationStartNs - (warmup + LAB_DELAY_AFTER_WARMUP_S) * 1e9
+      let k = 0
+      let counter = 0
+      const c: WriteCursor = {
+        t: 0,
+        gpa: 0,
+        advance(): boolean {
+          const pg = pages.next()
+          counter++
+          // dirtier.c stores at mem[pg * 512 + (counter & 511)]: an 8-byte word inside the page.
+          c.gpa = gpaOf[pg]! + (counter & (U64_PER_PAGE - 1)) * 8
+          c.t = Math.round(startNs + clock.at(k))
+          k++
+          return true
+        },
+      }
+      return c
+    },
+  }
+}

@@ -1,0 +1,655 @@
+/**
+ * `migtrace import qemu`: a QEMU log-backend trace -> a migtrace trace. Two streaming passes over
+ * the log: the first validates every used line and learns the layout (RAM blocks, host bases,
+ * memslots) and the bulk-stage sends; the second emits events in columnar batches through
+ * TraceWriter, so a failure at any point leaves no output file.
+ */
+import {readFileSync} from 'node:fs'
+import {K, Op, createBatch, resetBatch, type EventBatch} from '../../trace/events.js'
+import type {HeaderInput, TraceHeader} from '../../trace/header.js'
+import {parseHeader} from '../../trace/header.js'
+import {TraceWriter} from '../../trace/write/writer.js'
+import {UserError} from '../../util/errors.js'
+import {COMPILED_EVENTS, type CompiledEvent} from './formats.js'
+import {createArgs, parseArgs, parsePrefix, type LinePrefix, type ParsedArgs} from './line.js'
+import {readLines} from './read-lines.js'
+import {
+  OffsetMapper,
+  blockNamesForHeader,
+  layoutFromLabConfig,
+  layoutFromOffsets,
+  layoutFromSlots,
+  type BlockSeen,
+  type LabConfig,
+  type SlotSeen,
+} from './layout.js'
+import {readQueryMigrate} from './stats.js'
+import {loadWorkload, type Workload} from './dirtier.js'
+
+export interface ImportOptions {
+  trace: string
+  out: string
+  layout?: string
+  stats?: string
+  /** The lab run's config.json. */
+  workload?: string
+  /** The lab run's source console (src-serial.log). */
+  console?: string
+  /** Observer of every written batch (tests, progress). */
+  onBatch?: (b: EventBatch) => void
+}
+
+export interface ImportSummary {
+  lines: number
+  events: number
+  used: Record<string, number>
+  unknown: Record<string, number>
+  otherLines: number
+  header: TraceHeader
+}
+
+const PAGE = 4096
+
+interface ScanState {
+  firstUs?: number
+  lines: number
+  otherLines: number
+  originUs: number
+  lastUs: number
+  used: Map<string, number>
+  unknown: Map<string, number>
+  blocks: Map<string, BlockSeen>
+  slots: Map<number, SlotSeen>
+  slotsAtStart?: SlotSeen[]
+  syncEnds: number
+  /** Time of `migrate_set_state new state setup` (µs), or -1. */
+  setupUs: number
+  /** Per block, page indices sent by ram_save_page before the second sync (the bulk stage). */
+  bulk: Map<string, number[]>
+  vfioSeen: boolean
+  /** kvm_dirty_ring_page / _reap lines: QEMU ran with -accel kvm,dirty-ring-size=N. */
+  ringSeen: boolean
+  /** Highest vCPU index an event names. */
+  maxVcpu: number
+  /** The switchover: time the source stopped the guest for good (µs), or -1. */
+  stopUs: number
+  /** ram_save_page lines after the stop, and the time of the last one (µs). */
+  stopPages: number
+  stopLastUs: number
+}
+
+function blockSeen(s: ScanState, name: string): BlockSeen {
+  let b = s.blocks.get(name)
+  if (!b) s.blocks.set(name, (b = {name, extent: 0, hostBase: -1}))
+  return b
+}
+
+const bump = (m: Map<string, number>, k: string): void => {
+  m.set(k, (m.get(k) ?? 0) + 1)
+}
+
+/** Walk the log once, calling `onEvent` for every used event line (arguments already parsed). */
+async function walk(
+  file: string,
+  onEvent: (ev: CompiledEvent, args: ParsedArgs, tUs: number, lineNo: number) => void | Promise<void>,
+  counts: {lines: number; otherLines: number; unknown: Map<string, number>; used: Map<string, number>; firstUs?: number},
+): Promise<void> {
+  const pre: LinePrefix = {tUs: -1, nameStart: 0, nameEnd: 0}
+  const args = createArgs()
+  let lineNo = 0
+  for await (const line of readLines(file)) {
+    lineNo++
+    if (line.length === 0) continue
+    if (!parsePrefix(line, pre)) {
+      counts.otherLines++
+      continue
+    }
+    // The time base starts at the first line of the log, whatever its event.
+    if (pre.tUs >= 0 && (counts.firstUs === undefined || counts.firstUs < 0)) counts.firstUs = pre.tUs
+    const name = line.slice(pre.nameStart, pre.nameEnd)
+    const ev = COMPILED_EVENTS.get(name)
+    if (ev === undefined) {
+      bump(counts.unknown, name)
+      continue
+    }
+    bump(counts.used, name)
+    parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, lineNo)
+    const r = onEvent(ev, args, pre.tUs, lineNo)
+    if (r !== undefined) await r
+  }
+  counts.lines = lineNo
+}
+
+async function scan(file: string): Promise<ScanState> {
+  const s: ScanState = {
+    lines: 0,
+    otherLines: 0,
+    originUs: -1,
+    lastUs: -1,
+    used: new Map(),
+    unknown: new Map(),
+    blocks: new Map(),
+    slots: new Map(),
+    syncEnds: 0,
+    setupUs: -1,
+    bulk: new Map(),
+    vfioSeen: false,
+    ringSeen: false,
+    maxVcpu: 0,
+    stopUs: -1,
+    stopPages: 0,
+    stopLastUs: -1,
+  }
+  await walk(
+    file,
+    (ev, a, tUs) => {
+      if (tUs >= 0) s.lastUs = Math.max(s.lastUs, tUs)
+      switch (ev.spec.role) {
+        case 'ram_save_page': {
+          const name = a.str[0]!
+          const b = blockSeen(s, name)
+          const off = a.num[1]!
+          b.extent = Math.max(b.extent, off + PAGE)
+          if (b.hostBase < 0 && a.num[2]! > 0) b.hostBase = a.num[2]! - off
+          if (s.syncEnds < 2) {
+            let l = s.bulk.get(name)
+            if (!l) s.bulk.set(name, (l = []))
+            l.push(off / PAGE)
+          }
+          if (s.stopUs >= 0 && tUs >= 0) {
+            s.stopPages++
+            s.stopLastUs = tUs
+          }
+          break
+        }
+        case 'vm_stop':
+        case 'postcopy_start':
+          if (s.stopUs < 0) s.stopUs = tUs
+          break
+        case 'postcopy_fault': {
+          const b = blockSeen(s, a.str[1]!)
+          b.extent = Math.max(b.extent, a.num[2]! + PAGE)
+          break
+        }
+        case 'ram_load': {
+          const b = blockSeen(s, a.str[0]!)
+          b.extent = Math.max(b.extent, a.num[1]! + PAGE)
+          if (b.hostBase < 0 && a.num[3]! > 0) b.hostBase = a.num[3]! - a.num[1]!
+          break
+        }
+        case 'sync_end':
+          s.syncEnds++
+          break
+        case 'set_state':
+          if (a.str[0] === 'setup' && s.setupUs < 0) s.setupUs = tUs
+          if (a.str[0] === 'setup' && s.slotsAtStart === undefined) s.slotsAtStart = [...s.slots.values()].map((x) => ({...x}))
+          break
+        case 'kvm_set_user_memory': {
+          const {as, slot} = slotId(a)
+          if (as !== 0) break
+          s.slots.set(slot, {slot, gpa: a.num[3]!, size: a.num[4]!, ua: a.num[5]!, flags: a.num[2]!})
+          break
+        }
+        case 'vfio_dirty_bitmap':
+          s.vfioSeen = true
+          break
+        case 'kvm_ring_page':
+          s.ringSeen = true
+          s.maxVcpu = Math.max(s.maxVcpu, a.num[0]!)
+          break
+        case 'kvm_ring_reap':
+          s.ringSeen = true
+          break
+        default:
+      }
+    },
+    s,
+  )
+  s.originUs = s.firstUs ?? -1
+  return s
+}
+
+/** 7.2 prints `as_id << 16 | slot` as the slot; 9.1+ prints them apart. */
+function slotId(a: ParsedArgs): {as: number; slot: number} {
+  const raw = a.num[1]!
+  if (!Number.isNaN(a.num[0]!)) return {as: a.num[0]!, slot: raw}
+  return {as: raw >>> 16, slot: raw & 0xffff}
+}
+
+/**
+ * The parameters the migration ran with, as mig_start params (QEMU's migrate-set-parameters
+ * names): max-bandwidth and downtime-limit from the lab config (migrate.py sets exactly these),
+ * and the rate pages moved at once QEMU lifted the limit (migration_completion() sets the rate
+ * limit to INT64_MAX), measured on the trace's own stop-copy sends: migtrace's link-bandwidth.
+ */
+export function migrationParams(lab: LabConfig | undefined, s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'>): {params: string; switchover?: Record<string, unknown>} {
+  const kv: string[] = []
+  const a = lab?.args
+  if (a !== undefined && typeof a.bandwidth === 'number') kv.push(`max-bandwidth=${Math.round(a.bandwidth * 1024 * 1024)}`)
+  if (a !== undefined && typeof a.downtime === 'number') kv.push(`downtime-limit=${a.downtime}`)
+  let switchover: Record<string, unknown> | undefined
+  // Enough pages for a rate: at least 256 pages over at least 1 ms (the log has µs stamps).
+  if (s.stopUs >= 0 && s.stopPages >= 256 && s.stopLastUs - s.stopUs >= 1000) {
+    const bytes = s.stopPages * (PAGE + 8)
+    const rate = Math.round((bytes * 1e6) / (s.stopLastUs - s.stopUs))
+    switchover = {pages: s.stopPages, ms: (s.stopLastUs - s.stopUs) / 1000, bytesPerSecond: rate, note: 'ram_save_page lines from the stop to the last send: normal pages x (4096 + 8 header bytes) / time; becomes link-bandwidth'}
+    kv.push(`link-bandwidth=${rate}`)
+  }
+  return {params: kv.join(';'), ...(switchover !== undefined ? {switchover} : {})}
+}
+
+interface Resolved {
+  header: TraceHeader
+  blockNames: Map<string, string>
+  from: string
+  notes: string[]
+}
+
+function readJson(path: string, what: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new UserError(`cannot read the ${what}`, {file: path, found: (e as NodeJS.ErrnoException).code ?? String(e)})
+  }
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw new UserError(`the ${what} is not valid JSON`, {file: path, found: e instanceof Error ? e.message : String(e)})
+  }
+}
+
+function resolveLayout(opts: ImportOptions, s: ScanState, lab: LabConfig | undefined): Resolved {
+  if (opts.layout !== undefined) {
+    const raw = readJson(opts.layout, 'layout header')
+    const header = parseHeader(raw, opts.layout)
+    return {header, blockNames: blockNamesForHeader(header, s.blocks), from: 'header', notes: []}
+  }
+  const slots = s.slotsAtStart ?? [...s.slots.values()]
+  let r
+  let from: string
+  if (slots.some((x) => x.size > 0)) {
+    r = layoutFromSlots(slots, s.blocks)
+    from = 'kvm_set_user_memory'
+  } else if (lab !== undefined) {
+    r = layoutFromLabConfig(lab, s.blocks)
+    from = 'lab-config'
+  } else {
+    r = layoutFromOffsets(s.blocks)
+    from = 'trace-offsets'
+  }
+  const input = r.input as HeaderInput & {vfio?: unknown[]}
+  if (s.vfioSeen) input.vfio = [{id: 'vfio0', dirtyTracking: 'type1'}]
+  const header = parseHeader(input, opts.layout ?? opts.trace)
+  return {header, blockNames: r.blockNames, from, notes: r.notes}
+}
+
+/**
+ * Ranges of guest-physical memory holding data at the start: the pages QEMU sent as normal pages
+ * in its bulk stage (ram_save_page fires for non-zero pages only; zero pages go as `duplicate`).
+ */
+function populatedFromBulk(s: ScanState, names: Map<string, string>, mapper: OffsetMapper): {gpa: number; len: number}[] {
+  const gpas: number[] = []
+  for (const [name, pages] of s.bulk) {
+    const block = names.get(name)
+    if (block === undefined) continue
+    for (const p of pages) {
+      const g = mapper.gpa(block, p * PAGE)
+      if (g >= 0) gpas.push(g)
+    }
+  }
+  gpas.sort((x, y) => x - y)
+  const out: {gpa: number; len: number}[] = []
+  for (const g of gpas) {
+    const last = out[out.length - 1]
+    if (last && last.gpa + last.len === g) last.len += PAGE
+    else if (!last || last.gpa + last.len < g) out.push({gpa: g, len: PAGE})
+  }
+  return out
+}
+
+const STATE_KIND: Record<string, number | undefined> = {
+  setup: K.mig_start,
+  'postcopy-active': K.mig_postcopy,
+  completed: K.mig_complete,
+  cancelled: K.mig_cancel,
+  failed: K.mig_cancel,
+}
+
+export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummary> {
+  const lab = opts.workload !== undefined ? (readJson(opts.workload, 'lab config') as LabConfig) : undefined
+  if (lab !== undefined && (typeof lab !== 'object' || lab === null || typeof lab.args !== 'object' || lab.args === null))
+    throw new UserError('not a qemu-lab config.json', {file: opts.workload, field: 'args', expected: 'an object of migrate.py options', found: 'nothing'})
+  const observed = opts.stats !== undefined ? readQueryMigrate(opts.stats) : undefined
+
+  const s = await scan(opts.trace)
+  const res = resolveLayout(opts, s, lab)
+  const mapper = new OffsetMapper(res.header)
+
+  // Workload: verify the console against the dirtier's PRNG; writes only with PFNRUN lines.
+  let workload: Workload | undefined
+  if (opts.console !== undefined) {
+    if (lab === undefined) throw new UserError('--console needs --workload (the run\'s config.json)', {field: 'console'})
+    workload = loadWorkload(lab, opts.console, opts.workload!)
+  }
+
+  const populated = res.from === 'header' ? res.header.populated : populatedFromBulk(s, res.blockNames, mapper)
+  const mig = migrationParams(lab, s)
+  // Under TCG (the lab's --accel tcg) there is no KVM dirty log: cpu_physical_memory_sync_dirty_bitmap()
+  // takes and clears DIRTY_MEMORY_MIGRATION at each sync, and no listener has log_clear, so lazy
+  // clear does nothing. The closest KVM mode is the legacy get-and-clear bitmap (no manual protect);
+  // replay it with --set lazy-clear=false.
+  const tcg = lab?.args.accel === 'tcg' && res.from !== 'header'
+  const dirtyTracking = s.ringSeen
+    ? {...res.header.dirtyTracking, mode: 'ring' as const}
+    : tcg
+      ? {...res.header.dirtyTracking, mode: 'bitmap' as const, manualProtect: false, initiallySet: false}
+      : res.header.dirtyTracking
+  const source: Record<string, unknown> = {
+    importer: 'qemu-log',
+    file: opts.trace,
+    timeOrigin: s.originUs >= 0 ? `${Math.floor(s.originUs / 1e6)}.${String(s.originUs % 1e6).padStart(6, '0')}` : null,
+    timeOriginNote: s.originUs >= 0 ? 'unix seconds.micros of the first line (log backend gettimeofday); t_ns counts from it' : 'the log has no timestamps (-msg timestamp=off): every event is at t_ns 0',
+    layoutFrom: res.from,
+    ...(res.notes.length > 0 ? {layoutNotes: res.notes} : {}),
+    ...(lab?.qemu_version !== undefined ? {qemuVersion: lab.qemu_version} : {}),
+    ...(lab !== undefined ? {labRun: lab.name ?? null, labArgs: lab.args} : {}),
+    qemuBlockNames: Object.fromEntries(res.blockNames),
+    ...(mig.params !== '' ? {migrationParams: mig.params} : {}),
+    ...(tcg ? {accel: 'tcg', dirtyTrackingNote: 'TCG dirty bitmap: modelled as the legacy KVM bitmap (get-and-clear at sync); replay with --set lazy-clear=false'} : {}),
+    ...(mig.switchover !== undefined ? {switchoverMeasured: mig.switchover} : {}),
+  }
+  // Dirty-ring events mean QEMU ran with the ring (kvm_dirty_ring_enabled()), whatever the layout says.
+  const headerOut: TraceHeader = {
+    ...res.header,
+    vcpus: Math.max(res.header.vcpus, s.maxVcpu + 1, typeof lab?.args.smp === 'number' && res.from === 'lab-config' ? lab.args.smp : 1),
+    dirtyTracking,
+    populated,
+    source: {...(res.header.source ?? {}), ...source},
+    ...(observed !== undefined ? {observed} : res.header.observed !== undefined ? {observed: res.header.observed} : {}),
+  }
+
+  const devNames = (() => {
+    const names: string[] = []
+    headerOut.virtioMem.forEach((d) => names.push(d.id))
+    headerOut.vfio.forEach((c) => {
+      names.push(c.id)
+      c.devices.forEach((d) => names.push(d.id))
+    })
+    return names
+  })()
+  const devIndex = new Map(devNames.map((n, i) => [n, i]))
+
+  // Pass 2 runs twice: dry, to learn the tallies the header carries (unmapped sends, skipped and
+  // summarized events), then for real, writing through TraceWriter (temp file + rename).
+  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, undefined)
+  const src = headerOut.source as Record<string, unknown>
+  src.lines = s.lines
+  src.eventsUsed = Object.fromEntries([...s.used].sort())
+  src.unknownEvents = Object.fromEntries([...s.unknown].sort())
+  if (s.otherLines > 0) src.otherLines = s.otherLines
+  if (dry.clampedLines > 0) src.outOfOrderLines = dry.clampedLines
+  if (dry.unmapped.size > 0) src.unmappedPagesSent = Object.fromEntries(dry.unmapped)
+  if (dry.skipped.size > 0) src.skippedEvents = Object.fromEntries(dry.skipped)
+  if (dry.faultCount > 0) src.postcopyFaults = {count: dry.faultCount, first: dry.faults}
+  if (dry.vfioStates.length > 0) src.vfioMigrationStates = dry.vfioStates
+  if (workload !== undefined)
+    src.workload = {...workload.describe(), ...(dry.writes > 0 ? {writesEmitted: dry.writes, writeIndexFirst: dry.firstWrite, writeIndexLast: dry.lastWrite} : {})}
+  const writer = await TraceWriter.open(opts.out, headerOut, devNames)
+  let done: EmitResult
+  try {
+    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, writer)
+    await writer.close()
+  } catch (e) {
+    await writer.abort()
+    throw e
+  }
+  const summary: ImportSummary = {
+    lines: s.lines,
+    events: done.events,
+    used: Object.fromEntries(s.used),
+    unknown: Object.fromEntries(s.unknown),
+    otherLines: s.otherLines,
+    header: headerOut,
+  }
+  return summary
+}
+
+
+interface EmitResult {
+  events: number
+  clampedLines: number
+  unmapped: Map<string, number>
+  skipped: Map<string, number>
+  faultCount: number
+  faults: {t_ns: number; rb: string; offset: string; gpa?: string}[]
+  vfioStates: {t_ns: number; device: string; state: string}[]
+  /** Re-created guest writes emitted: count, and the dirtier's write indices (0-based) of the first and last. */
+  writes: number
+  firstWrite: number
+  lastWrite: number
+}
+
+/** Second pass: every used line to migtrace events; `writer` undefined = dry run (tallies only). */
+async function emit(
+  opts: ImportOptions,
+  s: ScanState,
+  res: Resolved,
+  mapper: OffsetMapper,
+  header: TraceHeader,
+  devNames: readonly string[],
+  devIndex: Map<string, number>,
+  workload: Workload | undefined,
+  migParams: string,
+  writer: TraceWriter | undefined,
+): Promise<EmitResult> {
+  const r: EmitResult = {events: 0, clampedLines: 0, unmapped: new Map(), skipped: new Map(), faultCount: 0, faults: [], vfioStates: [], writes: 0, firstWrite: -1, lastWrite: -1}
+  const slotById = new Map(header.memslots.map((x) => [x.id, x]))
+  const vmem = header.virtioMem
+  const dev0 = vmem.length > 0 ? devIndex.get(vmem[0]!.id)! : -1
+  const ringSlots = header.memslots.map((x) => ({id: x.id, pages: x.size / header.pageSize}))
+  let stopped = false
+  const batch = createBatch()
+  let lastT = 0
+  const push = (kind: number, t: number, lineNo: number): number => {
+    const i = batch.length++
+    batch.t[i] = t
+    batch.kind[i] = kind
+    batch.line[i] = lineNo
+    return i
+  }
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return
+    if (writer !== undefined) {
+      opts.onBatch?.(batch)
+      await writer.writeBatch(batch)
+    }
+    r.events += batch.length
+    resetBatch(batch)
+  }
+  const cur = workload?.cursor(s.originUs, s.setupUs >= 0 ? (s.setupUs - s.originUs) * 1000 : 0)
+  let have = cur?.advance() ?? false
+  let writeIndex = 0
+  const counts = {lines: 0, otherLines: 0, unknown: new Map<string, number>(), used: new Map<string, number>()}
+  void devNames
+  await walk(
+    opts.trace,
+    async (ev, a, tUs, lineNo) => {
+      let t = tUs >= 0 && s.originUs >= 0 ? (tUs - s.originUs) * 1000 : lastT
+      if (t < lastT) {
+        r.clampedLines++
+        t = lastT
+      }
+      // Guest writes re-created from the workload, interleaved in time order (only while the
+      // trace runs: writes before the first line are not in the recorded window).
+      while (have && cur!.t <= t) {
+        if (cur!.t >= lastT && !stopped) {
+          const i = push(K.write, cur!.t, 0)
+          batch.vcpu[i] = 0
+          batch.gpa[i] = cur!.gpa
+          batch.len[i] = 8
+          if (r.firstWrite < 0) r.firstWrite = writeIndex
+          r.lastWrite = writeIndex
+          r.writes++
+          if (batch.length === batch.t.length) await flush()
+        }
+        writeIndex++
+        have = cur!.advance()
+      }
+      lastT = t
+      switch (ev.spec.role) {
+        case 'ram_save_page': {
+          const block = res.blockNames.get(a.str[0]!)
+          const g = block === undefined ? -1 : mapper.gpa(block, a.num[1]!)
+          if (g < 0) {
+            bump(r.unmapped, a.str[0]!)
+            return
+          }
+          const i = push(K.page_sent, t, lineNo)
+          batch.gpa[i] = g
+          batch.op[i] = Op.normal
+          break
+        }
+        case 'sync_end': {
+          // mirrors migration_bitmap_sync(): the value is rs->num_dirty_pages_period.
+          const i = push(K.mig_sync, t, lineNo)
+          batch.value[i] = a.num[0]!
+          break
+        }
+        case 'set_state': {
+          const k = STATE_KIND[a.str[0]!]
+          if (k === undefined) return
+          const i = push(k, t, lineNo)
+          if (k === K.mig_start && migParams !== '') batch.params.set(i, migParams)
+          break
+        }
+        case 'vm_stop':
+        case 'postcopy_start':
+          // migration_completion() / postcopy_start(): the source stops the guest for good.
+          if (stopped) return
+          stopped = true
+          push(K.vm_stop, t, lineNo)
+          break
+        case 'vm_state': {
+          const running = a.num[0]! !== 0
+          if (running === !stopped) return
+          stopped = !running
+          push(running ? K.vm_start : K.vm_stop, t, lineNo)
+          break
+        }
+        case 'postcopy_fault': {
+          r.faultCount++
+          if (r.faults.length < 1000) {
+            const block = res.blockNames.get(a.str[1]!)
+            const g = block === undefined ? -1 : mapper.gpa(block, a.num[2]!)
+            r.faults.push({t_ns: t, rb: a.str[1]!, offset: `0x${a.num[2]!.toString(16)}`, ...(g >= 0 ? {gpa: `0x${g.toString(16)}`} : {})})
+          }
+          return
+        }
+        case 'kvm_set_user_memory': {
+          const {as, slot} = slotId(a)
+          if (as !== 0 || !slotById.has(slot)) {
+            bump(r.skipped, `${ev.spec.name} (slot not in the layout)`)
+            return
+          }
+          const i = push(K.kvm_set_user_memory_region, t, lineNo)
+          batch.slot[i] = slot
+          batch.value[i] = a.num[2]!
+          break
+        }
+        case 'kvm_clear_dirty_log': {
+          // kvm_log_clear_one_slot(): slot = as_id << 16 | slot; start and size in pages.
+          const raw = a.num[0]!
+          const slot = raw & 0xffff
+          if (raw >>> 16 !== 0 || !slotById.has(slot)) {
+            bump(r.skipped, `${ev.spec.name} (slot not in the layout)`)
+            return
+          }
+          const i = push(K.kvm_clear_dirty_log, t, lineNo)
+          batch.slot[i] = slot
+          batch.page[i] = a.num[1]!
+          batch.count[i] = a.num[2]!
+          break
+        }
+        case 'kvm_ring_page': {
+          // kvm_dirty_ring_reap_one() traces cur->offset but not cur->slot: the slot is known
+          // only when exactly one memslot is large enough to hold the offset.
+          const off = a.num[2]!
+          let found = -1
+          let n = 0
+          for (const sl of ringSlots)
+            if (off < sl.pages) {
+              found = sl.id
+              n++
+            }
+          if (n !== 1) {
+            bump(r.skipped, `${ev.spec.name} (slot ambiguous: the event has no slot id)`)
+            return
+          }
+          const i = push(K.kvm_dirty_ring_page, t, lineNo)
+          batch.vcpu[i] = a.num[0]!
+          batch.slot[i] = found
+          batch.page[i] = off
+          break
+        }
+        case 'kvm_ring_reap': {
+          // mirrors kvm_dirty_ring_reap_locked(): KVM_RESET_DIRTY_RINGS once all rings are reaped.
+          const i = push(K.kvm_reset_dirty_rings, t, lineNo)
+          batch.count[i] = a.num[0]!
+          break
+        }
+        case 'vmem_plug':
+        case 'vmem_unplug':
+        case 'vmem_state': {
+          if (dev0 < 0) {
+            bump(r.skipped, `${ev.spec.name} (no virtio-mem device in the layout)`)
+            return
+          }
+          const kind = ev.spec.role === 'vmem_plug' ? K.vmem_plug : ev.spec.role === 'vmem_unplug' ? K.vmem_unplug : K.vmem_state
+          const i = push(kind, t, lineNo)
+          batch.dev[i] = deviceFor(header, devIndex, a.num[0]!)
+          batch.gpa[i] = a.num[0]!
+          batch.count[i] = a.num[1]!
+          break
+        }
+        case 'vmem_unplug_all': {
+          if (dev0 < 0) {
+            bump(r.skipped, `${ev.spec.name} (no virtio-mem device in the layout)`)
+            return
+          }
+          const i = push(K.vmem_unplug_all, t, lineNo)
+          batch.dev[i] = dev0
+          break
+        }
+        case 'vfio_dirty_bitmap': {
+          const c = header.vfio[0]
+          if (c === undefined) {
+            bump(r.skipped, `${ev.spec.name} (no VFIO container in the layout)`)
+            return
+          }
+          const i = push(K.vfio_dirty_pages, t, lineNo)
+          batch.dev[i] = devIndex.get(c.id)!
+          batch.op[i] = Op.get
+          batch.iova[i] = a.num[1]!
+          batch.len[i] = a.num[2]!
+          break
+        }
+        case 'vfio_migration_state':
+          if (r.vfioStates.length < 1000) r.vfioStates.push({t_ns: t, device: a.str[0]!, state: a.str[1] ?? String(a.num[1])})
+          return
+        default:
+          return
+      }
+      if (batch.length === batch.t.length) await flush()
+    },
+    counts,
+  )
+  await flush()
+  return r
+}
+
+function deviceFor(h: TraceHeader, devIndex: Map<string, number>, gpa: number): number {
+  for (const d of h.virtioMem) if (gpa >= d.base && gpa < d.base + d.regionSize) return devIndex.get(d.id)!
+  return devIndex.get(h.virtioMem[0]!.id)!
+}
+

@@ -1,0 +1,25 @@
+/**
+ * QEMU's `query-migrate` reply (qapi MigrationInfo), kept as the observed outcome of a run in the
+ * trace header (`header.observed`). Accepts the bare reply object (qemu-lab's final-src.json) or a
+ * raw QMP response `{"return": {...}}`.
+ */
+import {readFileSync} from 'node:fs'
+import {UserError} from '../../util/errors.js'
+
+export function readQueryMigrate(path: string): Record<string, unknown> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new UserError(code !== undefined ? 'cannot read the query-migrate file' : 'the query-migrate file is not valid JSON', {file: path, found: code ?? (e instanceof Error ? e.message : String(e))})
+  }
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'return' in raw) raw = (raw as {return: unknown}).return
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new UserError('not a query-migrate reply', {file: path, expected: 'a JSON object', found: Array.isArray(raw) ? 'an array' : typeof raw})
+  const o = raw as Record<string, unknown>
+  if (typeof o.status !== 'string') throw new UserError('not a query-migrate reply', {file: path, field: 'status', expected: 'a migration status string such as "completed"', found: JSON.stringify(o.status)})
+  if (o.ram !== undefined && (typeof o.ram !== 'object' || o.ram === null))
+    throw new UserError('not a query-migrate reply', {file: path, field: 'ram', expected: 'an object of RAM statistics', found: JSON.stringify(o.ram)})
+  return o
+}

@@ -1,0 +1,161 @@
+/**
+ * The per-page send ledger: every page send is recorded and classified, and every figure of a
+ * replay report derives from it.
+ * - first: the page's first copy (non-zero content);
+ * - redirtied: content changed since its last send (a necessary re-send);
+ * - redundant: content unchanged since its last send (a double-copy), with the cause the dirty
+ *   source gave when it set the page's migration-bitmap bit;
+ * - zero: the page holds only zeros (never written, not populated).
+ * Per page one byte: send count (low 4 bits, saturating at 15) and pending cause (high 4 bits).
+ */
+import type {GuestMemory} from '../model/memory.js'
+import {causeList, MAX_CAUSES} from './causes.js'
+
+export const SendClass = {first: 0, redirtied: 1, redundant: 2, zero: 3} as const
+export type SendClassName = keyof typeof SendClass
+
+/** Offsets in a counter array. */
+export const C = {
+  pages: 0,
+  bytes: 1,
+  first: 2,
+  redirtied: 3,
+  redundant: 4,
+  zero: 5,
+  zeroBytes: 6,
+  /** Redundant pages by cause code: C.cause + code. */
+  cause: 7,
+} as const
+export const COUNTER_LEN = C.cause + MAX_CAUSES
+
+/** The stream header of a page record (be64 offset | flags), as save_normal_page / save_zero_page. */
+export const PAGE_HEADER_BYTES = 8
+/** save_zero_page: header plus one byte. */
+export const ZERO_PAGE_BYTES = PAGE_HEADER_BYTES + 1
+
+export interface LedgerTotals {
+  pagesSent: number
+  bytesSent: number
+  firstPages: number
+  redirtiedPages: number
+  redundantPages: number
+  zeroPages: number
+  normalPages: number
+  redundantByCause: Record<string, number>
+}
+
+export class SendLedger {
+  readonly info: Uint8Array
+  readonly total = new Float64Array(COUNTER_LEN)
+  /** Counters of the current iteration (reset by beginIteration). */
+  readonly iter = new Float64Array(COUNTER_LEN)
+  readonly normalBytes: number
+
+  constructor(
+    readonly memory: GuestMemory,
+    readonly pageSize: number,
+    public zeroPageDetection = true,
+  ) {
+    this.info = new Uint8Array(memory.pages)
+    this.normalBytes = PAGE_HEADER_BYTES + pageSize
+  }
+
+  reset(): void {
+    this.info.fill(0)
+    this.total.fill(0)
+    this.iter.fill(0)
+  }
+
+  /** The dirty source that set page p's migration-bitmap bit. */
+  setCause(p: number, code: number): void {
+    this.info[p] = (this.info[p]! & 0x0f) | (code << 4)
+  }
+
+  causeOf(p: number): number {
+    return this.info[p]! >>> 4
+  }
+
+  sendCount(p: number): number {
+    return this.info[p]! & 0x0f
+  }
+
+  /**
+   * Record the send of page p now (its content read at this moment); returns bytes on the wire
+   * (`wireBytes` when the caller knows them, e.g. from a recorded page_sent).
+   */
+  recordSend(p: number, wireBytes = -1): number {
+    const mem = this.memory
+    const w = p >>> 5
+    const m = 1 << (p & 31)
+    const nonzero = (mem.nonzero.words[w]! & m) !== 0
+    const mod = mem.modified.words[w]!
+    const modified = (mod & m) !== 0
+    if (modified) mem.modified.words[w] = mod & ~m
+    const inf = this.info[p]!
+    const count = inf & 0x0f
+    let cls: number
+    if (!nonzero) cls = C.zero
+    else if (count === 0) cls = C.first
+    else if (modified) cls = C.redirtied
+    else {
+      cls = C.redundant
+      const k = C.cause + (inf >>> 4)
+      this.total[k]!++
+      this.iter[k]!++
+    }
+    const bytes = wireBytes >= 0 ? wireBytes : !nonzero && this.zeroPageDetection ? ZERO_PAGE_BYTES : this.normalBytes
+    if (count < 15) this.info[p] = inf + 1
+    this.total[cls]!++
+    this.iter[cls]!++
+    this.total[C.pages]!++
+    this.iter[C.pages]!++
+    this.total[C.bytes]! += bytes
+    this.iter[C.bytes]! += bytes
+    if (cls === C.zero) {
+      this.total[C.zeroBytes]! += bytes
+      this.iter[C.zeroBytes]! += bytes
+    }
+    return bytes
+  }
+
+  /** Snapshot and zero the iteration counters. */
+  beginIteration(): Float64Array {
+    const snap = Float64Array.from(this.iter)
+    this.iter.fill(0)
+    return snap
+  }
+
+  totals(): LedgerTotals {
+    const t = this.total
+    return {
+      pagesSent: t[C.pages]!,
+      bytesSent: t[C.bytes]!,
+      firstPages: t[C.first]!,
+      redirtiedPages: t[C.redirtied]!,
+      redundantPages: t[C.redundant]!,
+      zeroPages: t[C.zero]!,
+      normalPages: t[C.pages]! - (this.zeroPageDetection ? t[C.zero]! : 0),
+      redundantByCause: causeCounts(t),
+    }
+  }
+
+  /** Pages by number of sends: index k = pages sent k times (15 = 15 or more). */
+  sendCountHistogram(): number[] {
+    const h = new Array<number>(16).fill(0)
+    const info = this.info
+    for (let p = 0; p < info.length; p++) h[info[p]! & 0x0f]!++
+    return h
+  }
+
+  /** Pages whose destination copy differs from the source (meaningful once the source stopped). */
+  lostWrites(): number {
+    return this.memory.staleCount()
+  }
+}
+
+/** Redundant pages by cause id, from a counter array (every registered cause listed). */
+export function causeCounts(counters: Float64Array): Record<string, number> {
+  const out: Record<string, number> = {}
+  causeList().forEach((c, i) => (out[c.id] = counters[C.cause + i]!))
+  return out
+}

@@ -1,0 +1,142 @@
+/**
+ * QEMU's per-RAMBlock migration state (migration/ram.c): `bmap` (1 = must be sent), the count of
+ * its set bits (migration_dirty_pages), `clear_bmap` (1 = KVM bits of this chunk collected but not
+ * yet cleared) and the scan cursor (last_seen_block / last_page), which survives syncs.
+ * Blocks are laid out back to back in global page numbers, so one bitmap over global pages holds
+ * every block's bmap in ram_addr order: scanning it is QEMU's block-by-block round robin.
+ */
+import type {TraceLayout} from '../../trace/layout.js'
+import {Bitmap, lowestBit, popcount32} from '../bitmap.js'
+import type {DirtySink} from '../component.js'
+import type {SendLedger} from '../../ledger/ledger.js'
+
+export class MigrationBitmap implements DirtySink {
+  readonly bmap: Bitmap
+  readonly clearBmap: Bitmap
+  dirtyPages = 0
+  /** Bits newly set since the last takeNewPages() (physical_memory_sync_dirty_bitmap's `new`). */
+  newPages = 0
+  cursor = 0
+  /** Set when the last findNext wrapped around (complete_round). */
+  wrapped = false
+  private readonly blockFirst: Float64Array
+  private readonly blockPages: Float64Array
+  private readonly chunkBase: Float64Array
+  private lastBlock = 0
+
+  constructor(
+    readonly layout: TraceLayout,
+    readonly ledger: SendLedger,
+    readonly shift: number,
+  ) {
+    this.bmap = new Bitmap(layout.totalPages)
+    this.blockFirst = Float64Array.from(layout.blocks, (b) => b.firstPage)
+    this.blockPages = Float64Array.from(layout.blocks, (b) => b.pages)
+    this.chunkBase = new Float64Array(layout.blocks.length)
+    let chunks = 0
+    layout.blocks.forEach((b, i) => {
+      this.chunkBase[i] = chunks
+      chunks += Math.ceil(b.pages / 2 ** shift)
+    })
+    this.clearBmap = new Bitmap(chunks)
+  }
+
+  reset(): void {
+    this.bmap.fill(false)
+    this.clearBmap.fill(false)
+    this.dirtyPages = 0
+    this.newPages = 0
+    this.cursor = 0
+    this.wrapped = false
+  }
+
+  /** ram_list_init_bitmaps: every page of every block must be sent. */
+  setAll(): void {
+    for (let i = 0; i < this.blockFirst.length; i++) this.bmap.setRange(this.blockFirst[i]!, this.blockFirst[i]! + this.blockPages[i]!)
+    this.dirtyPages = this.bmap.count()
+  }
+
+  mergeWord(w: number, bits: number, cause: number): void {
+    const words = this.bmap.words
+    const old = words[w]!
+    let nw = (bits & ~old) >>> 0
+    if (nw === 0) return
+    words[w] = old | bits
+    const n = popcount32(nw)
+    this.dirtyPages += n
+    this.newPages += n
+    const base = w * 32
+    while (nw !== 0) {
+      this.ledger.setCause(base + lowestBit(nw), cause)
+      nw = (nw & (nw - 1)) >>> 0
+    }
+  }
+
+  /** Mark one page dirty (sources that work page by page). */
+  markPage(p: number, cause: number): void {
+    this.mergeWord(p >>> 5, 1 << (p & 31), cause)
+  }
+
+  takeNewPages(): number {
+    const n = this.newPages
+    this.newPages = 0
+    return n
+  }
+
+  /** Lazy clear bookkeeping at a sync: every chunk of every block needs its CLEAR again. */
+  markAllChunks(): void {
+    this.clearBmap.fill(true)
+  }
+
+  blockIndexOf(p: number): number {
+    let b = this.lastBlock
+    if (p >= this.blockFirst[b]! && p < this.blockFirst[b]! + this.blockPages[b]!) return b
+    for (b = 0; b < this.blockFirst.length; b++) {
+      if (p >= this.blockFirst[b]! && p < this.blockFirst[b]! + this.blockPages[b]!) {
+        this.lastBlock = b
+        return b
+      }
+    }
+    return -1
+  }
+
+  /**
+   * migration_clear_memory_region_dirty_bitmap: if page p's chunk still needs its CLEAR, take the
+   * bit and return the chunk's global page range start (end via chunkEnd); else -1.
+   */
+  takeChunk(p: number): number {
+    const b = this.blockIndexOf(p)
+    if (b < 0) return -1
+    const rel = p - this.blockFirst[b]!
+    const c = Math.floor(rel / 2 ** this.shift)
+    if (!this.clearBmap.testAndClear(this.chunkBase[b]! + c)) return -1
+    this.pendingChunkEnd = Math.min(this.blockFirst[b]! + (c + 1) * 2 ** this.shift, this.blockFirst[b]! + this.blockPages[b]!)
+    return this.blockFirst[b]! + c * 2 ** this.shift
+  }
+  /** End (exclusive) of the chunk the last successful takeChunk returned. */
+  pendingChunkEnd = 0
+
+  /** find_dirty_block: next set bit from the cursor, wrapping once; -1 when clean. */
+  findNext(): number {
+    let p = this.bmap.nextSet(this.cursor)
+    this.wrapped = false
+    if (p < 0) {
+      p = this.bmap.nextSet(0, this.cursor)
+      if (p < 0) return -1
+      this.wrapped = true
+    }
+    this.cursor = p
+    return p
+  }
+
+  /** The page is being sent: test_and_clear_bit(page, rb->bmap). */
+  takePage(p: number): boolean {
+    if (!this.bmap.testAndClear(p)) return false
+    this.dirtyPages--
+    return true
+  }
+
+  blockRanges(): [number, number][] {
+    return Array.from(this.blockFirst, (f, i) => [f, f + this.blockPages[i]!] as [number, number])
+  }
+}

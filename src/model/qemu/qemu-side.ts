@@ -1,0 +1,95 @@
+/**
+ * Dirty sources QEMU tracks itself, which KVM never sees:
+ * - `dma`: emulated devices writing guest memory through address_space_map/unmap or
+ *   address_space_write; invalidate_and_set_dirty() sets ram_list's MIGRATION bits directly.
+ * - `vhost`: vhost backends log their writes in the vhost log; vhost_log_sync reads and clears it
+ *   (xchg per 64-bit chunk) at each sync.
+ * Either way the bits are merged into the migration bitmap at the next sync; nothing in the
+ * kernel is ever cleared for them. Both only record while dirty tracking is on.
+ */
+import type {EventBatch} from '../../trace/events.js'
+import {K} from '../../trace/events.js'
+import type {TraceLayout} from '../../trace/layout.js'
+import {Bitmap} from '../bitmap.js'
+import type {DirtySink, ModelComponent} from '../component.js'
+import type {GuestMemory} from '../memory.js'
+import {Cause} from '../../ledger/causes.js'
+
+export class QemuSideDirtySource implements ModelComponent {
+  readonly kinds: readonly number[]
+  private bits?: Bitmap
+  private lo = Infinity
+  private hi = -1
+  logging = false
+  writes = 0
+  pagesMarked = 0
+  unmapped = 0
+
+  constructor(
+    readonly id: 'dma' | 'vhost',
+    readonly layout: TraceLayout,
+    readonly memory: GuestMemory,
+  ) {
+    this.kinds = [id === 'dma' ? K.dma_write : K.vhost_write]
+  }
+
+  reset(): void {
+    this.bits?.fill(false)
+    this.lo = Infinity
+    this.hi = -1
+    this.logging = false
+    this.writes = 0
+    this.pagesMarked = 0
+    this.unmapped = 0
+  }
+
+  logStart(): void {
+    this.logging = true
+  }
+
+  logStop(): void {
+    this.logging = false
+  }
+
+  handleEvent(b: EventBatch, i: number): void {
+    const gpa = b.gpa[i]!
+    const len = Math.max(1, b.len[i]!)
+    const p0 = this.layout.gpaToPage(gpa)
+    if (p0 < 0) {
+      this.unmapped++
+      return
+    }
+    const ps = this.layout.pageSize
+    const p1 = p0 + Math.floor(((gpa % ps) + len - 1) / ps) + 1
+    this.writes++
+    for (let p = p0; p < p1; p++) {
+      this.memory.write(p)
+      if (this.logging) {
+        this.bits ??= new Bitmap(this.layout.totalPages)
+        this.bits.set(p)
+        this.pagesMarked++
+      }
+    }
+    if (this.logging) {
+      this.lo = Math.min(this.lo, p0 >>> 5)
+      this.hi = Math.max(this.hi, (p1 - 1) >>> 5)
+    }
+  }
+
+  logSync(sink: DirtySink): void {
+    if (!this.bits || this.hi < 0) return
+    const words = this.bits.words
+    for (let w = this.lo; w <= this.hi; w++) {
+      const v = words[w]!
+      if (v === 0) continue
+      sink.mergeWord(w, v, Cause.dmaVhost)
+      words[w] = 0
+    }
+    this.lo = Infinity
+    this.hi = -1
+  }
+
+  data(): Record<string, unknown> {
+    return {writes: this.writes, pagesMarked: this.pagesMarked, unmapped: this.unmapped}
+  }
+}

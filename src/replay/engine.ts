@@ -1,0 +1,556 @@
+/**
+ * The precopy engine, `qemu` driver: a discrete-event loop in which guest events are applied in
+ * time order, interleaved with QEMU's migration thread sending pages at the link's rate. The model
+ * decides when to sync, clear and send (the what-if mode).
+ *
+ * Time is trace time in ns. The migration thread is a small state machine with the time of its next
+ * action (`migNext`); before each event at time t every migration action due at or before t runs
+ * first (a send at the same instant as a write reads the old content). Writes between two actions
+ * are applied in a tight loop with no allocation.
+ *
+ * The thread mirrors migration_thread(): each loop turn runs migration_update_counters (a new
+ * 100 ms window: bandwidth, threshold_size, expected_downtime), sleeps to the end of the window if
+ * the rate limit is exceeded, else asks the stop policy (migration_iteration_run) and then sends
+ * (ram_save_iterate) until the budget is spent, 50 ms have passed (checked every 64 pages) or RAM
+ * is clean. Completion (migration_completion_precopy) stops the VM, does the last-stage sync and
+ * sends what is left at the unlimited rate, then the device state.
+ */
+import type {EventBatch} from '../trace/events.js'
+import {K, KINDS} from '../trace/events.js'
+import type {TraceHeader} from '../trace/header.js'
+import type {TraceLayout} from '../trace/layout.js'
+import {UserError} from '../util/errors.js'
+import {causeCounts, C} from '../ledger/ledger.js'
+import {parseTraceParams, sendRate, switchoverRate, type ReplaySettings, type SettingKey} from './config.js'
+import {ReplayModel} from './model.js'
+import {POLICIES, type PrecopyControl, type StopPolicy, type StopReason} from './policies.js'
+import type {IterationRow, ReplayResult, StallInfo, Verdict} from './result.js'
+
+/** BUFFER_DELAY: the rate-limit and counters window. */
+export const WINDOW_NS = 100e6
+/** MAX_WAIT in ram_save_iterate. */
+export const MAX_WAIT_NS = 50e6
+
+const enum Phase {
+  Idle,
+  Active,
+  Done,
+}
+const enum Step {
+  Loop,
+  Sending,
+}
+
+export interface EngineOptions {
+  /** Keys the user set (config file / --set): trace mig_set/mig_start params do not override them. */
+  pinned?: ReadonlySet<SettingKey>
+  /** True when the trace is known to hold no mig_start: the migration then starts at 0. */
+  noStartEvent?: boolean
+  file?: string
+}
+
+export class PrecopyEngine implements PrecopyControl {
+  readonly model: ReplayModel
+  readonly pageSize: number
+  readonly guestPages: number
+  private readonly policy: StopPolicy
+  private phase = Phase.Idle
+  private step = Step.Loop
+  private migNext = Infinity
+  private nextDue = Infinity
+  private startNs = Number.NaN
+  private sendStartNs = Number.NaN
+  private capNs = Infinity
+  // sender clock: segT0 + segBytes / rate, recomputed to avoid drift
+  private rate: number
+  private segT0 = 0
+  private segBytes = 0
+  // 100 ms window
+  private winStart = 0
+  private winBytes = 0
+  private iterateStart = 0
+  private iterateCalls = 0
+  thresholdBytes = 0
+  private bandwidthBps = 0
+  private expectedDowntimeMs: number
+  private lastSyncNs = Number.NaN
+  private lastActionNs = 0
+  // completion
+  private stopReason: StopReason | undefined
+  private stopNs = Number.NaN
+  private endNs = Number.NaN
+  private ramEndNs = Number.NaN
+  private finalPages = 0
+  private finalBytes = 0
+  private lastStage = false
+  // rows
+  private readonly rows: IterationRow[] = []
+  private current?: IterationRow
+  // events
+  private lastEventNs = 0
+  private replayed = 0
+  private writes = 0
+  private unmapped = 0
+  private notReplayed = 0
+  private readonly ignored = new Map<number, number>()
+  private readonly notes: string[] = []
+  private readonly ignoredParams = new Set<string>()
+
+  constructor(
+    readonly header: TraceHeader,
+    readonly layout: TraceLayout,
+    public settings: ReplaySettings,
+    readonly opts: EngineOptions = {},
+  ) {
+    this.model = new ReplayModel(header, layout, settings)
+    this.pageSize = layout.pageSize
+    this.guestPages = layout.blocks.reduce((s, b) => s + b.pages, 0)
+    this.policy = POLICIES[settings['stop-policy']]
+    this.rate = sendRate(settings)
+    this.expectedDowntimeMs = settings['downtime-limit']
+    const startAt = settings['start-at']
+    if (startAt !== undefined) this.scheduleStart(startAt * 1e6)
+    else if (opts.noStartEvent) this.scheduleStart(0)
+  }
+
+  // --- PrecopyControl -------------------------------------------------------------------------
+  get dirtyPages(): number {
+    return this.model.mb.dirtyPages
+  }
+  get syncCount(): number {
+    return this.model.syncCount
+  }
+  get pagesSent(): number {
+    return this.model.ledger.total[C.pages]!
+  }
+  get roundsThresholdBytes(): number {
+    const bw = this.settings['avail-switchover-bandwidth'] || sendRate(this.settings)
+    return (bw * this.settings['downtime-limit']) / 1000
+  }
+  sync(): void {
+    this.doSync(false, this.lastActionNs)
+  }
+  complete(reason: StopReason): void {
+    this.doComplete(reason, this.lastActionNs)
+  }
+
+  get finished(): boolean {
+    return this.phase === Phase.Done
+  }
+
+  // --- event loop -----------------------------------------------------------------------------
+  /** Apply one batch; returns true once the migration is over (the rest of the trace is not needed). */
+  feed(b: EventBatch): boolean {
+    const n = b.length
+    const t = b.t
+    const kind = b.kind
+    const gpa = b.gpa
+    const len = b.len
+    const vcpu = b.vcpu
+    const layout = this.layout
+    const ps = this.pageSize
+    const memory = this.model.memory
+    const kvm = this.model.kvm
+    const KW = K.write
+    for (let i = 0; i < n; i++) {
+      const ti = t[i]!
+      if (ti >= this.nextDue) {
+        this.advance(ti)
+        if (this.phase === Phase.Done) {
+          this.notReplayed += n - i
+          return true
+        }
+      }
+      this.lastEventNs = ti
+      this.replayed++
+      if (kind[i] === KW) {
+        const g = gpa[i]!
+        const p0 = layout.gpaToPage(g)
+        if (p0 < 0) {
+          this.unmapped++
+          continue
+        }
+        this.writes++
+        const l = len[i]!
+        const p1 = l > 0 ? p0 + Math.floor(((g % ps) + l - 1) / ps) + 1 : p0 + 1
+        const v = vcpu[i]!
+        for (let p = p0; p < p1; p++) {
+          memory.write(p)
+          kvm.write(p, v)
+        }
+      } else this.otherEvent(b, i, ti)
+    }
+    return false
+  }
+
+  private otherEvent(b: EventBatch, i: number, ti: number): void {
+    const k = b.kind[i]!
+    switch (k) {
+      case K.read:
+        return
+      case K.mig_start: {
+        if (this.settings['start-at'] !== undefined || this.phase !== Phase.Idle || !Number.isNaN(this.startNs)) {
+          this.countIgnored(k)
+          return
+        }
+        const params = b.params.get(i)
+        if (params) this.applyParams(params, b.line[i]!)
+        this.scheduleStart(ti)
+        return
+      }
+      case K.mig_set: {
+        const params = b.params.get(i)
+        if (params) this.applyParams(params, b.line[i]!)
+        return
+      }
+      case K.mig_cancel:
+        if (this.phase === Phase.Active) this.cancel(ti)
+        else this.countIgnored(k)
+        return
+      default: {
+        const c = this.model.byKind[k]
+        if (c?.handleEvent) c.handleEvent(b, i, ti)
+        else this.countIgnored(k)
+      }
+    }
+  }
+
+  private countIgnored(k: number): void {
+    this.ignored.set(k, (this.ignored.get(k) ?? 0) + 1)
+  }
+
+  private applyParams(text: string, line: number): void {
+    const {values, ignored} = parseTraceParams(text, {file: this.opts.file, line: line || undefined})
+    for (const key of ignored) this.ignoredParams.add(key)
+    const pinned = this.opts.pinned
+    const next = {...this.settings}
+    for (const [k, v] of Object.entries(values) as [SettingKey, never][]) {
+      if (pinned?.has(k)) continue
+      // Model-shape settings cannot change once the model exists; only QEMU's live parameters can.
+      if (['dirty-log', 'ring-size', 'pml', 'x-clear-bitmap-shift', 'lazy-clear', 'clear-policy', 'zero-page-detection', 'stop-policy'].includes(k)) {
+        if (next[k] !== v) this.notes.push(`trace parameter ${k}=${String(v)} ignored: it fixes the model's shape; use --set to change it`)
+        continue
+      }
+      next[k] = v
+    }
+    this.settings = next
+    this.rate = sendRate(next)
+    if (this.phase === Phase.Active && this.step === Step.Sending) {
+      // A new rate takes effect from the next page.
+      this.segT0 = this.migNext
+      this.segBytes = 0
+    }
+  }
+
+  private scheduleStart(t: number): void {
+    this.startNs = t
+    this.migNext = t
+    this.refreshDue()
+  }
+
+  private refreshDue(): void {
+    this.nextDue = Math.min(this.migNext, this.model.kvm.nextTimer())
+  }
+
+  /** Run every migration action and timer due at or before `until`. */
+  advance(until: number): void {
+    this.untilNs = until
+    while (this.nextDue <= until && this.phase !== Phase.Done) {
+      const timer = this.model.kvm.nextTimer()
+      if (timer < this.migNext) {
+        this.model.kvm.onTimer(timer)
+      } else {
+        this.lastActionNs = this.migNext
+        this.migStep(this.migNext)
+      }
+      this.refreshDue()
+    }
+  }
+
+  private migStep(now: number): void {
+    if (this.phase === Phase.Idle) return this.setup(now)
+    if (now >= this.capNs) return this.doComplete('time-cap', now)
+    if (this.step === Step.Sending) return this.sendStep(now)
+    // migration_rate_limit -> migration_update_counters
+    this.updateCounters(now)
+    if (this.rateExceeded()) {
+      this.migNext = this.winStart + WINDOW_NS
+      return
+    }
+    this.policy.decide(this)
+    if (this.phase !== Phase.Active) return
+    this.step = Step.Sending
+    this.iterateStart = now
+    this.iterateCalls = 0
+    this.segT0 = now
+    this.segBytes = 0
+    this.migNext = now
+  }
+
+  private setup(now: number): void {
+    this.phase = Phase.Active
+    this.startNs = now
+    const cap = this.settings['time-cap']
+    this.capNs = cap > 0 ? now + cap * 1e6 : Infinity
+    // ram_save_setup: bitmaps all ones, dirty log start, sync #1.
+    this.model.setup(now)
+    this.doSync(false, now)
+    this.sendStartNs = now + this.settings['setup-time'] * 1e6
+    this.winStart = this.sendStartNs
+    this.winBytes = 0
+    this.step = Step.Loop
+    this.migNext = this.sendStartNs
+  }
+
+  private rateExceeded(): boolean {
+    const max = this.settings['max-bandwidth']
+    return max > 0 && this.winBytes > (max * WINDOW_NS) / 1e9
+  }
+
+  private updateCounters(now: number): void {
+    const spent = now - this.winStart
+    if (spent < WINDOW_NS) return
+    const bw = (this.winBytes * 1e9) / spent
+    this.bandwidthBps = bw
+    const expected = this.settings['avail-switchover-bandwidth'] || bw
+    // threshold_size = expected_bw_per_ms * downtime_limit (uint64)
+    this.thresholdBytes = Math.floor((expected / 1000) * this.settings['downtime-limit'])
+    if (expected > 0 && this.winBytes > 10000) this.expectedDowntimeMs = (this.dirtyBytesLastSync * 1000) / expected
+    this.winStart = now
+    this.winBytes = 0
+  }
+
+  private dirtyBytesLastSync = 0
+  /** The time advance() runs to: the sender keeps sending in one loop while it stays below. */
+  private untilNs = 0
+
+  private sendStep(now: number): void {
+    const model = this.model
+    const mb = model.mb
+    const until = Math.min(this.untilNs, this.model.kvm.nextTimer(), this.capNs)
+    const maxBudget = this.settings['max-bandwidth'] > 0 ? (this.settings['max-bandwidth'] * WINDOW_NS) / 1e9 : Infinity
+    const perByte = 1e9 / this.rate
+    // Send pages back to back while no guest event, timer or cap falls before the next one
+    // (ram_save_iterate's loop; the checks are those of each ram_find_and_save_block call).
+    for (;;) {
+      const p = mb.findNext()
+      if (p < 0) {
+        // ram_save_iterate: pages == 0, RAM clean.
+        this.step = Step.Loop
+        this.migNext = now
+        return
+      }
+      const bytes = model.sendPage(p, false)
+      this.winBytes += bytes
+      this.segBytes += bytes
+      const next = this.segT0 + this.segBytes * perByte
+      this.migNext = next
+      this.lastActionNs = now
+      if (this.winBytes > maxBudget) {
+        this.step = Step.Loop
+        return
+      }
+      if ((++this.iterateCalls & 63) === 0 && next - this.iterateStart > MAX_WAIT_NS) {
+        this.step = Step.Loop
+        return
+      }
+      if (next > until) return
+      now = next
+    }
+  }
+
+  // --- syncs and rows -------------------------------------------------------------------------
+  private doSync(lastStage: boolean, now: number): void {
+    const newPages = this.model.sync(lastStage, now)
+    const mb = this.model.mb
+    this.dirtyBytesLastSync = mb.dirtyPages * this.pageSize
+    const sameInstant = this.lastSyncNs === now && this.current !== undefined
+    this.lastSyncNs = now
+    if (lastStage && sameInstant) {
+      // The policy's decision sync and the last-stage sync are one moment: one stop-copy row.
+      const row = this.current!
+      row.phase = 'stop-copy'
+      row.newDirtyPages += newPages
+      row.dirtyPagesAtSync = mb.dirtyPages
+      row.syncs++
+      return
+    }
+    const prev = this.current
+    if (prev) {
+      const dur = (now - prev.startNs) / 1e9
+      prev.dirtyRatePps = dur > 0 ? newPages / dur : 0
+    }
+    this.closeRow(now)
+    const bw = this.bandwidthBps || sendRate(this.settings)
+    const row: IterationRow = {
+      iteration: this.rows.length,
+      phase: lastStage ? 'stop-copy' : 'live',
+      startNs: now,
+      endNs: now,
+      dirtyPagesAtSync: mb.dirtyPages,
+      newDirtyPages: newPages,
+      syncs: 1,
+      thresholdBytes: this.settings['stop-policy'] === 'qemu' ? this.thresholdBytes : Math.floor(this.roundsThresholdBytes),
+      bandwidthBps: bw,
+      expectedDowntimeMs: (mb.dirtyPages * this.pageSize * 1000) / bw,
+      dirtyRatePps: 0,
+      pagesSent: 0,
+      bytesSent: 0,
+      first: 0,
+      redirtied: 0,
+      redundant: 0,
+      zero: 0,
+      redundantByCause: {},
+    }
+    this.rows.push(row)
+    this.current = row
+  }
+
+  private closeRow(now: number): void {
+    const row = this.current
+    if (!row) return
+    const c = this.model.ledger.beginIteration()
+    row.endNs = now
+    row.pagesSent += c[C.pages]!
+    row.bytesSent += c[C.bytes]!
+    row.first += c[C.first]!
+    row.redirtied += c[C.redirtied]!
+    row.redundant += c[C.redundant]!
+    row.zero += c[C.zero]!
+    row.redundantByCause = causeCounts(c)
+    this.current = undefined
+  }
+
+  // --- completion -----------------------------------------------------------------------------
+  private doComplete(reason: StopReason, now: number): void {
+    if (this.phase !== Phase.Active) return
+    this.stopReason = reason
+    // migration_completion_precopy: vm stop starts the downtime clock.
+    this.stopNs = now
+    this.lastStage = true
+    this.doSync(true, now)
+    // Switchover: rate limit lifted; ram_save_complete sends everything left, no lazy clear.
+    const model = this.model
+    const rate = switchoverRate(this.settings)
+    let bytes = 0
+    let pages = 0
+    for (let p = model.mb.findNext(); p >= 0; p = model.mb.findNext()) {
+      bytes += model.sendPage(p, true)
+      pages++
+    }
+    this.finalPages = pages
+    this.finalBytes = bytes
+    this.ramEndNs = now + (bytes * 1e9) / rate
+    this.endNs = this.ramEndNs + (this.settings['device-state-bytes'] * 1e9) / rate
+    this.closeRow(this.endNs)
+    this.phase = Phase.Done
+    this.migNext = Infinity
+  }
+
+  private cancel(now: number): void {
+    this.stopReason = 'cancelled'
+    this.stopNs = now
+    this.ramEndNs = now
+    this.endNs = now
+    this.closeRow(now)
+    this.phase = Phase.Done
+    this.migNext = Infinity
+  }
+
+  /** The trace is over: let the migration finish with an idle guest, or force the switchover. */
+  endOfTrace(): void {
+    if (this.phase === Phase.Done) return
+    if (this.phase === Phase.Idle && Number.isNaN(this.startNs))
+      throw new UserError('the trace has no mig_start event, so the migration never started', {
+        file: this.opts.file,
+        field: 'start-at',
+        expected: 'a mig_start event, or --set start-at=<ms of trace time>',
+      })
+    if (this.settings['trace-end'] === 'switchover' && this.phase === Phase.Active) {
+      this.advance(this.lastEventNs)
+      if (this.phase === Phase.Active) {
+        const now = Math.max(this.lastEventNs, this.lastActionNs, this.step === Step.Sending ? this.migNext : 0)
+        this.lastActionNs = now
+        this.doComplete('trace-end', now)
+      }
+      return
+    }
+    this.advance(Infinity)
+  }
+
+  result(): ReplayResult {
+    if (this.phase !== Phase.Done) throw new Error('bug: result() before the migration ended')
+    const ledger = this.model.ledger
+    const totals = ledger.totals()
+    const s = this.settings
+    const rate = switchoverRate(s)
+    const reason = this.stopReason!
+    const traceEndedFirst = this.stopNs > this.lastEventNs && this.notReplayed === 0
+    let verdict: Verdict
+    if (reason === 'cancelled') verdict = 'cancelled'
+    else if (reason === 'converged') verdict = traceEndedFirst ? 'inconclusive' : 'converged'
+    else verdict = 'not-converged'
+    const liveRows = this.rows.filter((r) => r.phase === 'live')
+    const ms = (ns: number): number => ns / 1e6
+    const notes = [...this.notes]
+    if (traceEndedFirst && reason !== 'cancelled')
+      notes.push(
+        s['trace-end'] === 'idle'
+          ? `the trace ended at ${ms(this.lastEventNs).toFixed(1)} ms, before the migration; the guest was assumed idle afterwards`
+          : `the trace ended at ${ms(this.lastEventNs).toFixed(1)} ms, before the migration; the switchover was forced there`,
+      )
+    if (this.ignoredParams.size > 0) notes.push(`trace parameters not modelled: ${[...this.ignoredParams].join(', ')}`)
+    const ignored: Record<string, number> = {}
+    for (const [k, n] of [...this.ignored].sort((a, b) => a[0] - b[0])) ignored[KINDS[k]!.name] = n
+    const unmodelled = Object.keys(ignored).filter((k) => /^(vmem_|vfio_)/.test(k))
+    if (unmodelled.length > 0) notes.push(`events not modelled by this replay: ${unmodelled.join(', ')}`)
+    return {
+      driver: 'qemu',
+      settings: s,
+      verdict,
+      stopReason: reason,
+      startNs: this.startNs,
+      setupEndNs: Number.isNaN(this.sendStartNs) ? this.startNs : this.sendStartNs,
+      stopNs: this.stopNs,
+      endNs: this.endNs,
+      traceEndNs: this.lastEventNs,
+      traceEndedFirst,
+      totalTimeMs: ms(this.endNs - this.startNs),
+      setupTimeMs: ms((Number.isNaN(this.sendStartNs) ? this.startNs : this.sendStartNs) - this.startNs),
+      downtimeMs: reason === 'cancelled' ? 0 : ms(this.endNs - this.stopNs),
+      downtime: {
+        ramMs: ms(this.ramEndNs - this.stopNs),
+        deviceStateMs: ms(this.endNs - this.ramEndNs),
+        ramPages: this.finalPages,
+        ramBytes: this.finalBytes,
+        deviceStateBytes: reason === 'cancelled' ? 0 : s['device-state-bytes'],
+      },
+      iterations: liveRows.length,
+      dirtySyncCount: this.model.syncCount,
+      totals,
+      lostWrites: reason === 'cancelled' ? 0 : ledger.lostWrites(),
+      sendHistogram: ledger.sendCountHistogram(),
+      guest: {pages: this.guestPages, pageSize: this.pageSize, bytes: this.guestPages * this.pageSize},
+      rows: this.rows,
+      components: this.model.componentData(),
+      events: {replayed: this.replayed, writes: this.writes, notReplayed: this.notReplayed, ignored, unmapped: this.unmapped},
+      lazyClears: this.model.lazyClears,
+      stall: reason === 'converged' || reason === 'cancelled' ? undefined : stallInfo(liveRows, this.pageSize, rate, s['downtime-limit']),
+      notes,
+    }
+  }
+}
+
+/** Is the dirty set still shrinking? From the last live iterations' dirty sets at sync. */
+export function stallInfo(live: IterationRow[], pageSize: number, rate: number, downtimeLimitMs: number): StallInfo {
+  const last = live.at(-1)
+  const dirtyBytes = (last?.dirtyPagesAtSync ?? 0) * pageSize
+  const tail = live.slice(-4, -1).map((r) => r.dirtyPagesAtSync)
+  const stalled = tail.length >= 2 && tail.every((d) => d > 0 && Math.abs((last?.dirtyPagesAtSync ?? 0) - d) / d < 0.05)
+  return {
+    stalled,
+    dirtyBytes,
+    needsDowntimeMs: rate > 0 ? (dirtyBytes * 1000) / rate : Infinity,
+    needsBandwidthBps: downtimeLimitMs > 0 ? (dirtyBytes * 1000) / downtimeLimitMs : Infinity,
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Merges tracks into one time-ordered stream of batches: a k-way merge on timestamps, copying runs
+ * of events from the earliest track while they stay ahead of the next one. Ties are broken by track order (the migration-control track first, then the
+ * workloads in spec order), so the output depends only on the spec and seed. Batches are reused:
+ * memory stays bounded however many events are generated.
+ */
+import {createBatch, resetBatch, type EventBatch} from '../trace/events.js'
+import type {Track} from './track.js'
+
+const TRACK_BUFFER = 4096
+
+/** Copy event i of src to position j of dst (every column, so dst needs no reset). */
+function copyEvent(src: EventBatch, i: number, dst: EventBatch, j: number): void {
+  dst.t[j] = src.t[i]!
+  dst.kind[j] = src.kind[i]!
+  dst.vcpu[j] = src.vcpu[i]!
+  dst.dev[j] = src.dev[i]!
+  dst.slot[j] = src.slot[i]!
+  dst.gpa[j] = src.gpa[i]!
+  dst.iova[j] = src.iova[i]!
+  dst.len[j] = src.len[i]!
+  dst.page[j] = src.page[i]!
+  dst.count[j] = src.count[i]!
+  dst.value[j] = src.value[i]!
+  dst.op[j] = src.op[i]!
+  dst.line[j] = src.line[i]!
+  if (src.params.size > 0) {
+    const p = src.params.get(i)
+    if (p !== undefined) dst.params.set(j, p)
+  }
+}
+
+export class TrackMerger {
+  private readonly bufs: EventBatch[]
+  private readonly pos: Int32Array
+  private readonly live: Uint8Array
+  /** Time of each track's next event; Infinity once it is exhausted. */
+  private readonly headT: Float64Array
+  private readonly out: EventBatch
+
+  constructor(
+    private readonly tracks: readonly Track[],
+    batchSize: number,
+  ) {
+    this.out = createBatch(batchSize)
+    this.bufs = tracks.length === 1 ? [] : tracks.map(() => createBatch(TRACK_BUFFER))
+    this.pos = new Int32Array(tracks.length)
+    this.live = new Uint8Array(tracks.length).fill(1)
+    this.headT = new Float64Array(tracks.length).fill(Infinity)
+    if (tracks.length > 1) for (let i = 0; i < tracks.length; i++) this.refill(i)
+  }
+
+  /** Refill track i's buffer and its head time (Infinity when it has nothing more). */
+  private refill(i: number): void {
+    const b = this.bufs[i]!
+    resetBatch(b)
+    this.pos[i] = 0
+    while (this.live[i] && b.length === 0) {
+      if (!this.tracks[i]!.fill(b, TRACK_BUFFER)) this.live[i] = 0
+    }
+    this.headT[i] = b.length > 0 ? b.t[0]! : Infinity
+  }
+
+  /** The next batch of merged events (reused between calls), or undefined at the end. */
+  next(): EventBatch | undefined {
+    const out = this.out
+    if (this.tracks.length === 1) return this.nextSingle()
+    out.params.clear()
+    out.length = 0
+    const cap = out.t.length
+    const heads = this.headT
+    const k = heads.length
+    let j = 0
+    while (j < cap) {
+      // The earliest head, and the one after it (ties go to the lower track index). Tracks are
+      // few (vCPUs and devices), so a scan beats a heap here.
+      let m = -1
+      let mt = Infinity
+      let bi = 0x7fffffff
+      let bt = Infinity
+      for (let x = 0; x < k; x++) {
+        const t = heads[x]!
+        if (t < mt) {
+          bt = mt
+          bi = m < 0 ? 0x7fffffff : m
+          mt = t
+          m = x
+        } else if (t < bt) {
+          bt = t
+          bi = x
+        }
+      }
+      if (m < 0) break
+      // Copy m's events while they stay ahead of every other track's head.
+      const src = this.bufs[m]!
+      const t = src.t
+      const n = src.length
+      let i = this.pos[m]!
+      const tieOk = m < bi
+      while (i < n && j < cap && (t[i]! < bt || (tieOk && t[i] === bt))) {
+        copyEvent(src, i, out, j)
+        i++
+        j++
+      }
+      this.pos[m] = i
+      if (i >= n) this.refill(m)
+      else heads[m] = t[i]!
+    }
+    out.length = j
+    return j > 0 ? out : undefined
+  }
+
+  /** One track: it fills the output batch itself, with no copy. */
+  private nextSingle(): EventBatch | undefined {
+    const out = this.out
+    resetBatch(out)
+    const cap = out.t.length
+    while (this.live[0] && out.length < cap) {
+      if (!this.tracks[0]!.fill(out, cap)) this.live[0] = 0
+    }
+    return out.length > 0 ? out : undefined
+  }
+}

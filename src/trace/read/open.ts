@@ -1,0 +1,125 @@
+/**
+ * Opening a trace: find and validate its header (inline, or a sidecar JSON for CSV), derive the
+ * layout, and offer a streaming pass over its events. This is the one entry point every consumer
+ * (validate, inspect, convert, replay, importers' tests) reads traces through.
+ */
+import {existsSync, readFileSync, statSync} from 'node:fs'
+import type {EventBatch} from '../events.js'
+import {CSV_COLUMNS_LINE} from '../write/encode.js'
+import {formatFromPath, type TraceFormat} from '../write/writer.js'
+import {parseHeader, type TraceHeader} from '../header.js'
+import {TraceLayout} from '../layout.js'
+import {UserError, showValue} from '../../util/errors.js'
+import {probeFile, readLeadingLines} from './input.js'
+import {RowDecoder} from './decode.js'
+import {csvEvents} from './csv.js'
+import {jsonlEvents} from './jsonl.js'
+import type {ReadOptions} from './lines.js'
+
+export type {ReadOptions} from './lines.js'
+
+export interface OpenTrace {
+  path: string
+  format: TraceFormat
+  gzip: boolean
+  header: TraceHeader
+  layout: TraceLayout
+  /** Where the header was read from: the trace itself, or its sidecar JSON file. */
+  headerFile: string
+  /** Device ids by index (`EventBatch.dev` values), as TraceWriter wants them. */
+  deviceIds: string[]
+  /** Line number of the first event line (for messages about an empty trace). */
+  firstEventLine: number
+  /**
+   * One streaming pass over the events, batch by batch, in file order. Each call starts a new
+   * pass. A batch is reused for the next one: copy what you need before asking for more.
+   */
+  events(opts?: ReadOptions): AsyncIterable<EventBatch>
+}
+
+const HEADER_EXPECT = "a first line '# {\"format\":\"migtrace\",\"version\":1,...}' or a sidecar <trace>.json"
+
+/** Candidate sidecar files for a CSV trace: x.csv.gz.json, x.csv.json, x.json. */
+export function sidecarCandidates(path: string): string[] {
+  const out = [`${path}.json`]
+  const noGz = path.replace(/\.gz$/i, '')
+  if (noGz !== path) out.push(`${noGz}.json`)
+  const noCsv = noGz.replace(/\.csv$/i, '')
+  if (noCsv !== noGz) out.push(`${noCsv}.json`)
+  return out
+}
+
+function parseJsonHeader(text: string, file: string, line: number | undefined): TraceHeader {
+  let obj: unknown
+  try {
+    obj = JSON.parse(text)
+  } catch (e) {
+    throw new UserError('the header is not valid JSON', {file, line, expected: 'one JSON object', found: (e as Error).message})
+  }
+  if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && 't_ns' in obj && !('format' in obj))
+    throw new UserError('header missing: the first line is an event', {file, line, expected: '{"format":"migtrace","version":1,...} on the first line'})
+  return parseHeader(obj, file, line)
+}
+
+function sniffFormat(first: string, path: string): TraceFormat {
+  if (first.startsWith('#') || first.startsWith('t_ns,')) return 'csv'
+  if (first.startsWith('{')) return 'jsonl'
+  throw new UserError('cannot tell the trace format', {file: path, line: 1, expected: 'a name ending in .csv or .jsonl (optionally .gz), or a migtrace header', found: showValue(first)})
+}
+
+/** Open a trace file: header checked (zod), layout built; events are read on demand. */
+export async function openTrace(path: string, opts: ReadOptions = {}): Promise<OpenTrace> {
+  const {gzip} = probeFile(path)
+  const lead = await readLeadingLines(path, gzip, 2)
+  const first = lead.lines[0]
+  if (lead.empty || first === undefined) throw new UserError('empty file: a trace starts with its header', {file: path, expected: HEADER_EXPECT})
+  const format = formatFromPath(path)?.format ?? sniffFormat(first, path)
+
+  let header: TraceHeader
+  let headerFile = path
+  let skipLines: number
+  if (format === 'jsonl') {
+    if (first.trim() === '') throw new UserError('header missing: the first line is empty', {file: path, line: 1, expected: 'the header object {"format":"migtrace","version":1,...}'})
+    header = parseJsonHeader(first, path, 1)
+    skipLines = 1
+  } else if (first.startsWith('#') && first.slice(1).trimStart().startsWith('{')) {
+    header = parseJsonHeader(first.slice(1), path, 1)
+    const cols = lead.lines[1]
+    if (cols !== CSV_COLUMNS_LINE)
+      throw new UserError(cols === undefined ? 'the column line is missing' : 'unexpected column line', {file: path, line: 2, expected: CSV_COLUMNS_LINE, found: cols === undefined ? 'the end of the file' : showValue(cols)})
+    skipLines = 2
+  } else if (first === CSV_COLUMNS_LINE) {
+    const sidecar = sidecarCandidates(path).find((p) => existsSync(p) && statSync(p).isFile())
+    if (sidecar === undefined) throw new UserError('header missing: no header line and no sidecar file', {file: path, line: 1, expected: `${HEADER_EXPECT} (looked for ${sidecarCandidates(path).join(', ')})`})
+    headerFile = sidecar
+    let text: string
+    try {
+      text = readFileSync(sidecar, 'utf8')
+    } catch (e) {
+      throw new UserError(`cannot read the sidecar header: ${(e as Error).message}`, {file: sidecar})
+    }
+    header = parseJsonHeader(text.replace(/^\uFEFF/, ''), sidecar, undefined)
+    skipLines = 1
+  } else {
+    throw new UserError('header missing', {file: path, line: 1, expected: HEADER_EXPECT, found: showValue(first)})
+  }
+
+  const layout = new TraceLayout(header)
+  const deviceIds = layout.devices.map((d) => d.id)
+  const src = {path, gzip, skipLines}
+  return {
+    path,
+    format,
+    gzip,
+    header,
+    layout,
+    headerFile,
+    deviceIds,
+    firstEventLine: skipLines + 1,
+    events(passOpts?: ReadOptions): AsyncIterable<EventBatch> {
+      const o = {...opts, ...passOpts}
+      const decoder = new RowDecoder(layout, path)
+      return format === 'csv' ? csvEvents(src, decoder, o) : jsonlEvents(src, decoder, o)
+    },
+  }
+}
