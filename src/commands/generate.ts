@@ -14,7 +14,7 @@ export default class Generate extends BaseCommand {
     '<%= config.bin %> <%= command.id %> --spec fixtures/synth/passthrough.json --out vfio.jsonl --gzip',
   ]
   static override args = {
-    workload: Args.string({description: `workload to run on every vCPU (${WORKLOAD_NAMES.join(', ')})`, required: false, options: WORKLOAD_NAMES}),
+    workload: Args.string({description: 'workload to run on every vCPU (see docs/generate.md)', required: false, options: WORKLOAD_NAMES}),
   }
   static override flags = {
     out: Flags.string({char: 'o', description: 'trace file to write: .csv or .jsonl, optionally .gz', required: true}),

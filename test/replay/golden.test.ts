@@ -2,7 +2,7 @@
  * Golden reports of the bundled fixture trace (fixtures/replay/small.csv) in text, JSON and
  * Markdown. Regenerate after an intended change with UPDATE_GOLDEN=1 npx ava test/replay/golden.test.ts.
  */
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import test from 'ava'
 import {openTrace} from '../../src/trace/read/open.js'
@@ -61,6 +61,7 @@ test('CLI: replay --json, --format csv --out, and user mistakes exit 2', async (
   t.is((doc.settings as Record<string, unknown>)['downtime-limit'], 200)
 
   const dir = join(ROOT, 'tmp', `replay-csv-${process.pid}`)
+  t.teardown(() => rmSync(dir, {recursive: true, force: true}))
   const csv = await runCli(['replay', FIXTURE, '--format', 'csv', '--out', dir])
   t.is(csv.code, 0, csv.stderr)
   const iterations = readFileSync(join(dir, 'iterations.csv'), 'utf8').split('\n')

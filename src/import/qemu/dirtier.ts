@@ -278,7 +278,9 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
     throw new UserError('cannot read the console log', {file: consoleFile, found: (e as NodeJS.ErrnoException).code ?? String(e)})
   }
   const rep = parseConsole(text)
-  if (rep.intervals.length === 0) throw new UserError('the console log has no DIRTIER interval lines', {file: consoleFile, expected: "lines such as 'DIRTIER t=1.000 writes=4997 distinct=4806 total=4997 rate=4996'"})
+  // An idle dirtier (-w 0 or -r 0) writes nothing after its fill: nothing to verify or re-create.
+  const idle = params.wsMib === 0 || params.rate === 0
+  if (rep.intervals.length === 0 && !idle) throw new UserError('the console log has no DIRTIER interval lines', {file: consoleFile, expected: "lines such as 'DIRTIER t=1.000 writes=4997 distinct=4806 total=4997 rate=4996'"})
   const verified = verifyAgainstConsole(params, rep, consoleFile)
   const npages = (params.wsMib * 1024 * 1024) / PAGE
   const gpaOf = new Float64Array(npages).fill(-1)
@@ -304,7 +306,9 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
         consoleIntervalsVerified: rep.intervals.length,
         writesVerified: verified,
         consoleStamped: stamped,
-        writes: hasGpas
+        writes: idle
+          ? 'none: the dirtier was idle (no working set or rate 0)'
+          : hasGpas
           ? `re-created: page sequence exact (PRNG verified against the console), GPAs from ${rep.pfnRuns.length} PFNRUN lines, ${timing}`
           : 'not re-created: the console has no DIRTIER PFNRUN lines (the run was made without migrate.py --pfnmap), so the guest-physical frames of the working set are unknown; the page sequence itself was verified',
       }

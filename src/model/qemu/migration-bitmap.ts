@@ -30,6 +30,7 @@ export class MigrationBitmap implements DirtySink {
     readonly shift: number,
   ) {
     this.bmap = new Bitmap(layout.totalPages)
+    this.chunkPages = 2 ** shift
     this.blockFirst = Float64Array.from(layout.blocks, (b) => b.firstPage)
     this.blockPages = Float64Array.from(layout.blocks, (b) => b.pages)
     this.chunkBase = new Float64Array(layout.blocks.length)
@@ -48,6 +49,7 @@ export class MigrationBitmap implements DirtySink {
     this.newPages = 0
     this.cursor = 0
     this.wrapped = false
+    this.seenLo = this.seenHi = 0
   }
 
   /** ram_list_init_bitmaps: every page of every block must be sent. */
@@ -86,6 +88,7 @@ export class MigrationBitmap implements DirtySink {
   /** Lazy clear bookkeeping at a sync: every chunk of every block needs its CLEAR again. */
   markAllChunks(): void {
     this.clearBmap.fill(true)
+    this.seenLo = this.seenHi = 0
   }
 
   blockIndexOf(p: number): number {
@@ -102,19 +105,28 @@ export class MigrationBitmap implements DirtySink {
 
   /**
    * migration_clear_memory_region_dirty_bitmap: if page p's chunk still needs its CLEAR, take the
-   * bit and return the chunk's global page range start (end via chunkEnd); else -1.
+   * bit and return the chunk's global page range start (end in pendingChunkEnd); else -1.
+   * The chunk last looked at is remembered: its bit stays clear until the next sync.
    */
   takeChunk(p: number): number {
+    if (p >= this.seenLo && p < this.seenHi) return -1
     const b = this.blockIndexOf(p)
     if (b < 0) return -1
-    const rel = p - this.blockFirst[b]!
-    const c = Math.floor(rel / 2 ** this.shift)
+    const first = this.blockFirst[b]!
+    const c = Math.floor((p - first) / this.chunkPages)
+    const lo = first + c * this.chunkPages
+    const hi = Math.min(lo + this.chunkPages, first + this.blockPages[b]!)
+    this.seenLo = lo
+    this.seenHi = hi
     if (!this.clearBmap.testAndClear(this.chunkBase[b]! + c)) return -1
-    this.pendingChunkEnd = Math.min(this.blockFirst[b]! + (c + 1) * 2 ** this.shift, this.blockFirst[b]! + this.blockPages[b]!)
-    return this.blockFirst[b]! + c * 2 ** this.shift
+    this.pendingChunkEnd = hi
+    return lo
   }
   /** End (exclusive) of the chunk the last successful takeChunk returned. */
   pendingChunkEnd = 0
+  private seenLo = 0
+  private seenHi = 0
+  private readonly chunkPages: number
 
   /** find_dirty_block: next set bit from the cursor, wrapping once; -1 when clean. */
   findNext(): number {

@@ -106,3 +106,151 @@ export function toRecord(b: EventBatch, i: number, devNames: readonly string[]):
   if (p !== undefined) r.params = p
   return r
 }
+
+// ---------------------------------------------------------------------------------------------
+// Byte-level CSV encoding. Building one JS string per event spends most of its time in the
+// garbage collector; writing ASCII bytes straight into a Buffer is 5-7x faster and produces the
+// same bytes as csvLine (tested).
+
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0))
+const KIND_BYTES: readonly Uint8Array[] = KINDS.map((k) => ascii(`${k.name},`))
+const OP_BYTES: readonly Uint8Array[] = OPS.map((o) => ascii(o))
+const HEX_DIGITS = ascii('0123456789abcdef')
+const digits = new Uint8Array(32)
+const COMMA = 44
+const NEWLINE = 10
+
+/** Writes a non-negative integer in decimal at p; returns the new position. */
+function putDecimal(buf: Uint8Array, p: number, v: number): number {
+  if (v < 10 && v >= 0 && Number.isInteger(v)) {
+    buf[p] = 48 + v
+    return p + 1
+  }
+  if (!Number.isSafeInteger(v) || v < 0) {
+    // Not produced by readers or the generator; keep exact JS formatting for anything odd.
+    const s = String(v)
+    for (let k = 0; k < s.length; k++) buf[p++] = s.charCodeAt(k)
+    return p
+  }
+  let n = 0
+  if (v < 1e9) {
+    let y = v | 0
+    while (y > 0) {
+      const q = (y / 10) | 0
+      digits[n++] = 48 + (y - q * 10)
+      y = q
+    }
+  } else {
+    const hi = Math.floor(v / 1e9)
+    let lo = (v - hi * 1e9) | 0
+    for (let k = 0; k < 9; k++) {
+      const q = (lo / 10) | 0
+      digits[n++] = 48 + (lo - q * 10)
+      lo = q
+    }
+    let y = hi
+    while (y > 0) {
+      const q = Math.floor(y / 10)
+      digits[n++] = 48 + (y - q * 10)
+      y = q
+    }
+  }
+  while (n > 0) buf[p++] = digits[--n]!
+  return p
+}
+
+/** Writes 0x + lowercase hex of a non-negative safe integer at p. */
+function putHex(buf: Uint8Array, p: number, v: number): number {
+  buf[p++] = 48
+  buf[p++] = 120
+  let n = 0
+  let lo = v % 4294967296 >>> 0
+  let hi = Math.floor(v / 4294967296)
+  if (hi === 0) {
+    do {
+      digits[n++] = HEX_DIGITS[lo & 15]!
+      lo >>>= 4
+    } while (lo > 0)
+  } else {
+    for (let k = 0; k < 8; k++) {
+      digits[n++] = HEX_DIGITS[lo & 15]!
+      lo >>>= 4
+    }
+    while (hi > 0) {
+      digits[n++] = HEX_DIGITS[hi & 15]!
+      hi = Math.floor(hi / 16)
+    }
+  }
+  while (n > 0) buf[p++] = digits[--n]!
+  return p
+}
+
+/** Most bytes one CSV line can take besides its device name and params. */
+export const CSV_LINE_MAX_FIXED = 256
+
+export class CsvBatchEncoder {
+  private readonly devBytes: Uint8Array[]
+  readonly maxDevLen: number
+
+  constructor(devNames: readonly string[]) {
+    this.devBytes = devNames.map(ascii)
+    this.maxDevLen = this.devBytes.reduce((m, d) => Math.max(m, d.length), 0)
+  }
+
+  /**
+   * Encodes events from index `from` of the batch into buf at position p until the batch ends or
+   * the buffer cannot surely hold another line. Returns [next event index, new position].
+   */
+  encode(b: EventBatch, from: number, buf: Uint8Array, p: number): [number, number] {
+    const limit = buf.length - CSV_LINE_MAX_FIXED - this.maxDevLen
+    const hasParams = b.params.size > 0
+    let i = from
+    for (; i < b.length; i++) {
+      const params = hasParams ? b.params.get(i) : undefined
+      if (p > limit - (params?.length ?? 0)) break
+      p = putDecimal(buf, p, b.t[i]!)
+      buf[p++] = COMMA
+      const kb = KIND_BYTES[b.kind[i]!]!
+      for (let q = 0; q < kb.length; q++) buf[p++] = kb[q]!
+      const v = b.vcpu[i]!
+      if (v >= 0) p = putDecimal(buf, p, v)
+      buf[p++] = COMMA
+      const d = b.dev[i]!
+      if (d >= 0) {
+        const db = this.devBytes[d]!
+        for (let q = 0; q < db.length; q++) buf[p++] = db[q]!
+      }
+      buf[p++] = COMMA
+      const s = b.slot[i]!
+      if (s >= 0) p = putDecimal(buf, p, s)
+      buf[p++] = COMMA
+      const g = b.gpa[i]!
+      if (g >= 0) p = putHex(buf, p, g)
+      buf[p++] = COMMA
+      const io = b.iova[i]!
+      if (io >= 0) p = putHex(buf, p, io)
+      buf[p++] = COMMA
+      const l = b.len[i]!
+      if (l >= 0) p = putDecimal(buf, p, l)
+      buf[p++] = COMMA
+      const pg = b.page[i]!
+      if (pg >= 0) p = putDecimal(buf, p, pg)
+      buf[p++] = COMMA
+      const c = b.count[i]!
+      if (c >= 0) p = putDecimal(buf, p, c)
+      buf[p++] = COMMA
+      const val = b.value[i]!
+      if (val >= 0) p = putDecimal(buf, p, val)
+      buf[p++] = COMMA
+      const op = b.op[i]!
+      if (op !== 0) {
+        const ob = OP_BYTES[op]!
+        for (let q = 0; q < ob.length; q++) buf[p++] = ob[q]!
+      }
+      buf[p++] = COMMA
+      if (params !== undefined) for (let k = 0; k < params.length; k++) buf[p++] = params.charCodeAt(k)
+      buf[p++] = NEWLINE
+    }
+    return [i, p]
+  }
+}

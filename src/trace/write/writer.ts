@@ -10,7 +10,7 @@ import type {EventBatch} from '../events.js'
 import type {TraceHeader} from '../header.js'
 import {serializeHeader} from '../header.js'
 import {UserError} from '../../util/errors.js'
-import {CSV_COLUMNS_LINE, csvLine, jsonlLine} from './encode.js'
+import {CSV_COLUMNS_LINE, CsvBatchEncoder, jsonlLine} from './encode.js'
 
 export type TraceFormat = 'csv' | 'jsonl'
 
@@ -36,6 +36,7 @@ export function headerText(header: TraceHeader, format: TraceFormat): string {
 }
 
 const FLUSH_AT = 1 << 20
+const CSV_CHUNK_SLACK = 1 << 16
 
 export class TraceWriter {
   private readonly tmp: string
@@ -46,7 +47,9 @@ export class TraceWriter {
   private closed = false
   private failure?: Error
   readonly format: TraceFormat
-  private readonly line: (b: EventBatch, i: number, devNames: readonly string[]) => string
+  private readonly csv?: CsvBatchEncoder
+  private chunk?: Buffer
+  private chunkPos = 0
   eventsWritten = 0
 
   private constructor(
@@ -55,7 +58,7 @@ export class TraceWriter {
     private readonly devNames: readonly string[],
   ) {
     this.format = info.format
-    this.line = info.format === 'csv' ? csvLine : jsonlLine
+    if (info.format === 'csv') this.csv = new CsvBatchEncoder(devNames)
     this.tmp = `${path}.tmp-${process.pid}-${Date.now()}`
     this.file = createWriteStream(this.tmp)
     this.file.on('error', (e) => (this.failure = e))
@@ -78,18 +81,18 @@ export class TraceWriter {
     return w
   }
 
-  private async write(text: string): Promise<void> {
+  private async write(text: string | Buffer): Promise<void> {
     if (this.failure) throw this.failure
     if (!this.sink.write(text)) await once(this.sink as NodeJS.EventEmitter, 'drain')
   }
 
   /** Append every event of a batch. */
   async writeBatch(b: EventBatch): Promise<void> {
-    const line = this.line
+    if (this.csv) return this.writeCsvBatch(b, this.csv)
     const names = this.devNames
     let s = this.buf
     for (let i = 0; i < b.length; i++) {
-      s += line(b, i, names)
+      s += jsonlLine(b, i, names)
       if (s.length >= FLUSH_AT) {
         await this.write(s)
         s = ''
@@ -99,11 +102,41 @@ export class TraceWriter {
     this.eventsWritten += b.length
   }
 
+  private async writeCsvBatch(b: EventBatch, enc: CsvBatchEncoder): Promise<void> {
+    let i = 0
+    while (i < b.length) {
+      // Each chunk is handed to the stream as it is, so a fresh one is taken after every flush.
+      this.chunk ??= Buffer.allocUnsafe(FLUSH_AT + CSV_CHUNK_SLACK)
+      const [next, pos] = enc.encode(b, i, this.chunk, this.chunkPos)
+      if (next === i && pos === this.chunkPos && this.chunkPos === 0) {
+        // A single line longer than a whole chunk (huge params): encode it on its own.
+        const big = Buffer.allocUnsafe(CSV_CHUNK_SLACK + (b.params.get(i)?.length ?? 0) + enc.maxDevLen + 256)
+        const [, n] = enc.encode(b, i, big, 0)
+        await this.write(big.subarray(0, n))
+        i++
+        continue
+      }
+      i = next
+      this.chunkPos = pos
+      if (i < b.length || this.chunkPos >= FLUSH_AT) await this.flushChunk()
+    }
+    this.eventsWritten += b.length
+  }
+
+  private async flushChunk(): Promise<void> {
+    if (!this.chunk || this.chunkPos === 0) return
+    const out = this.chunk.subarray(0, this.chunkPos)
+    this.chunk = undefined
+    this.chunkPos = 0
+    await this.write(out)
+  }
+
   /** Finish the file and move it into place. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     try {
+      await this.flushChunk()
       if (this.buf.length > 0) await this.write(this.buf)
       this.buf = ''
       const done = once(this.file, 'close')
