@@ -1,0 +1,70 @@
+/**
+ * Transfer timeline: cumulative bytes on the wire against migration time, over bands that mark the
+ * phases (setup, each live iteration, the stop-copy = the downtime). Points are the iteration
+ * boundaries, where the ledger's totals are exact; between them the line is drawn straight.
+ */
+import type {ReplayResult} from '../../replay/result.js'
+import {evenly} from '../downsample.js'
+import {BASE_CONFIG, CHART_HEIGHT, CHART_WIDTH, COLORS} from '../theme.js'
+import type {ChartDef, ChartRow} from '../types.js'
+
+const MiB = 2 ** 20
+const r3 = (v: number): number => Math.round(v * 1000) / 1000
+
+export const transferTimelineChart: ChartDef<ReplayResult> = {
+  id: 'transfer-timeline',
+  title: 'Transfer timeline: cumulative bytes sent, phases marked',
+  caption: 'Cumulative bytes at each iteration boundary (MiB), over bands for the setup, the live iterations and the stop-copy (the downtime). The dashed line is the guest RAM size.',
+  appliesTo: (r) => r.rows.length > 0,
+  rows: (r) => {
+    const out: ChartRow[] = []
+    const ms = (ns: number): number => r3((ns - r.startNs) / 1e6)
+    const first = r.rows[0]
+    if (first && first.startNs > r.startNs)
+      out.push({segment: 'setup', iteration: null, phase: 'setup', start_ms: 0, end_ms: ms(first.startNs), bytes_sent: 0, cumulative_bytes: 0})
+    let cum = 0
+    for (const x of r.rows) {
+      cum += x.bytesSent
+      out.push({segment: `${x.phase === 'live' ? 'iteration' : 'stop-copy'} ${x.iteration}`, iteration: x.iteration, phase: x.phase, start_ms: ms(x.startNs), end_ms: ms(x.endNs), bytes_sent: x.bytesSent, cumulative_bytes: cum})
+    }
+    return out
+  },
+  spec: (rows, r) => {
+    const bands = evenly(rows, 2000)
+    const points: ChartRow[] = []
+    for (const s of rows) {
+      if (points.length === 0) points.push({time_ms: s.start_ms ?? 0, mib: 0})
+      points.push({time_ms: s.end_ms ?? 0, mib: r3((s.cumulative_bytes as number) / MiB)})
+    }
+    return {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      config: BASE_CONFIG,
+      width: CHART_WIDTH,
+      height: CHART_HEIGHT,
+      layer: [
+        {
+          data: {values: bands},
+          mark: {type: 'rect', opacity: 0.9, stroke: 'white', strokeWidth: 0.5},
+          encoding: {
+            x: {field: 'start_ms', type: 'quantitative', title: 'time since migration start (ms)'},
+            x2: {field: 'end_ms'},
+            color: {field: 'phase', type: 'nominal', title: 'phase', scale: {domain: ['setup', 'live', 'stop-copy'], range: [COLORS.setup, COLORS.live, COLORS.stopCopy]}},
+          },
+        },
+        {
+          data: {values: evenly(points, 5000)},
+          mark: {type: 'line', color: COLORS.sent, point: false, strokeWidth: 2},
+          encoding: {
+            x: {field: 'time_ms', type: 'quantitative'},
+            y: {field: 'mib', type: 'quantitative', title: 'cumulative MiB sent'},
+          },
+        },
+        {
+          data: {values: [{ram_mib: r3(r.guest.bytes / MiB)}]},
+          mark: {type: 'rule', strokeDash: [4, 4], color: '#555'},
+          encoding: {y: {field: 'ram_mib', type: 'quantitative'}},
+        },
+      ],
+    }
+  },
+}

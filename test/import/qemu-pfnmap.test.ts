@@ -1,0 +1,82 @@
+import {mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import test from 'ava'
+import {WriteClock, consoleStartHostUs, parseConsole} from '../../src/import/qemu/dirtier.js'
+import {importQemuTrace, migrationParams} from '../../src/import/qemu/importer.js'
+import {K} from '../../src/trace/events.js'
+import {ROOT} from '../helpers/cli.js'
+
+const DIR = join(ROOT, 'fixtures/qemu/02-moderate-random-pfnmap')
+const tmp = mkdtempSync(join(tmpdir(), 'migtrace-pfn-'))
+
+test('stamped console: start anchor, (t, total) points, and the write clock between them', (t) => {
+  const rep = parseConsole(['[100.500000] DIRTIER PFNRUN vpage=0 pfn=0x10 npages=1', '[101.000000] DIRTIER READY', '[102.000900] DIRTIER t=1.000 writes=1000 distinct=9 total=1000 rate=1000', '[102.900000] DIRTIER t=2.000 writes=500 distinct=9 total=1500 rate=500'].join('\n'))
+  t.is(rep.readyHostUs, 101_000_000)
+  t.is(rep.lateRuns, 0)
+  // the t=2.000 line arrived 0.9 s after the start it implies: the earliest bound wins.
+  t.is(consoleStartHostUs(rep), 100_900_000)
+  const c = new WriteClock(rep.intervals, 1000)
+  t.deepEqual([c.at(0), c.at(500), c.at(1000), c.at(1250), c.at(1500), c.at(1600)], [0, 0.5e9, 1e9, 1.5e9, 2e9, 2.1e9])
+  t.is(consoleStartHostUs(parseConsole('DIRTIER READY\nDIRTIER t=1.000 writes=1 distinct=1 total=1 rate=1')), -1)
+})
+
+test('mig_start params: the lab run\'s limits and the stop-copy send rate', (t) => {
+  const lab = {args: {bandwidth: 128, downtime: 300}}
+  t.deepEqual(migrationParams(lab, {stopUs: 1_000_000, stopPages: 1000, stopLastUs: 1_004_104}), {
+    params: 'max-bandwidth=134217728;downtime-limit=300;link-bandwidth=1000000000',
+    switchover: {pages: 1000, ms: 4.104, bytesPerSecond: 1_000_000_000, note: 'ram_save_page lines from the stop to the last send: normal pages x (4096 + 8 header bytes) / time; becomes link-bandwidth'},
+  })
+  t.deepEqual(migrationParams(undefined, {stopUs: -1, stopPages: 0, stopLastUs: -1}), {params: ''})
+})
+
+test('run 02 with --pfnmap: every guest write re-created at its frame, counts exact against the console', async (t) => {
+  const con = readFileSync(join(DIR, 'src-console.log'), 'utf8')
+  const rep = parseConsole(con)
+  const frames = new Set<number>()
+  for (const r of rep.pfnRuns) for (let k = 0; k < r.npages; k++) frames.add(r.pfn + k)
+  t.is(frames.size, 65536)
+  const times: number[] = []
+  let outside = 0
+  let unaligned = 0
+  const kinds = new Map<number, number>()
+  const out = join(tmp, 'q02.csv.gz')
+  const r = await importQemuTrace({
+    trace: join(DIR, 'trace-src.log.gz'),
+    out,
+    stats: join(DIR, 'final-src.json'),
+    workload: join(DIR, 'config.json'),
+    console: join(DIR, 'src-console.log'),
+    onBatch: (b) => {
+      for (let i = 0; i < b.length; i++) {
+        kinds.set(b.kind[i]!, (kinds.get(b.kind[i]!) ?? 0) + 1)
+        if (b.kind[i] !== K.write) continue
+        times.push(b.t[i]!)
+        if (!frames.has(Math.floor(b.gpa[i]! / 4096))) outside++
+        if (b.gpa[i]! % 8 !== 0 || b.len[i] !== 8) unaligned++
+      }
+    },
+  })
+  const w = r.header.source!.workload as Record<string, number | boolean>
+  t.is(w.consoleIntervalsVerified, 6)
+  t.is(w.consoleStamped, true)
+  // the writes of the trace window: dirtier writes #17030..#33031, up to the source's vm stop.
+  t.deepEqual([w.writesEmitted, w.writeIndexFirst, w.writeIndexLast], [16002, 17030, 33031])
+  t.is(kinds.get(K.write), 16002)
+  t.is(kinds.get(K.page_sent), 101103 - 4) // = ram.normal, less the 4 ACPI-blob pages without a GPA
+  t.is(outside, 0)
+  t.is(unaligned, 0)
+  // The console's interval t=5.002 (writes=5002) lies inside the trace: exactly that many writes in it.
+  const [origS, origUs] = String(r.header.source!.timeOrigin).split('.')
+  const startNs = (consoleStartHostUs(rep) - (Number(origS) * 1e6 + Number(origUs))) * 1000
+  const iv = rep.intervals.find((x) => x.t === 5.002)!
+  const prev = rep.intervals[rep.intervals.indexOf(iv) - 1]!
+  const lo = startNs + prev.t * 1e9 + 1e5
+  const hi = startNs + iv.t * 1e9 + 1e5
+  t.is(times.filter((x) => x > lo && x <= hi).length, iv.writes)
+  t.is(iv.writes, 5002)
+  // TCG run: legacy get-and-clear bitmap; the run's own parameters ride on mig_start.
+  t.deepEqual(r.header.dirtyTracking, {mode: 'bitmap', manualProtect: false, initiallySet: false, ringSize: 4096})
+  t.is(r.header.source!.migrationParams, 'max-bandwidth=134217728;downtime-limit=300;link-bandwidth=734015980')
+  t.is((r.header.observed!.ram as Record<string, number>).transferred, 416506725)
+})
