@@ -22,6 +22,11 @@ export default class Replay extends BaseCommand {
     driver: Flags.string({description: 'qemu: the model decides syncs, clears and sends (what-if); recorded: follow the run the trace recorded', options: ['qemu', 'recorded'], default: 'qemu'}),
     format: Flags.string({char: 'f', description: 'report format', options: ['text', 'json', 'csv', 'md'], default: 'text'}),
     out: Flags.string({char: 'o', description: 'directory for CSV tables (and the report file)'}),
+    expect: Flags.string({
+      description:
+        "QEMU's observed query-migrate JSON of the real run (e.g. qemu-lab's final-src.json): print the model's figures beside it with the error of each; without a file, the observations kept in an imported trace's header are used",
+    }),
+    'no-expect': Flags.boolean({description: "do not compare with the observations kept in the trace's header", default: false}),
   }
 
   async run(): Promise<Record<string, unknown> | void> {
@@ -40,6 +45,7 @@ export default class Replay extends BaseCommand {
     const noStartEvent = driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
     const result = await replay({header: trace.header, layout: trace.layout, events: trace.events(), file: args.trace}, {driver, settings, overrides, noStartEvent})
     const ctx = {trace: args.trace}
+    const expectRows = await this.expectations(flags.expect, flags['no-expect'] ? undefined : trace.header.observed, result)
 
     if (flags.out) {
       const files = await report.writeReplayCsv(result, flags.out)
@@ -53,11 +59,21 @@ export default class Replay extends BaseCommand {
       }
     }
     if (format === 'json') {
-      const doc = report.replayJson(result, ctx)
+      const doc: Record<string, unknown> = report.replayJson(result, ctx)
+      if (expectRows) doc.expect = (await import('../analysis/expect-report.js')).expectRowsJson(expectRows)
       if (this.jsonEnabled()) return doc
       this.log(JSON.stringify(doc, null, 2))
       return
     }
     process.stdout.write(format === 'md' ? await report.replayMarkdown(result, ctx) : report.replayText(result, ctx))
+    if (expectRows) process.stdout.write(`\n${(await import('../analysis/expect-report.js')).renderExpectText(expectRows)}`)
+  }
+
+  /** Prediction against observation: an --expect file wins over the observations in the trace header. */
+  private async expectations(file: string | undefined, fromHeader: Record<string, unknown> | undefined, result: import('../replay/result.js').ReplayResult) {
+    if (file === undefined && fromHeader === undefined) return undefined
+    const {compareWithObserved, readExpectFile} = await import('../analysis/expect.js')
+    const observed = file !== undefined ? readExpectFile(file) : fromHeader!
+    return compareWithObserved(observed, result)
   }
 }

@@ -59,11 +59,13 @@ test('PFNRUN lines give each write its guest-physical address', (t) => {
     c.advance()
     got.push([c.t, c.gpa])
   }
-  // seq pattern: pages 0, 1, 2; counter 1, 2, 3 picks the 8-byte word; READY = 2 s - 1 s warm-up.
+  // seq pattern: pages 0, 1, 2; counter 1, 2, 3 picks the 8-byte word. Unstamped console: start =
+  // 2 s - 1 s warm-up - 0.3 s (migrate.py's fixed delays); the console's t=1.000 total=300 point
+  // spaces the writes 1/300 s apart.
   t.deepEqual(got, [
-    [1e9, 0x1000 * 4096 + 8],
-    [1e9 + 1e6, 0x1001 * 4096 + 16],
-    [1e9 + 2e6, 0x1002 * 4096 + 24],
+    [0.7e9, 0x1000 * 4096 + 8],
+    [Math.round(0.7e9 + 1e9 / 300), 0x1001 * 4096 + 16],
+    [Math.round(0.7e9 + 2e9 / 300), 0x1002 * 4096 + 24],
   ])
   t.is(new DirtierPages({wsMib: 1, rate: 1, pattern: 'seq', hotPct: 10, hotProb: 90, fill: 'zero', seed: 1}).npages, 256)
 })
