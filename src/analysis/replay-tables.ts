@@ -6,6 +6,7 @@
 import type {ColumnTable} from 'arquero'
 import {causeList} from '../ledger/causes.js'
 import type {ReplayResult} from '../replay/result.js'
+import {deviceIterationColumns} from './device-tables.js'
 
 export interface ReplayHeadline {
   verdict: string
@@ -86,6 +87,9 @@ export function iterationColumns(r: ReplayResult): Record<string, (number | stri
     expected_downtime_ms: r.rows.map((x) => r3(x.expectedDowntimeMs)),
     threshold_bytes: r.rows.map((x) => x.thresholdBytes),
     bandwidth_bps: r.rows.map((x) => Math.round(x.bandwidthBps)),
+    throttle_pct: r.rows.map((x) => x.throttlePct ?? 0),
+    // VFIO: pinned pages and VFIO-reported dirty pages at the iteration's sync (only with VFIO).
+    ...deviceIterationColumns(r),
   }
 }
 

@@ -7,7 +7,7 @@ export const BASE_CONFIG = {
   background: 'white',
   view: {stroke: '#ddd'},
   axis: {labelFontSize: 11, titleFontSize: 12, gridColor: '#eee'},
-  legend: {labelFontSize: 11, titleFontSize: 12, orient: 'bottom' as const},
+  legend: {labelFontSize: 11, titleFontSize: 12, orient: 'bottom' as const, labelLimit: 400},
   title: {fontSize: 14},
 }
 
@@ -21,6 +21,8 @@ export const COLORS = {
   setup: '#eeeeee',
   ram: '#1f77b4',
   deviceState: '#ff7f0e',
+  vfioState: '#9467bd',
+  postcopy: '#fde8c8',
   limit: '#d62728',
 }
 

@@ -35,7 +35,7 @@ export interface Condition {
 
 const GRAMMAR = "[VARIANT:]METRIC[@delta|@ratio|@pct] OP VALUE, e.g. 'redundant>0.05', 'fast:downtimeMs@delta>20ms'"
 const COND = /^\s*(?:([A-Za-z0-9][A-Za-z0-9_.+-]*)\s*:\s*)?([A-Za-z][A-Za-z0-9_.-]*)\s*(?:@\s*([a-z]+)\s*)?(>=|<=|==|!=|>|<|=)\s*(.+?)\s*$/
-const VERDICTS = ['converged', 'not-converged', 'inconclusive', 'cancelled']
+const VERDICTS = ['converged', 'not-converged', 'inconclusive', 'cancelled', 'postcopy']
 
 function bad(text: string, reason: string, expected: string): UserError {
   return new UserError(reason, {field: '--fail-if', expected, found: showValue(text)})
@@ -43,22 +43,19 @@ function bad(text: string, reason: string, expected: string): UserError {
 
 function parseNumber(raw: string, text: string, spec: MetricSpec, mode: Mode): number {
   const neg = raw.startsWith('-')
-  const body = neg ? raw.slice(1).trim() : raw
+  const body = (neg ? raw.slice(1) : raw).trim()
+  const num = (t: string, expected: string): number => {
+    const n = Number(t)
+    if (t.trim() === '' || !Number.isFinite(n)) throw bad(text, 'bad threshold value', expected)
+    return n
+  }
   let v: number
-  const plain = (): number => {
-    const n = Number(body.endsWith('%') && (mode === 'pct' || (mode !== 'ratio' && spec.unit === 'ratio')) ? body.slice(0, -1) : body)
-    if (body === '' || !Number.isFinite(n)) throw bad(text, 'bad threshold value', mode === 'pct' ? 'a percentage such as 10 or 10%' : 'a number')
-    return body.endsWith('%') && mode !== 'pct' ? n / 100 : n
-  }
-  try {
-    if (mode === 'ratio' || mode === 'pct') v = plain()
-    else if (spec.unit === 'ms') v = parseDurationNs(body, '--fail-if', 'ms') / 1e6
-    else if (spec.unit === 'bytes') v = parseSize(body, '--fail-if')
-    else v = plain()
-  } catch (e) {
-    if (e instanceof UserError && e.field === '--fail-if' && e.found === showValue(body)) throw bad(text, 'bad threshold value', e.expected ?? 'a number')
-    throw e
-  }
+  if (mode === 'ratio') v = num(body, 'a plain number (value / baseline), e.g. 1.1')
+  else if (mode === 'pct') v = num(body.endsWith('%') ? body.slice(0, -1) : body, 'a percentage such as 10 or 10%')
+  else if (spec.unit === 'ms') v = parseDurationNs(body, '--fail-if', 'ms') / 1e6
+  else if (spec.unit === 'bytes') v = parseSize(body, '--fail-if')
+  else if (spec.unit === 'ratio' && body.endsWith('%')) v = num(body.slice(0, -1), 'a ratio such as 0.05 or 5%') / 100
+  else v = num(body, spec.unit === 'ratio' ? 'a ratio such as 0.05 or 5%' : 'a number')
   return neg ? -v : v
 }
 
@@ -77,6 +74,12 @@ export function parseCondition(text: string): Condition {
   const spec = metricSpec(metric) ?? (metric.startsWith(CAUSE_PREFIX) && metric.length > CAUSE_PREFIX.length ? {name: metric, unit: 'pages' as const, better: 'lower' as const, doc: ''} : undefined)
   if (!spec) throw bad(text, `unknown metric '${metric}'`, `one of verdict, ${METRICS.map((x) => x.name).join(', ')}, ${CAUSE_PREFIX}<cause>`)
   return {text, variant, metric, mode, op, value: parseNumber(rawValue, text, spec, mode)}
+}
+
+/** Conditions naming a variant must name one of these (checked before anything runs). */
+export function checkConditionVariants(conditions: readonly Condition[], names: readonly string[]): void {
+  for (const c of conditions)
+    if (c.variant !== undefined && !names.includes(c.variant)) throw bad(c.text, `unknown variant '${c.variant}'`, `one of ${names.join(', ')}`)
 }
 
 /** `--fail-if` flags; each may hold several conditions separated by commas. */

@@ -25,6 +25,11 @@ export interface ModelComponent {
   logSync?(sink: DirtySink, lastStage: boolean, now: number): void
   /** memory_region_clear_dirty_bitmap over global pages [a, b). */
   logClear?(a: number, b: number): void
+  /**
+   * After a whole sync (every logSync, the bits in bmap, the lazy-clear marks): for work QEMU does
+   * right after migration_bitmap_sync, e.g. migration_bitmap_clear_discarded_pages after sync #1.
+   */
+  afterSync?(lastStage: boolean, now: number): void
   /** Time (ns) of this component's next timer, or Infinity. */
   nextTimer?(): number
   onTimer?(now: number): void

@@ -13,6 +13,8 @@ import type {TraceHeader} from '../trace/header.js'
 import {UserError, showValue} from '../util/errors.js'
 import {parseDurationNs, parseInteger, parseRate, parseSize} from '../util/units.js'
 import {DIRTY_LOG_MODES, type DirtyLogMode} from '../model/kvm/types.js'
+import {VFIO_TRACKING, type VfioTrackingSetting} from '../model/vfio/modes.js'
+import {UNPLUGGED_WRITE, type UnpluggedWrite} from '../model/virtio-mem/device.js'
 
 export const STOP_POLICIES = ['qemu', 'rounds', 'xen'] as const
 export type StopPolicyName = (typeof STOP_POLICIES)[number]
@@ -20,6 +22,9 @@ export const CLEAR_POLICIES = ['known-dirty', 'all-ones'] as const
 export type ClearPolicy = (typeof CLEAR_POLICIES)[number]
 export const ZERO_PAGE_DETECTION = ['none', 'legacy', 'multifd'] as const
 export const TRACE_END = ['idle', 'switchover'] as const
+export const MIGRATION_MODES = ['precopy', 'background-snapshot'] as const
+export const TRANSPORTS = ['network', 'local-remap', 'shared'] as const
+export type TransportName = (typeof TRANSPORTS)[number]
 
 type Kind = 'rate' | 'size' | 'ms' | 'int' | 'number' | 'bool' | 'enum'
 
@@ -58,6 +63,31 @@ export const SETTINGS: readonly SettingSpec[] = [
   {key: 'trace-end', kind: 'enum', defaultText: 'idle', unit: '-', qemu: false, choices: TRACE_END, doc: 'when the trace ends first: idle (the guest writes nothing more; the verdict says inconclusive) or switchover (force it at the last event)'},
   {key: 'xen-min-pages', kind: 'int', defaultText: '50', unit: 'pages', qemu: false, min: 0, doc: 'xen policy: stop when fewer pages than this are dirty'},
   {key: 'xen-max-factor', kind: 'number', defaultText: '3', unit: 'x RAM', qemu: false, doc: 'xen policy: stop when more than this many times guest RAM was sent'},
+  // VFIO and virtio-mem (docs/vfio-virtio-mem.md)
+  {key: 'vfio-tracking', kind: 'enum', defaultText: 'auto (from the header: type1 -> reset-readd-pinned, device -> device, none -> none)', unit: '-', qemu: false, choices: VFIO_TRACKING, doc: 'VFIO dirty tracking: none (every mapped page dirty at every sync), cumulative (type1 v15: pinned bits never cleared), reset-readd-pinned (type1 as merged), deferred-pinned (pinned pages sent only at stop-copy), device (DMA logging: only reported pages)'},
+  {key: 'vfio-stop-copy-query-fails', kind: 'bool', defaultText: 'false', unit: '-', qemu: false, doc: 'VFIO_DEVICE_FEATURE_MIG_DATA_SIZE fails: the exact pending size counts 100 GiB per device (VFIO_MIG_STOP_COPY_SIZE), so precopy cannot converge'},
+  {key: 'virtio-mem-discard-aware', kind: 'bool', defaultText: 'true', unit: '-', qemu: false, doc: 'unplugged virtio-mem blocks leave the migration bitmap at setup (QEMU >= 5.2); false = the older behaviour that migrates them'},
+  {key: 'virtio-mem-unplugged-write', kind: 'enum', defaultText: 'populate', unit: '-', qemu: false, choices: UNPLUGGED_WRITE, doc: 'a guest write into an unplugged block: populate (the page gets the data, KVM logs it) or refuse (it has no effect); counted either way'},
+  // postcopy, snapshot, transport, throttling (docs/postcopy-snapshot.md)
+  {key: 'mode', kind: 'enum', defaultText: 'precopy', unit: '-', qemu: false, choices: MIGRATION_MODES, doc: 'precopy (live migration, optionally switching to postcopy) or background-snapshot (userfaultfd write-protect snapshot)'},
+  {key: 'postcopy-after', kind: 'int', defaultText: 'off', unit: 'iterations', qemu: false, min: 0, doc: 'switch to postcopy after this many precopy iterations (0 = pure postcopy, at once)'},
+  {key: 'postcopy-at', kind: 'ms', defaultText: 'off', unit: 'ms', qemu: false, doc: 'switch to postcopy this long after the migration starts'},
+  {key: 'postcopy-on-stall', kind: 'bool', defaultText: 'false', unit: '-', qemu: false, doc: 'switch to postcopy when precopy stalls or a cap would force the switchover'},
+  {key: 'postcopy-preempt', kind: 'bool', defaultText: 'false', unit: '-', qemu: true, doc: 'postcopy-preempt capability: requested pages go on their own channel, ahead of the background stream'},
+  {key: 'max-postcopy-bandwidth', kind: 'rate', defaultText: '0', unit: 'bytes/s', qemu: true, doc: 'background rate in postcopy (0 = unlimited: the link rate)'},
+  {key: 'transport', kind: 'enum', defaultText: 'network', unit: '-', qemu: false, choices: TRANSPORTS, doc: 'network (bytes at the link rate), local-remap (localhost, RAM handed over by remapping), shared (x-ignore-shared: RAM is not sent)'},
+  {key: 'rtt', kind: 'ms', defaultText: '0.2', unit: 'ms', qemu: false, doc: 'round-trip time between source and destination (a postcopy page request waits one RTT)'},
+  {key: 'socket-buffer', kind: 'size', defaultText: '4MiB', unit: 'bytes', qemu: false, doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'},
+  {key: 'remap-cost', kind: 'ms', defaultText: '0.002', unit: 'ms', qemu: false, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'},
+  {key: 'wp-cost', kind: 'ms', defaultText: '0.00005', unit: 'ms', qemu: false, doc: 'background-snapshot: time to write-protect one host page at the start'},
+  {key: 'auto-converge', kind: 'bool', defaultText: 'false', unit: '-', qemu: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'},
+  {key: 'cpu-throttle-initial', kind: 'int', defaultText: '20', unit: '%', qemu: true, min: 1, max: 99, doc: 'auto-converge: first throttle level'},
+  {key: 'cpu-throttle-increment', kind: 'int', defaultText: '10', unit: '%', qemu: true, min: 1, max: 99, doc: 'auto-converge: step at each later trigger'},
+  {key: 'cpu-throttle-tailslow', kind: 'bool', defaultText: 'false', unit: '-', qemu: true, doc: 'auto-converge: smaller steps near the needed level'},
+  {key: 'max-cpu-throttle', kind: 'int', defaultText: '99', unit: '%', qemu: true, min: 1, max: 99, doc: 'auto-converge: highest throttle level'},
+  {key: 'throttle-trigger-threshold', kind: 'int', defaultText: '50', unit: '%', qemu: true, min: 1, max: 100, doc: 'throttle when the bytes dirtied in a >= 1 s period exceed this share of the bytes sent (twice)'},
+  {key: 'dirty-limit', kind: 'bool', defaultText: 'false', unit: '-', qemu: true, doc: 'dirty-limit capability: cap every vCPU at vcpu-dirty-limit once the trigger fires (needs dirty-log=ring)'},
+  {key: 'vcpu-dirty-limit', kind: 'int', defaultText: '1', unit: 'MB/s', qemu: true, min: 1, doc: 'dirty-limit: per-vCPU dirty rate cap (MiB/s)'},
 ]
 
 export interface ReplaySettings {
@@ -81,6 +111,29 @@ export interface ReplaySettings {
   'trace-end': (typeof TRACE_END)[number]
   'xen-min-pages': number
   'xen-max-factor': number
+  'vfio-tracking': VfioTrackingSetting
+  'vfio-stop-copy-query-fails': boolean
+  'virtio-mem-discard-aware': boolean
+  'virtio-mem-unplugged-write': UnpluggedWrite
+  mode: (typeof MIGRATION_MODES)[number]
+  'postcopy-after': number | undefined
+  'postcopy-at': number | undefined
+  'postcopy-on-stall': boolean
+  'postcopy-preempt': boolean
+  'max-postcopy-bandwidth': number
+  transport: TransportName
+  rtt: number
+  'socket-buffer': number
+  'remap-cost': number
+  'wp-cost': number
+  'auto-converge': boolean
+  'cpu-throttle-initial': number
+  'cpu-throttle-increment': number
+  'cpu-throttle-tailslow': boolean
+  'max-cpu-throttle': number
+  'throttle-trigger-threshold': number
+  'dirty-limit': boolean
+  'vcpu-dirty-limit': number
 }
 export type SettingKey = keyof ReplaySettings
 
@@ -106,6 +159,29 @@ export const DEFAULTS: Omit<ReplaySettings, 'dirty-log' | 'ring-size'> = {
   'trace-end': 'idle',
   'xen-min-pages': 50,
   'xen-max-factor': 3,
+  'vfio-tracking': 'auto',
+  'vfio-stop-copy-query-fails': false,
+  'virtio-mem-discard-aware': true,
+  'virtio-mem-unplugged-write': 'populate',
+  mode: 'precopy',
+  'postcopy-after': undefined,
+  'postcopy-at': undefined,
+  'postcopy-on-stall': false,
+  'postcopy-preempt': false,
+  'max-postcopy-bandwidth': 0,
+  transport: 'network',
+  rtt: 0.2,
+  'socket-buffer': 4 * 2 ** 20,
+  'remap-cost': 0.002,
+  'wp-cost': 0.00005,
+  'auto-converge': false,
+  'cpu-throttle-initial': 20,
+  'cpu-throttle-increment': 10,
+  'cpu-throttle-tailslow': false,
+  'max-cpu-throttle': 99,
+  'throttle-trigger-threshold': 50,
+  'dirty-limit': false,
+  'vcpu-dirty-limit': 1,
 }
 
 const SPEC_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]))
@@ -271,6 +347,10 @@ export function checkSettings(s: ReplaySettings): void {
     throw new UserError('no rate to send at', {field: 'link-bandwidth', expected: 'a link-bandwidth when max-bandwidth is 0 (unlimited)', found: '0'})
   if (s['dirty-log'] === 'ring' && s['ring-size'] - 64 - (s.pml ? 512 : 0) < 1)
     throw new UserError('ring too small', {field: 'ring-size', expected: 'more entries than the 64 (+512 with PML) KVM keeps in reserve', found: String(s['ring-size'])})
+  if (s['dirty-limit'] && s['dirty-log'] !== 'ring')
+    throw new UserError('dirty-limit needs the KVM dirty ring', {field: 'dirty-limit', expected: 'dirty-log=ring (QEMU refuses the capability without dirty-ring-size)', found: `dirty-log=${s['dirty-log']}`})
+  if (s['dirty-limit'] && s['auto-converge'])
+    throw new UserError('auto-converge and dirty-limit exclude each other', {field: 'dirty-limit', expected: 'only one of auto-converge, dirty-limit', found: 'both true'})
 }
 
 /** The rate pages actually move at while rate-limited (bytes/s). */

@@ -25,6 +25,11 @@ import {parseTraceParams, sendRate, switchoverRate, type ReplaySettings, type Se
 import {ReplayModel} from './model.js'
 import {POLICIES, type PrecopyControl, type StopPolicy, type StopReason} from './policies.js'
 import type {IterationRow, ReplayResult, StallInfo, Verdict} from './result.js'
+import {GuestClock, type GuestSink} from './throttle-clock.js'
+import {Throttle} from './throttle.js'
+import {PostcopyPhase} from './postcopy.js'
+import {PostcopyTrigger} from './postcopy-trigger.js'
+import {transportResult} from './transport/result.js'
 
 /** BUFFER_DELAY: the rate-limit and counters window. */
 export const WINDOW_NS = 100e6
@@ -49,7 +54,7 @@ export interface EngineOptions {
   file?: string
 }
 
-export class PrecopyEngine implements PrecopyControl {
+export class PrecopyEngine implements PrecopyControl, GuestSink {
   readonly model: ReplayModel
   readonly pageSize: number
   readonly guestPages: number
@@ -61,6 +66,9 @@ export class PrecopyEngine implements PrecopyControl {
   private startNs = Number.NaN
   private sendStartNs = Number.NaN
   private capNs = Infinity
+  /** Why capNs forces the switchover: time-cap, or trace-end for the post-trace VFIO cap. */
+  private capReason: StopReason = 'time-cap'
+  private capNote = ''
   // sender clock: segT0 + segBytes / rate, recomputed to avoid drift
   private rate: number
   private segT0 = 0
@@ -80,6 +88,8 @@ export class PrecopyEngine implements PrecopyControl {
   private stopNs = Number.NaN
   private endNs = Number.NaN
   private ramEndNs = Number.NaN
+  private vfioEndNs = Number.NaN
+  private vfioStateBytes = 0
   private finalPages = 0
   private finalBytes = 0
   private lastStage = false
@@ -95,6 +105,14 @@ export class PrecopyEngine implements PrecopyControl {
   private readonly ignored = new Map<number, number>()
   private readonly notes: string[] = []
   private readonly ignoredParams = new Set<string>()
+  // postcopy, throttling (docs/postcopy-snapshot.md)
+  /** Guest time -> wall time: throttle dilation, per-vCPU fault delays. */
+  readonly clock: GuestClock
+  private throttle?: Throttle
+  private readonly postcopyTrigger: PostcopyTrigger
+  private post?: PostcopyPhase
+  /** Events go through the clock's per-vCPU queues (postcopy, dirty-limit). */
+  private slow = false
 
   constructor(
     readonly header: TraceHeader,
@@ -108,6 +126,8 @@ export class PrecopyEngine implements PrecopyControl {
     this.policy = POLICIES[settings['stop-policy']]
     this.rate = sendRate(settings)
     this.expectedDowntimeMs = settings['downtime-limit']
+    this.clock = new GuestClock(header.vcpus)
+    this.postcopyTrigger = new PostcopyTrigger(settings)
     const startAt = settings['start-at']
     if (startAt !== undefined) this.scheduleStart(startAt * 1e6)
     else if (opts.noStartEvent) this.scheduleStart(0)
@@ -130,6 +150,10 @@ export class PrecopyEngine implements PrecopyControl {
   sync(): void {
     this.doSync(false, this.lastActionNs)
   }
+  /** RAM dirty bytes plus device data (VFIO estimate, or exact with stop_copy_size). */
+  pendingBytes(exact: boolean): number {
+    return this.model.mb.dirtyPages * this.pageSize + this.model.devices.pendingBytes(exact)
+  }
   complete(reason: StopReason): void {
     this.doComplete(reason, this.lastActionNs)
   }
@@ -151,15 +175,24 @@ export class PrecopyEngine implements PrecopyControl {
     const ps = this.pageSize
     const memory = this.model.memory
     const kvm = this.model.kvm
+    // Unplugged virtio-mem pages: a guest write there is counted and may be refused.
+    const guard = this.model.devices.writeGuard
     const KW = K.write
+    if (this.slow) return this.feedSlow(b, 0)
+    const clock = this.clock
     for (let i = 0; i < n; i++) {
-      const ti = t[i]!
-      if (ti >= this.nextDue) {
+      // Guest time -> wall time (auto-converge dilates the timeline; identity otherwise).
+      let ti = clock.w0 + (t[i]! - clock.g0) * clock.k
+      while (ti >= this.nextDue) {
         this.advance(ti)
         if (this.phase === Phase.Done) {
           this.notReplayed += n - i
           return true
         }
+        if (this.slow) return this.feedSlow(b, i)
+        const t2 = clock.w0 + (t[i]! - clock.g0) * clock.k
+        if (t2 <= ti) break
+        ti = t2
       }
       this.lastEventNs = ti
       this.replayed++
@@ -175,6 +208,7 @@ export class PrecopyEngine implements PrecopyControl {
         const p1 = l > 0 ? p0 + Math.floor(((g % ps) + l - 1) / ps) + 1 : p0 + 1
         const v = vcpu[i]!
         for (let p = p0; p < p1; p++) {
+          if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !this.model.devices.guestWrite(p)) continue
           memory.write(p)
           kvm.write(p, v)
         }
@@ -203,6 +237,11 @@ export class PrecopyEngine implements PrecopyControl {
         if (params) this.applyParams(params, b.line[i]!)
         return
       }
+      case K.mig_postcopy:
+        // migrate-start-postcopy: the switch happens at the migration thread's next turn.
+        if (this.phase === Phase.Done) this.countIgnored(k)
+        else this.postcopyTrigger.requested = true
+        return
       case K.mig_cancel:
         if (this.phase === Phase.Active) this.cancel(ti)
         else this.countIgnored(k)
@@ -227,13 +266,15 @@ export class PrecopyEngine implements PrecopyControl {
     for (const [k, v] of Object.entries(values) as [SettingKey, never][]) {
       if (pinned?.has(k)) continue
       // Model-shape settings cannot change once the model exists; only QEMU's live parameters can.
-      if (['dirty-log', 'ring-size', 'pml', 'x-clear-bitmap-shift', 'lazy-clear', 'clear-policy', 'zero-page-detection', 'stop-policy'].includes(k)) {
+      if (['dirty-log', 'ring-size', 'pml', 'x-clear-bitmap-shift', 'lazy-clear', 'clear-policy', 'zero-page-detection', 'stop-policy', 'mode', 'transport'].includes(k)) {
         if (next[k] !== v) this.notes.push(`trace parameter ${k}=${String(v)} ignored: it fixes the model's shape; use --set to change it`)
         continue
       }
       next[k] = v
     }
     this.settings = next
+    this.throttle?.updateSettings(next)
+    this.postcopyTrigger.updateSettings(next)
     this.rate = sendRate(next)
     if (this.phase === Phase.Active && this.step === Step.Sending) {
       // A new rate takes effect from the next page.
@@ -255,7 +296,7 @@ export class PrecopyEngine implements PrecopyControl {
   /** Run every migration action and timer due at or before `until`. */
   advance(until: number): void {
     this.untilNs = until
-    while (this.nextDue <= until && this.phase !== Phase.Done) {
+    while (this.nextDue <= until && this.phase !== Phase.Done && this.post === undefined) {
       const timer = this.model.kvm.nextTimer()
       if (timer < this.migNext) {
         this.model.kvm.onTimer(timer)
@@ -269,7 +310,10 @@ export class PrecopyEngine implements PrecopyControl {
 
   private migStep(now: number): void {
     if (this.phase === Phase.Idle) return this.setup(now)
-    if (now >= this.capNs) return this.doComplete('time-cap', now)
+    if (now >= this.capNs) {
+      if (this.capNote) this.notes.push(this.capNote)
+      return this.doComplete(this.capReason, now)
+    }
     if (this.step === Step.Sending) return this.sendStep(now)
     // migration_rate_limit -> migration_update_counters
     this.updateCounters(now)
@@ -277,14 +321,26 @@ export class PrecopyEngine implements PrecopyControl {
       this.migNext = this.winStart + WINDOW_NS
       return
     }
+    // postcopy_start is tested before complete_ready (migration_iteration_run).
+    const postcopyWhy = this.post ? undefined : this.postcopyTrigger.check(this.model.syncCount, this.model.mb.dirtyPages, now, this.startNs, this.rows)
+    if (postcopyWhy !== undefined) return this.startPostcopy(now, postcopyWhy)
     this.policy.decide(this)
     if (this.phase !== Phase.Active) return
+    // qemu_savevm_state_iterate: each VFIO device hands over a chunk of precopy data.
+    const devBytes = this.model.devices.iterate()
+    if (devBytes === 0 && this.model.mb.dirtyPages === 0) {
+      // Nothing to send, yet device data keeps the pending size up (VFIO stop-copy size): QEMU
+      // spins on exact queries; the model lets the rest of the 100 ms window pass per empty turn.
+      this.migNext = Math.max(now + 1, this.winStart + WINDOW_NS)
+      return
+    }
+    this.winBytes += devBytes
     this.step = Step.Sending
     this.iterateStart = now
     this.iterateCalls = 0
     this.segT0 = now
-    this.segBytes = 0
-    this.migNext = now
+    this.segBytes = devBytes
+    this.migNext = now + (devBytes * 1e9) / this.rate
   }
 
   private setup(now: number): void {
@@ -294,6 +350,10 @@ export class PrecopyEngine implements PrecopyControl {
     this.capNs = cap > 0 ? now + cap * 1e6 : Infinity
     // ram_save_setup: bitmaps all ones, dirty log start, sync #1.
     this.model.setup(now)
+    if (Throttle.wanted(this.settings)) {
+      this.throttle = new Throttle(this.settings, this.clock, this.pageSize, now)
+      this.throttle.start(now, 0)
+    }
     this.doSync(false, now)
     this.sendStartNs = now + this.settings['setup-time'] * 1e6
     this.winStart = this.sendStartNs
@@ -330,6 +390,7 @@ export class PrecopyEngine implements PrecopyControl {
     const until = Math.min(this.untilNs, this.model.kvm.nextTimer(), this.capNs)
     const maxBudget = this.settings['max-bandwidth'] > 0 ? (this.settings['max-bandwidth'] * WINDOW_NS) / 1e9 : Infinity
     const perByte = 1e9 / this.rate
+    const remapNs = model.transport.remapNs
     // Send pages back to back while no guest event, timer or cap falls before the next one
     // (ram_save_iterate's loop; the checks are those of each ram_find_and_save_block call).
     for (;;) {
@@ -343,6 +404,8 @@ export class PrecopyEngine implements PrecopyControl {
       const bytes = model.sendPage(p, false)
       this.winBytes += bytes
       this.segBytes += bytes
+      // transport=local-remap: the page is remapped, which costs page-table time (as bytes of link time).
+      if (remapNs > 0 && bytes > 0 && model.memory.nonzero.get(p)) this.segBytes += model.transport.handoverNs(p, 1) / perByte
       const next = this.segT0 + this.segBytes * perByte
       this.migNext = next
       this.lastActionNs = now
@@ -360,16 +423,18 @@ export class PrecopyEngine implements PrecopyControl {
   }
 
   // --- syncs and rows -------------------------------------------------------------------------
-  private doSync(lastStage: boolean, now: number): void {
+  private doSync(lastStage: boolean, now: number, postcopy = false): void {
     const newPages = this.model.sync(lastStage, now)
+    // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period.
+    if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, this.model.ledger.total[C.bytes]!, this.rows.length) && this.throttle.limiting) this.slow = true
     const mb = this.model.mb
     this.dirtyBytesLastSync = mb.dirtyPages * this.pageSize
     const sameInstant = this.lastSyncNs === now && this.current !== undefined
     this.lastSyncNs = now
-    if (lastStage && sameInstant) {
+    if ((lastStage || postcopy) && sameInstant) {
       // The policy's decision sync and the last-stage sync are one moment: one stop-copy row.
       const row = this.current!
-      row.phase = 'stop-copy'
+      row.phase = postcopy ? 'postcopy' : 'stop-copy'
       row.newDirtyPages += newPages
       row.dirtyPagesAtSync = mb.dirtyPages
       row.syncs++
@@ -384,7 +449,7 @@ export class PrecopyEngine implements PrecopyControl {
     const bw = this.bandwidthBps || sendRate(this.settings)
     const row: IterationRow = {
       iteration: this.rows.length,
-      phase: lastStage ? 'stop-copy' : 'live',
+      phase: lastStage ? 'stop-copy' : postcopy ? 'postcopy' : 'live',
       startNs: now,
       endNs: now,
       dirtyPagesAtSync: mb.dirtyPages,
@@ -401,6 +466,7 @@ export class PrecopyEngine implements PrecopyControl {
       redundant: 0,
       zero: 0,
       redundantByCause: {},
+      throttlePct: this.clock.throttlePct,
     }
     this.rows.push(row)
     this.current = row
@@ -423,7 +489,13 @@ export class PrecopyEngine implements PrecopyControl {
 
   // --- completion -----------------------------------------------------------------------------
   private doComplete(reason: StopReason, now: number): void {
-    if (this.phase !== Phase.Active) return
+    if (this.phase !== Phase.Active || this.post) return
+    if (reason !== 'converged' && reason !== 'cancelled') {
+      // postcopy-on-stall: postcopy instead of a forced stop-and-copy.
+      const why = this.postcopyTrigger.onForcedStop(reason)
+      if (why !== undefined && !this.model.transport.ramShared) return this.startPostcopy(now, why)
+    }
+    this.throttle?.stop(now)
     this.stopReason = reason
     // migration_completion_precopy: vm stop starts the downtime clock.
     this.stopNs = now
@@ -434,14 +506,21 @@ export class PrecopyEngine implements PrecopyControl {
     const rate = switchoverRate(this.settings)
     let bytes = 0
     let pages = 0
+    let remapNs = 0
     for (let p = model.mb.findNext(); p >= 0; p = model.mb.findNext()) {
-      bytes += model.sendPage(p, true)
+      const b = model.sendPage(p, true)
+      bytes += b
       pages++
+      if (model.transport.remapNs > 0 && b > 0 && model.memory.nonzero.get(p)) remapNs += model.transport.handoverNs(p, 1)
     }
     this.finalPages = pages
     this.finalBytes = bytes
-    this.ramEndNs = now + (bytes * 1e9) / rate
-    this.endNs = this.ramEndNs + (this.settings['device-state-bytes'] * 1e9) / rate
+    this.ramEndNs = now + (bytes * 1e9) / rate + remapNs
+    // vfio_save_complete_precopy: VFIO device state after RAM, then the non-iterable state.
+    this.vfioStateBytes = this.model.devices.stopCopy()
+    this.vfioEndNs = this.ramEndNs + (this.vfioStateBytes * 1e9) / rate
+    this.endNs = this.vfioEndNs + (this.settings['device-state-bytes'] * 1e9) / rate
+    this.model.devices.migrationEnded(this.endNs)
     this.closeRow(this.endNs)
     this.phase = Phase.Done
     this.migNext = Infinity
@@ -451,6 +530,8 @@ export class PrecopyEngine implements PrecopyControl {
     this.stopReason = 'cancelled'
     this.stopNs = now
     this.ramEndNs = now
+    this.vfioEndNs = now
+    this.model.devices.migrationEnded(now)
     this.endNs = now
     this.closeRow(now)
     this.phase = Phase.Done
@@ -460,6 +541,9 @@ export class PrecopyEngine implements PrecopyControl {
   /** The trace is over: let the migration finish with an idle guest, or force the switchover. */
   endOfTrace(): void {
     if (this.phase === Phase.Done) return
+    // Accesses still waiting behind a delayed vCPU run now (postcopy faults, dirty-limit sleeps).
+    if (this.clock.queued > 0 && this.clock.drain(Infinity, this)) return
+    if (this.post) return this.endPostcopy()
     if (this.phase === Phase.Idle && Number.isNaN(this.startNs))
       throw new UserError('the trace has no mig_start event, so the migration never started', {
         file: this.opts.file,
@@ -473,9 +557,30 @@ export class PrecopyEngine implements PrecopyControl {
         this.lastActionNs = now
         this.doComplete('trace-end', now)
       }
+      if (this.post) this.endPostcopy()
       return
     }
+    this.capAfterTraceForDevices()
     this.advance(Infinity)
+    if (this.post) this.endPostcopy()
+  }
+
+  /**
+   * An idle guest converges unless a VFIO device keeps pages dirty (pinned or mapped pages read
+   * dirty at every sync, a stop-copy size above the threshold): after the trace such a migration
+   * would never end, so the switchover is forced after three more passes over guest RAM.
+   */
+  private capAfterTraceForDevices(): void {
+    if (!this.model.devices.vfio || this.phase !== Phase.Active || this.post) return
+    const from = Math.max(this.lastEventNs, this.lastActionNs)
+    const passNs = ((this.guestPages * (this.pageSize + 8)) / sendRate(this.settings)) * 1e9
+    const cap = from + 3 * passNs
+    if (cap >= this.capNs) return
+    this.capNs = cap
+    this.capReason = 'trace-end'
+    this.capNote = (
+      `the trace ended at ${(this.lastEventNs / 1e6).toFixed(1)} ms with a VFIO device attached; the migration had not converged, so the switchover was forced ${(3 * passNs / 1e6).toFixed(0)} ms later (three passes over guest RAM)`
+    )
   }
 
   result(): ReplayResult {
@@ -489,6 +594,7 @@ export class PrecopyEngine implements PrecopyControl {
     let verdict: Verdict
     if (reason === 'cancelled') verdict = 'cancelled'
     else if (reason === 'converged') verdict = traceEndedFirst ? 'inconclusive' : 'converged'
+    else if (reason === 'postcopy') verdict = 'postcopy'
     else verdict = 'not-converged'
     const liveRows = this.rows.filter((r) => r.phase === 'live')
     const ms = (ns: number): number => ns / 1e6
@@ -504,7 +610,7 @@ export class PrecopyEngine implements PrecopyControl {
     for (const [k, n] of [...this.ignored].sort((a, b) => a[0] - b[0])) ignored[KINDS[k]!.name] = n
     const unmodelled = Object.keys(ignored).filter((k) => /^(vmem_|vfio_)/.test(k))
     if (unmodelled.length > 0) notes.push(`events not modelled by this replay: ${unmodelled.join(', ')}`)
-    return {
+    return this.withModes({
       driver: 'qemu',
       settings: s,
       verdict,
@@ -520,7 +626,9 @@ export class PrecopyEngine implements PrecopyControl {
       downtimeMs: reason === 'cancelled' ? 0 : ms(this.endNs - this.stopNs),
       downtime: {
         ramMs: ms(this.ramEndNs - this.stopNs),
-        deviceStateMs: ms(this.endNs - this.ramEndNs),
+        deviceStateMs: ms(this.endNs - this.vfioEndNs),
+        vfioStateMs: ms(this.vfioEndNs - this.ramEndNs),
+        vfioStateBytes: this.vfioStateBytes,
         ramPages: this.finalPages,
         ramBytes: this.finalBytes,
         deviceStateBytes: reason === 'cancelled' ? 0 : s['device-state-bytes'],
@@ -537,7 +645,142 @@ export class PrecopyEngine implements PrecopyControl {
       lazyClears: this.model.lazyClears,
       stall: reason === 'converged' || reason === 'cancelled' ? undefined : stallInfo(liveRows, this.pageSize, rate, s['downtime-limit']),
       notes,
+    })
+  }
+
+  // --- postcopy, throttling, transport (src/replay/postcopy*.ts, throttle*.ts, transport/) -----
+
+  /** postcopy_start at `now`: the plain switchover sync, then the phase on the destination. */
+  private startPostcopy(now: number, trigger: string): void {
+    if (this.phase !== Phase.Active || this.post) return
+    if (this.model.transport.ramShared) {
+      this.notes.push('postcopy skipped: with transport=shared RAM is already on both sides')
+      return this.doComplete('converged', now)
     }
+    this.throttle?.stop(now)
+    this.stopReason = 'postcopy'
+    this.stopNs = now
+    // ram_postcopy_send_discard_bitmap: migration_bitmap_sync(rs, false), not the last stage.
+    this.doSync(false, now, true)
+    const precopyIterations = this.rows.filter((r) => r.phase === 'live').length
+    // Non-postcopiable iterables complete first (VFIO stop-copy) and go in the package.
+    const vfioBytes = this.model.devices.stopCopy()
+    this.vfioStateBytes = vfioBytes
+    this.post = new PostcopyPhase(
+      {model: this.model, layout: this.layout, settings: this.settings, clock: this.clock, vcpus: this.header.vcpus, startNs: this.startNs, trigger, precopyIterations, extraPackageBytes: vfioBytes},
+      now,
+    )
+    this.slow = true
+    this.step = Step.Loop
+    this.migNext = Infinity
+    this.refreshDue()
+  }
+
+  private endPostcopy(): void {
+    if (this.phase === Phase.Done) return
+    this.post!.endOfTrace()
+    this.finishPostcopy()
+  }
+
+  private finishPostcopy(): void {
+    if (this.phase === Phase.Done) return
+    const post = this.post!
+    this.endNs = post.endNs
+    this.model.devices.migrationEnded(this.endNs)
+    this.closeRow(this.endNs)
+    this.phase = Phase.Done
+    this.migNext = Infinity
+  }
+
+  /** The clock's slow path; counts what was left unreplayed when the run ended. */
+  private feedSlow(b: EventBatch, from: number): boolean {
+    const stop = this.clock.feed(b, from, this)
+    if (stop < 0) return false
+    this.notReplayed += b.length - stop
+    return true
+  }
+
+  // GuestSink: the clock's view of the engine
+  advanceTo(now: number): boolean {
+    if (this.post) {
+      if (this.finished) return true
+      if (this.post.advanceTo(now)) this.finishPostcopy()
+      return this.finished
+    }
+    if (now >= this.nextDue) this.advance(now)
+    return this.finished
+  }
+
+  access(kind: number, vcpu: number, gpa: number, len: number, now: number): number {
+    if (this.post) {
+      const wait = this.post.access(kind, vcpu, gpa, len, now)
+      if (wait === 0) {
+        this.replayed++
+        if (now > this.lastEventNs) this.lastEventNs = now
+        if (kind === K.write) this.writes++
+      }
+      return wait
+    }
+    this.lastEventNs = now
+    this.replayed++
+    if (kind !== K.write) return 0
+    const p0 = this.layout.gpaToPage(gpa)
+    if (p0 < 0) {
+      this.unmapped++
+      return 0
+    }
+    this.writes++
+    const ps = this.pageSize
+    const p1 = len > 0 ? p0 + Math.floor(((gpa % ps) + len - 1) / ps) + 1 : p0 + 1
+    const memory = this.model.memory
+    const kvm = this.model.kvm
+    const guard = this.model.devices.writeGuard
+    const limit = this.throttle?.limiting ? this.throttle : undefined
+    let sleep = 0
+    for (let p = p0; p < p1; p++) {
+      if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !this.model.devices.guestWrite(p)) continue
+      memory.write(p)
+      if (limit) {
+        const before = kvm.kvm.stats.loggedWrites
+        kvm.write(p, vcpu)
+        if (kvm.kvm.stats.loggedWrites !== before) sleep += limit.onDirtyPage(vcpu, now)
+      } else kvm.write(p, vcpu)
+    }
+    // dirtylimit_vcpu_execute: the vCPU sleeps at its ring-full exit; its later events move.
+    if (sleep > 0) this.clock.offset[vcpu]! += sleep
+    return 0
+  }
+
+  other(b: EventBatch, i: number, now: number): void {
+    if (now > this.lastEventNs) this.lastEventNs = now
+    if (this.post) return this.post.other(b, i, now)
+    this.replayed++
+    if (b.kind[i] === K.read) return
+    this.otherEvent(b, i, now)
+  }
+
+  /** Adds the postcopy, throttle and transport figures to a result. */
+  private withModes(r: ReplayResult): ReplayResult {
+    const ms = (ns: number): number => ns / 1e6
+    if (this.throttle) r.throttle = this.throttle.result(this.stopNs)
+    const post = this.post
+    if (post) {
+      r.postcopy = post.result(this.startNs, this.clock.offset)
+      // The source's downtime ends when the package is sent (migration_downtime_end).
+      r.downtimeMs = ms(post.packageEndNs - this.stopNs)
+      const d = r.downtime as ReplayResult['downtime'] & Record<string, number>
+      d.ramMs = ms(post.discardNs)
+      d.ramPages = 0
+      d.ramBytes = post.discardBytes
+      if ('vfioStateMs' in d) d.vfioStateMs = ms(post.extraNs)
+      d.deviceStateMs = ms(post.deviceNs)
+      r.events.notReplayed += post.ignored
+      // The precopy part's convergence figures matter only when postcopy rescued a stalled precopy.
+      if (!/^(stall|cap:)/.test(r.postcopy.trigger)) r.stall = undefined
+    } else if (this.settings['postcopy-after'] !== undefined || this.settings['postcopy-at'] !== undefined || this.settings['postcopy-on-stall'])
+      if (r.stopReason !== 'cancelled') r.notes.push('postcopy was asked for, but precopy completed before it was triggered')
+    r.transport = transportResult(this.model, r)
+    return r
   }
 }
 

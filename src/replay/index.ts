@@ -10,6 +10,7 @@ import type {TraceLayout} from '../trace/layout.js'
 import {normalizeOverrides, resolveSettings, type RawOverrides, type ReplaySettings, type SettingKey} from './config.js'
 import {PrecopyEngine} from './engine.js'
 import {RecordedReplay} from './recorded.js'
+import {SnapshotEngine} from './snapshot.js'
 import type {Driver, ReplayResult} from './result.js'
 
 export interface ReplayInput {
@@ -38,6 +39,12 @@ export async function replay(input: ReplayInput, opts: ReplayOptions = {}): Prom
     const rec = new RecordedReplay(input.header, input.layout, settings, {file: input.file, pinned})
     for await (const b of input.events) if (rec.feed(b)) break
     return rec.finish()
+  }
+  if (settings.mode === 'background-snapshot') {
+    const snap = new SnapshotEngine(input.header, input.layout, settings, {noStartEvent: opts.noStartEvent, file: input.file})
+    for await (const b of input.events) if (snap.feed(b)) break
+    snap.endOfTrace()
+    return snap.result()
   }
   const engine = new PrecopyEngine(input.header, input.layout, settings, {pinned, noStartEvent: opts.noStartEvent, file: input.file})
   for await (const b of input.events) if (engine.feed(b)) break

@@ -12,6 +12,8 @@ import {KvmListener} from '../model/qemu/kvm-listener.js'
 import {QemuSideDirtySource} from '../model/qemu/qemu-side.js'
 import type {ModelComponent} from '../model/component.js'
 import type {ReplaySettings} from './config.js'
+import {Transport} from './transport/index.js'
+import {DeviceModels} from './vfio-virtio-mem.js'
 
 export class ReplayModel {
   readonly memory: GuestMemory
@@ -26,6 +28,12 @@ export class ReplayModel {
   readonly byKind: (ModelComponent | undefined)[] = []
   syncCount = 0
   lazyClears = 0
+  /** How pages travel (network, local-remap, shared): src/replay/transport/. */
+  readonly transport: Transport
+  /** VFIO containers and virtio-mem devices of the header (src/replay/vfio-virtio-mem.ts). */
+  readonly devices: DeviceModels
+  /** transport=shared: dirty pages the syncs found and dropped (x-ignore-shared: RAM is not sent). */
+  sharedDirtyPages = 0
 
   constructor(
     readonly header: TraceHeader,
@@ -44,9 +52,11 @@ export class ReplayModel {
       pml: settings.pml,
       lazyClear: settings['lazy-clear'],
     })
+    this.transport = new Transport(layout, settings)
     this.dma = new QemuSideDirtySource('dma', layout, this.memory)
     this.vhost = new QemuSideDirtySource('vhost', layout, this.memory)
-    this.components = [this.kvm, this.dma, this.vhost, ...extra]
+    this.devices = new DeviceModels({layout, memory: this.memory, ledger: this.ledger, mb: this.mb, settings, logClear: (a, b) => this.logClear(a, b)})
+    this.components = [this.kvm, this.dma, this.vhost, ...this.devices.components, ...extra]
     for (const c of this.components) for (const k of c.kinds) this.byKind[k] = c
     this.reset()
   }
@@ -58,12 +68,15 @@ export class ReplayModel {
     for (const c of this.components) c.reset()
     this.syncCount = 0
     this.lazyClears = 0
+    this.sharedDirtyPages = 0
+    this.transport.reset()
   }
 
   /** ram_save_setup: bmap all ones, dirty logging on. */
   setup(now: number): void {
     this.mb.setAll()
     for (const c of this.components) c.logStart?.(now)
+    if (this.transport.ramShared) this.dropShared()
   }
 
   /**
@@ -77,7 +90,21 @@ export class ReplayModel {
     for (const c of this.components) c.logSync?.(this.mb, lastStage, now)
     if (this.settings['lazy-clear']) this.mb.markAllChunks()
     else for (const [a, b] of this.mb.blockRanges()) this.logClear(a, b)
-    return this.mb.takeNewPages()
+    const fresh = this.mb.takeNewPages()
+    if (this.transport.ramShared) {
+      this.sharedDirtyPages += fresh
+      this.dropShared()
+      // Both sides map the same memory: the destination can never hold a stale page.
+      if (lastStage) this.memory.modified.fill(false)
+    }
+    for (const c of this.components) c.afterSync?.(lastStage, now)
+    return fresh
+  }
+
+  /** x-ignore-shared: the blocks are skipped by the RAM stream (migrate_ram_is_ignored). */
+  private dropShared(): void {
+    this.mb.bmap.fill(false)
+    this.mb.dirtyPages = 0
   }
 
   /** memory_region_clear_dirty_bitmap over global pages [a, b). */
@@ -98,7 +125,8 @@ export class ReplayModel {
       }
     }
     if (!this.mb.takePage(p)) return 0
-    return this.ledger.recordSend(p)
+    if (this.transport.kind === 'network') return this.ledger.recordSend(p)
+    return this.ledger.recordSend(p, this.transport.wireBytes(this.memory.nonzero.get(p)))
   }
 
   componentData(): Record<string, Record<string, unknown>> {

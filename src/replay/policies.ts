@@ -11,7 +11,8 @@
  */
 import type {ReplaySettings, StopPolicyName} from './config.js'
 
-export type StopReason = 'converged' | 'max-iterations' | 'data-cap' | 'time-cap' | 'trace-end' | 'cancelled'
+/** `postcopy`: the run switched to postcopy (result.postcopy.trigger says why). */
+export type StopReason = 'converged' | 'max-iterations' | 'data-cap' | 'time-cap' | 'trace-end' | 'cancelled' | 'postcopy'
 
 export interface PrecopyControl {
   readonly settings: ReplaySettings
@@ -26,6 +27,11 @@ export interface PrecopyControl {
   readonly guestPages: number
   /** Bytes the policy's rate allows in downtime-limit (the textbook V_th). */
   readonly roundsThresholdBytes: number
+  /**
+   * Pending bytes: RAM dirty pages plus device data (qemu_savevm_state_pending_estimate, or
+   * _exact: VFIO adds stop_copy_size).
+   */
+  pendingBytes(exact: boolean): number
   sync(): void
   complete(reason: StopReason): void
 }
@@ -42,9 +48,14 @@ const liveDone = (m: PrecopyControl): number => m.syncCount - 1
 export const qemuPolicy: StopPolicy = {
   name: 'qemu',
   decide(m) {
-    // migration_iteration_run: est = dirty_pages * TPS; exact (with a sync) only below threshold.
-    if (m.dirtyPages * m.pageSize < m.thresholdBytes) m.sync()
-    if (m.dirtyPages * m.pageSize <= m.thresholdBytes) return m.complete('converged')
+    // migration_iteration_run: est = dirty_pages * TPS (+ VFIO precopy bytes); exact (a sync, and
+    // VFIO's stop_copy_size) only when the estimate is below the threshold.
+    let pending = m.pendingBytes(false)
+    if (pending < m.thresholdBytes) {
+      m.sync()
+      pending = m.pendingBytes(true)
+    }
+    if (pending <= m.thresholdBytes) return m.complete('converged')
     const max = m.settings['max-iterations']
     if (max > 0 && liveDone(m) >= max) m.complete('max-iterations')
   },
@@ -55,7 +66,7 @@ export const roundsPolicy: StopPolicy = {
   decide(m) {
     if (m.dirtyPages > 0) return
     m.sync()
-    if (m.dirtyPages * m.pageSize <= m.roundsThresholdBytes) return m.complete('converged')
+    if (m.pendingBytes(true) <= m.roundsThresholdBytes) return m.complete('converged')
     const max = m.settings['max-iterations'] || 30
     if (liveDone(m) >= max) m.complete('max-iterations')
   },

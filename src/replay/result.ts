@@ -4,11 +4,13 @@ import type {ReplaySettings} from './config.js'
 import type {StopReason} from './policies.js'
 
 export type Driver = 'qemu' | 'recorded'
-export type Verdict = 'converged' | 'not-converged' | 'inconclusive' | 'cancelled'
+/** `postcopy`: the migration switched to postcopy and completed there (it always does). */
+export type Verdict = 'converged' | 'not-converged' | 'inconclusive' | 'cancelled' | 'postcopy'
 
 export interface IterationRow {
   iteration: number
-  phase: 'live' | 'stop-copy'
+  /** `postcopy`: opened by the switchover sync; holds every send after the switchover. */
+  phase: 'live' | 'stop-copy' | 'postcopy'
   startNs: number
   endNs: number
   /** migration_dirty_pages right after the sync that opened the iteration. */
@@ -29,6 +31,8 @@ export interface IterationRow {
   redundant: number
   zero: number
   redundantByCause: Record<string, number>
+  /** Auto-converge throttle (%) in effect during this iteration (0 = none). */
+  throttlePct?: number
 }
 
 export interface StallInfo {
@@ -58,7 +62,16 @@ export interface ReplayResult {
   totalTimeMs: number
   setupTimeMs: number
   downtimeMs: number
-  downtime: {ramMs: number; deviceStateMs: number; ramPages: number; ramBytes: number; deviceStateBytes: number}
+  downtime: {
+    ramMs: number
+    deviceStateMs: number
+    ramPages: number
+    ramBytes: number
+    deviceStateBytes: number
+    /** VFIO device state sent during the downtime (vfio_save_complete_precopy), before the rest. */
+    vfioStateMs?: number
+    vfioStateBytes?: number
+  }
   /** Live (VM running) iterations. */
   iterations: number
   dirtySyncCount: number
@@ -73,4 +86,114 @@ export interface ReplayResult {
   lazyClears: number
   stall?: StallInfo
   notes: string[]
+  /** Set when the run switched to postcopy (docs/postcopy-snapshot.md). */
+  postcopy?: PostcopyResult
+  /** Set with mode=background-snapshot. */
+  snapshot?: SnapshotResult
+  /** Set with auto-converge or dirty-limit. */
+  throttle?: ThrottleResult
+  /** How pages travelled, and what the guest and the host paid for it. */
+  transport?: TransportResult
+}
+
+/** Fault latency: percentiles (ns) and QEMU 10.1's postcopy-latency-dist (log2 µs buckets). */
+export interface LatencyStats {
+  count: number
+  meanNs: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+}
+
+export interface PostcopyResult {
+  /** What started the switchover: after-iterations, at-time, trace-event, stall, or cap:<reason>. */
+  trigger: string
+  /** Switchover (VM stop) and the end of the package, ms from the migration start. */
+  switchoverMs: number
+  /** The guest runs on the destination from here (package sent + one-way latency). */
+  guestResumeMs: number
+  /** Precopy iterations before the switchover. */
+  precopyIterations: number
+  /** MIG_RP_MSG_REQ_PAGES sent (every fault of a page not received, duplicates included). */
+  requests: number
+  /** Requests for a page another request was already waiting for. */
+  duplicateRequests: number
+  /** Requests the source skipped: the page was already on its way (get_queued_page_not_dirty). */
+  requestsSkipped: number
+  /** vCPU accesses that found their page missing. */
+  faults: number
+  /** Pages (host pages) sent because they were requested. */
+  urgentPages: number
+  /** Host pages made wholly dirty by postcopy_chunk_hostpages_pass. */
+  hugePagesRedirtied: number
+  discardRanges: number
+  discardBytes: number
+  blocktimeMsPerVcpu: number[]
+  blocktimeMs: number
+  latencyNs: LatencyStats
+  /** latencyHistogram[N] = faults resolved in [2^N, 2^(N+1)) µs; bucket 0 also holds < 1 µs (33 buckets). */
+  latencyHistogram: number[]
+  bytesBeforeSwitchover: number
+  bytesAfterSwitchover: number
+  /** QEMU's postcopy-bytes: RAM bytes sent after the switchover (= bytesAfterSwitchover). */
+  bytes: number
+  pagesAfterSwitchover: number
+  /** Invariants, checked at the end: both must be 0. */
+  pagesSentTwiceAfterSwitchover: number
+  /** RAM pages the destination never received (must be 0: the guest would read stale memory). */
+  destinationMissingPages: number
+  /** Time from the switchover to the last page received (ms). */
+  postcopyMs: number
+  /** How much later the guest's last replayed event ran than in the trace, per vCPU (ms). */
+  guestDelayMsPerVcpu: number[]
+}
+
+export interface SnapshotResult {
+  durationMs: number
+  /** VM stopped: device state captured and RAM write-protected. */
+  downtimeMs: number
+  pagesSaved: number
+  pagesByStream: number
+  pagesByFault: number
+  faults: number
+  latencyNs: LatencyStats
+  latencyHistogram: number[]
+  stallMsPerVcpu: number[]
+  stallMs: number
+  bytes: number
+  /** Pages saved more than once (must be 0) and pages never saved (must be 0). */
+  pagesSavedTwice: number
+  pagesNotSaved: number
+}
+
+export interface ThrottleStep {
+  /** ms from the migration start. */
+  atMs: number
+  pct: number
+  /** Iteration (row) the step happened in. */
+  iteration: number
+}
+
+export interface ThrottleResult {
+  mode: 'auto-converge' | 'dirty-limit'
+  steps: ThrottleStep[]
+  finalPct: number
+  /** Extra wall time the guest lost to throttling by the end of precopy (ms). */
+  guestSlowdownMs: number
+  /** Per vCPU (dirty-limit: each vCPU has its own). */
+  slowdownMsPerVcpu: number[]
+  /** Qualifying periods of migration_trigger_throttle (dirtied > threshold % of sent). */
+  triggerPeriods: number
+  /** Periods (>= 1 s) evaluated. */
+  periods: number
+}
+
+export interface TransportResult {
+  kind: 'network' | 'local-remap' | 'shared'
+  rttMs: number
+  /** What the guest paid. */
+  guest: {downtimeMs: number; faultLatencyP50Ms: number; faultLatencyP99Ms: number; blocktimeMs: number}
+  /** What the host paid. */
+  host: {bytes: number; ramBytes: number; pageTableOps: number; pageTableMs: number; pagesNotSent: number}
 }

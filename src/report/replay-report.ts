@@ -6,9 +6,11 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {causeList} from '../ledger/causes.js'
 import {causeColumns, iterationColumns, replayHeadline, replayTables, sendCountColumns} from '../analysis/replay-tables.js'
+import {modeJson, modeMarkdownRows, modeTextLines} from './postcopy-report.js'
 import {settingsToJson} from '../replay/config.js'
 import type {ReplayResult} from '../replay/result.js'
 import {formatBytes, formatDurationNs} from '../util/units.js'
+import {deviceCsvTables, deviceJson, deviceSectionsMarkdown, deviceSectionsText} from './vfio-virtio-mem.js'
 
 export const REPLAY_SCHEMA = 'migtrace.replay/1'
 
@@ -45,6 +47,8 @@ export function replayJson(r: ReplayResult, ctx: ReportContext): Record<string, 
       ramPages: r.downtime.ramPages,
       ramBytes: r.downtime.ramBytes,
       deviceStateBytes: r.downtime.deviceStateBytes,
+      vfioStateMs: r3(r.downtime.vfioStateMs ?? 0),
+      vfioStateBytes: r.downtime.vfioStateBytes ?? 0,
       limitMs: h.downtimeLimitMs,
     },
     pagesSent: h.pagesSent,
@@ -68,6 +72,8 @@ export function replayJson(r: ReplayResult, ctx: ReportContext): Record<string, 
     events: r.events,
     settings: settingsToJson(r.settings),
     notes: r.notes,
+    ...deviceJson(r),
+    ...modeJson(r),
     perIteration,
   }
 }
@@ -93,6 +99,7 @@ function verdictLine(r: ReplayResult): string {
     'time-cap': 'forced at the time cap',
     'trace-end': 'the trace ended first',
     cancelled: 'migrate_cancel',
+    postcopy: 'switched to postcopy, which always completes',
   }
   return `${r.verdict} (${r.stopReason}: ${why[r.stopReason] ?? r.stopReason})`
 }
@@ -105,7 +112,7 @@ export function replayText(r: ReplayResult, ctx: ReportContext): string {
   const kv: [string, string][] = [
     ['verdict', verdictLine(r)],
     ['total time', `${msText(h.totalTimeMs)} (setup ${msText(h.setupTimeMs)})`],
-    ['downtime', `${msText(h.downtimeMs)} = RAM ${msText(h.downtimeRamMs)} (${int(r.downtime.ramPages)} pages) + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}`],
+    ['downtime', `${msText(h.downtimeMs)} = RAM ${msText(h.downtimeRamMs)} (${int(r.downtime.ramPages)} pages)${r.components.vfio ? ` + VFIO device state ${msText(r.downtime.vfioStateMs ?? 0)} (${formatBytes(r.downtime.vfioStateBytes ?? 0)})` : ''} + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}`],
     ['iterations', `${h.iterations} live, ${h.dirtySyncCount} dirty syncs`],
     ['sent', `${int(h.pagesSent)} pages, ${formatBytes(h.bytesSent)} = ${h.ratioToRam.toFixed(3)}x guest RAM (${formatBytes(h.guestBytes)})`],
     ['  by class', `first ${int(h.firstPages)}, re-dirtied ${int(h.redirtiedPages)}, double-copies ${int(h.redundantPages)}, zero ${int(h.zeroPages)}`],
@@ -122,9 +129,11 @@ export function replayText(r: ReplayResult, ctx: ReportContext): string {
       `${r.stall.stalled ? 'stalled' : 'still'} at ${formatBytes(r.stall.dirtyBytes)} dirty: needs a downtime of ${msText(r.stall.needsDowntimeMs)} or ${formatBytes(r.stall.needsBandwidthBps)}/s`,
     ])
   }
+  kv.push(...modeTextLines(r))
   const w = Math.max(...kv.map(([k]) => k.length))
   for (const [k, v] of kv) out.push(`${k.padEnd(w)}  ${v}`)
   for (const n of r.notes) out.push(`note: ${n}`)
+  out.push(...deviceSectionsText(r))
   out.push('')
   const cols = iterationColumns(r)
   const rows = r.rows.map((_, i) => [
@@ -162,6 +171,7 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
   out.push(`| double-copies | ${int(h.redundantPages)} pages (${formatBytes(h.redundantBytes)}) |`)
   out.push(`| zero pages | ${int(h.zeroPages)} |`)
   out.push(`| lost writes | ${int(h.lostWrites)} |`)
+  out.push(...modeMarkdownRows(r))
   for (const n of r.notes) out.push(`| note | ${n} |`)
   out.push('')
   out.push('### Iterations')
@@ -172,6 +182,8 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
   out.push('')
   out.push(t.causes.select('cause', 'pages', 'bytes').toMarkdown().trimEnd())
   out.push('')
+  const devices = deviceSectionsMarkdown(r)
+  if (devices.length > 0) out.push(...devices)
   return `${out.join('\n')}\n`
 }
 
@@ -183,6 +195,7 @@ export async function writeReplayCsv(r: ReplayResult, dir: string): Promise<stri
     ['iterations.csv', iterationColumns(r)],
     ['causes.csv', causeColumns(r)],
     ['send-counts.csv', sendCountColumns(r)],
+    ...(deviceCsvTables(r) as [string, Record<string, (number | string)[]>][]),
   ]
   const headline = replayHeadline(r) as unknown as Record<string, number | string>
   const written: string[] = []

@@ -11,6 +11,8 @@ import {BASE_CONFIG, CHART_HEIGHT, CHART_WIDTH, COLORS} from '../theme.js'
 import type {ChartDef, ChartRow} from '../types.js'
 
 const SERIES = ['dirty pages at sync', 'pages sent', 'threshold (pages)'] as const
+/** Beyond this many iterations the points are dropped (lines only): they would be a blur and megabytes of SVG. */
+const MAX_POINT_ITERATIONS = 200
 
 export const convergenceChart: ChartDef<ReplayResult> = {
   id: 'convergence',
@@ -47,8 +49,8 @@ export const convergenceChart: ChartDef<ReplayResult> = {
       x: {field: 'iteration', type: 'quantitative', title: 'iteration', axis: {tickMinStep: 1, format: 'd'}},
       y: {field: 'pages', type: 'quantitative', title: 'pages', scale: {type: 'log'}},
       color: {field: 'series', type: 'nominal', title: null, scale: {domain: [...SERIES], range: [COLORS.dirty, COLORS.sent, COLORS.threshold]}},
-      strokeDash: {field: 'series', type: 'nominal', legend: null, scale: {domain: [...SERIES], range: [[1, 0], [1, 0], [6, 4]]}},
+      strokeDash: {field: 'series', type: 'nominal', title: null, scale: {domain: [...SERIES], range: [[1, 0], [1, 0], [6, 4]]}},
     },
-    layer: [{mark: {type: 'line'}}, {mark: {type: 'point', filled: true, size: 36}}],
+    layer: rows.length <= MAX_POINT_ITERATIONS ? [{mark: {type: 'line'}}, {mark: {type: 'point', filled: true, size: 36}}] : [{mark: {type: 'line'}}],
   }),
 }

@@ -41,7 +41,9 @@ export const doubleCopiesChart: ChartDef<ReplayResult> = {
       values = [...sums.values()]
       xTitle = `iteration (bins of ${width})`
     }
-    const causes = causeList().map((c) => c.id)
+    // colours by registration index (stable across reports); legend: the causes present only
+    const all = causeList().map((c) => c.id)
+    const causes = all.filter((id) => values.some((v) => v.cause === id))
     return {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       config: BASE_CONFIG,
@@ -50,10 +52,10 @@ export const doubleCopiesChart: ChartDef<ReplayResult> = {
       data: {values},
       mark: {type: 'bar'},
       encoding: {
-        x: {field: 'iteration', type: 'ordinal', title: xTitle, sort: 'ascending'},
+        x: {field: 'iteration', type: 'ordinal', title: xTitle, sort: 'ascending', axis: {labelAngle: 0}},
         y: {field: 'pages', type: 'quantitative', title: 'double-copied pages', stack: 'zero'},
-        color: {field: 'cause', type: 'nominal', title: 'cause', scale: {domain: causes, range: causes.map((_, i) => CAUSE_PALETTE[i % CAUSE_PALETTE.length]!)}},
-        order: {field: 'cause', type: 'nominal'},
+        color: {field: 'cause', type: 'nominal', title: 'cause', scale: {domain: causes, range: causes.map((id) => CAUSE_PALETTE[all.indexOf(id) % CAUSE_PALETTE.length]!)}},
+        order: {field: 'cause', type: 'ordinal'},
       },
     }
   },

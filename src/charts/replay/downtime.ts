@@ -5,22 +5,31 @@
  */
 import type {ReplayResult} from '../../replay/result.js'
 import {BASE_CONFIG, CHART_WIDTH, COLORS} from '../theme.js'
-import type {ChartDef} from '../types.js'
+import type {ChartDef, ChartRow} from '../types.js'
 
 const r3 = (v: number): number => Math.round(v * 1000) / 1000
 
 export const downtimeChart: ChartDef<ReplayResult> = {
   id: 'downtime',
   title: 'Downtime breakdown',
-  caption: 'The downtime split into the RAM still dirty at the switchover and the device state, against downtime-limit (red rule).',
+  caption: 'The downtime split into the RAM still dirty at the switchover, the VFIO device state (when devices are passed through), the other device state and any remainder (e.g. the postcopy package and link latency), against downtime-limit (red rule).',
   appliesTo: (r) => r.verdict !== 'cancelled',
-  rows: (r) => [
-    {part: 'RAM', kind: 'part', ms: r3(r.downtime.ramMs), bytes: r.downtime.ramBytes, pages: r.downtime.ramPages},
-    {part: 'device state', kind: 'part', ms: r3(r.downtime.deviceStateMs), bytes: r.downtime.deviceStateBytes, pages: null},
-    {part: 'downtime-limit', kind: 'limit', ms: r.settings['downtime-limit'], bytes: null, pages: null},
-  ],
+  rows: (r) => {
+    const d = r.downtime
+    const parts: ChartRow[] = [
+      {part: 'RAM', kind: 'part', ms: r3(d.ramMs), bytes: d.ramBytes, pages: d.ramPages},
+      // vfio_save_complete_precopy: VFIO device state goes out before the rest of the device state
+      ...(d.vfioStateMs !== undefined ? [{part: 'VFIO device state', kind: 'part', ms: r3(d.vfioStateMs), bytes: d.vfioStateBytes ?? null, pages: null}] : []),
+      {part: 'device state', kind: 'part', ms: r3(d.deviceStateMs), bytes: d.deviceStateBytes, pages: null},
+    ]
+    // what the parts do not explain (e.g. the postcopy package and the link latency before the
+    // guest resumes on the destination), so the bar always adds up to the downtime
+    const other = r3(r.downtimeMs - d.ramMs - (d.vfioStateMs ?? 0) - d.deviceStateMs)
+    if (other > 0) parts.push({part: 'other', kind: 'part', ms: other, bytes: null, pages: null})
+    return [...parts, {part: 'downtime-limit', kind: 'limit', ms: r.settings['downtime-limit'], bytes: null, pages: null}]
+  },
   spec: (rows) => {
-    const parts = rows.filter((x) => x.kind === 'part' && (x.ms as number) > 0).map((x) => ({...x, bar: 'downtime'}))
+    const parts = rows.filter((x) => x.kind === 'part' && (x.ms as number) > 0).map((x, i) => ({...x, bar: 'downtime', order: i}))
     const limit = rows.filter((x) => x.kind === 'limit')
     return {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -34,8 +43,8 @@ export const downtimeChart: ChartDef<ReplayResult> = {
           encoding: {
             y: {field: 'bar', type: 'nominal', title: null},
             x: {field: 'ms', type: 'quantitative', title: 'ms', stack: 'zero'},
-            color: {field: 'part', type: 'nominal', title: 'part', scale: {domain: ['RAM', 'device state'], range: [COLORS.ram, COLORS.deviceState]}},
-            order: {field: 'part', type: 'nominal'},
+            color: {field: 'part', type: 'nominal', title: 'part', scale: {domain: ['RAM', 'VFIO device state', 'device state', 'other'], range: [COLORS.ram, COLORS.vfioState, COLORS.deviceState, '#bbbbbb']}},
+            order: {field: 'order', type: 'quantitative'},
           },
         },
         {

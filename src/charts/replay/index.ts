@@ -7,6 +7,7 @@ import type {ChartDef} from '../types.js'
 import {convergenceChart} from './convergence.js'
 import {doubleCopiesChart} from './double-copies.js'
 import {downtimeChart} from './downtime.js'
+import {postcopyLatencyChart} from './postcopy-latency.js'
 import {transferTimelineChart} from './transfer-timeline.js'
 
-export const REPLAY_CHARTS: readonly ChartDef<ReplayResult>[] = [convergenceChart, transferTimelineChart, doubleCopiesChart, downtimeChart]
+export const REPLAY_CHARTS: readonly ChartDef<ReplayResult>[] = [convergenceChart, transferTimelineChart, doubleCopiesChart, downtimeChart, postcopyLatencyChart]

@@ -10,11 +10,24 @@ import type {ChartDef, ChartRow} from '../types.js'
 
 const MiB = 2 ** 20
 const r3 = (v: number): number => Math.round(v * 1000) / 1000
+/** More segments than this are drawn as one band per run of the same phase. */
+const MAX_BANDS = 300
+
+/** Consecutive segments of the same phase as one band. */
+function coalesce(rows: ChartRow[]): ChartRow[] {
+  const out: ChartRow[] = []
+  for (const r of rows) {
+    const last = out.at(-1)
+    if (last && last.phase === r.phase) last.end_ms = r.end_ms ?? last.end_ms ?? null
+    else out.push({phase: r.phase ?? null, start_ms: r.start_ms ?? null, end_ms: r.end_ms ?? null})
+  }
+  return out
+}
 
 export const transferTimelineChart: ChartDef<ReplayResult> = {
   id: 'transfer-timeline',
   title: 'Transfer timeline: cumulative bytes sent, phases marked',
-  caption: 'Cumulative bytes at each iteration boundary (MiB), over bands for the setup, the live iterations and the stop-copy (the downtime). The dashed line is the guest RAM size.',
+  caption: 'Cumulative bytes at each iteration boundary (MiB), over bands for the setup, the live iterations, the stop-copy (the downtime) and postcopy when the run switched to it. The dashed line is the guest RAM size.',
   appliesTo: (r) => r.rows.length > 0,
   rows: (r) => {
     const out: ChartRow[] = []
@@ -25,12 +38,12 @@ export const transferTimelineChart: ChartDef<ReplayResult> = {
     let cum = 0
     for (const x of r.rows) {
       cum += x.bytesSent
-      out.push({segment: `${x.phase === 'live' ? 'iteration' : 'stop-copy'} ${x.iteration}`, iteration: x.iteration, phase: x.phase, start_ms: ms(x.startNs), end_ms: ms(x.endNs), bytes_sent: x.bytesSent, cumulative_bytes: cum})
+      out.push({segment: `${x.phase === 'live' ? 'iteration' : x.phase} ${x.iteration}`, iteration: x.iteration, phase: x.phase, start_ms: ms(x.startNs), end_ms: ms(x.endNs), bytes_sent: x.bytesSent, cumulative_bytes: cum})
     }
     return out
   },
   spec: (rows, r) => {
-    const bands = evenly(rows, 2000)
+    const bands = rows.length <= MAX_BANDS ? rows : coalesce(rows)
     const points: ChartRow[] = []
     for (const s of rows) {
       if (points.length === 0) points.push({time_ms: s.start_ms ?? 0, mib: 0})
@@ -48,7 +61,7 @@ export const transferTimelineChart: ChartDef<ReplayResult> = {
           encoding: {
             x: {field: 'start_ms', type: 'quantitative', title: 'time since migration start (ms)'},
             x2: {field: 'end_ms'},
-            color: {field: 'phase', type: 'nominal', title: 'phase', scale: {domain: ['setup', 'live', 'stop-copy'], range: [COLORS.setup, COLORS.live, COLORS.stopCopy]}},
+            color: {field: 'phase', type: 'nominal', title: 'phase', scale: {domain: ['setup', 'live', 'stop-copy', 'postcopy'], range: [COLORS.setup, COLORS.live, COLORS.stopCopy, COLORS.postcopy]}},
           },
         },
         {

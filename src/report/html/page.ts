@@ -18,9 +18,11 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-al
 th { background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.kv th { width: 14em; }
+th.part { padding-left: 1.8em; font-weight: normal; }
 .verdict-converged { color: #1a7f37; font-weight: bold; }
 .verdict-not-converged, .verdict-cancelled { color: #cf222e; font-weight: bold; }
 .verdict-inconclusive { color: #9a6700; font-weight: bold; }
+.verdict-postcopy { color: #0550ae; font-weight: bold; }
 .bad { color: #cf222e; font-weight: bold; }
 .chart { margin: 16px 0 28px; }
 .chart .caption, .chart .data { color: #555; font-size: 13px; margin: 4px 0; }
@@ -68,6 +70,8 @@ export function table(headers: string[], rows: HtmlCell[][], className = ''): st
 
 /** A two-column key/value table. */
 export function kvTable(rows: [string, HtmlCell][], id?: string): string {
-  const body = rows.map(([k, v]) => `<tr><th>${esc(k)}</th>${cell(v, 'td')}</tr>`).join('\n')
+  // a key written with leading spaces is a part of the row above it
+  const key = (k: string): string => (k.startsWith(' ') ? `<th class="part">${esc(k.trim())}</th>` : `<th>${esc(k)}</th>`)
+  const body = rows.map(([k, v]) => `<tr>${key(k)}${cell(v, 'td')}</tr>`).join('\n')
   return `<table class="kv"${id ? ` id="${id}"` : ''}>\n<tbody>\n${body}\n</tbody>\n</table>`
 }

@@ -59,6 +59,7 @@ function headline(r: ReplayResult): string {
     ['total time', `${msText(h.totalTimeMs)} (setup ${msText(h.setupTimeMs)})`],
     ['downtime', `${msText(h.downtimeMs)} (limit ${msText(h.downtimeLimitMs)})`],
     ['  RAM', `${msText(h.downtimeRamMs)}: ${int(r.downtime.ramPages)} pages, ${formatBytes(r.downtime.ramBytes)}`],
+    ...(r.downtime.vfioStateMs !== undefined ? [['  VFIO device state', `${msText(r.downtime.vfioStateMs)}: ${formatBytes(r.downtime.vfioStateBytes ?? 0)}`] as [string, HtmlCell]] : []),
     ['  device state', `${msText(h.downtimeDeviceStateMs)}: ${formatBytes(r.downtime.deviceStateBytes)}`],
     ['iterations', `${h.iterations} live, ${h.dirtySyncCount} dirty syncs`],
     ['sent', `${int(h.pagesSent)} pages, ${formatBytes(h.bytesSent)} (${int(h.bytesSent)} bytes) = ${h.ratioToRam.toFixed(3)}x guest RAM (${formatBytes(h.guestBytes)})`],

@@ -1,0 +1,464 @@
+/**
+ * Postcopy: the switchover (postcopy_start, ram_postcopy_send_discard_bitmap) and the phase after
+ * it, in which the guest runs on the destination while the source sends the rest of RAM.
+ *
+ * Switchover at `now` (the engine has already done the plain, not last-stage, sync):
+ *  1. the cursor goes back to the start of RAM;
+ *  2. postcopy_chunk_hostpages_pass: a host page (hugetlbfs, THP: layout.blocks[].hostPageSize)
+ *     that is partly dirty becomes wholly dirty, as the destination places whole host pages;
+ *  3. postcopy_send_discard_bm_ram: the runs of still-dirty pages go out as
+ *     CMD_POSTCOPY_RAM_DISCARD messages (MAX_DISCARDS_PER_COMMAND ranges each);
+ *  4. the package (LISTEN, device state, RUN) is sent; the source's downtime ends when it has
+ *     been sent (migration_downtime_end), the guest runs on the destination one latency later.
+ * After it:
+ *  - the background stream sends the dirty host pages in scan order at max-postcopy-bandwidth
+ *    (0 = the link), each host page whole (ram_save_host_page);
+ *  - a vCPU access to a page the destination has not received faults: the fault thread sends
+ *    MIG_RP_MSG_REQ_PAGES for the host page (every fault, duplicates included:
+ *    migrate_send_rp_req_pages); the source counts every request (ram_save_queue_pages ->
+ *    postcopy_requests), skips pages already sent (get_queued_page_not_dirty: a page is never
+ *    sent twice), sends the page next and moves its scan cursor there;
+ *  - without preempt the requested page queues behind the socket's backlog of background pages;
+ *    with postcopy-preempt it goes on its own channel at once (ram_save_host_page_urgent);
+ *  - the page arrives after one-way latency + queueing + transfer; UFFDIO_COPY wakes the vCPU,
+ *    which ran that much later from then on (the GuestClock's per-vCPU offset).
+ * The destination's receivedmap is a bitmap; pages in flight sit in small typed-array lists.
+ */
+import type {EventBatch} from '../trace/events.js'
+import {K} from '../trace/events.js'
+import type {TraceLayout} from '../trace/layout.js'
+import {Bitmap} from '../model/bitmap.js'
+import {Cause} from '../ledger/causes.js'
+import {C} from '../ledger/ledger.js'
+import type {ReplaySettings} from './config.js'
+import {switchoverRate} from './config.js'
+import type {ReplayModel} from './model.js'
+import type {GuestClock, GuestSink} from './throttle-clock.js'
+import {FaultLatency} from './postcopy-latency.js'
+import type {PostcopyResult} from './result.js'
+
+/** MAX_DISCARDS_PER_COMMAND (migration/savevm.c). */
+export const MAX_DISCARDS_PER_COMMAND = 12
+/** A CMD_POSTCOPY_RAM_DISCARD: be16 cmd + be16 len + version byte + idstr length byte + idstr. */
+const DISCARD_CMD_BYTES = 4 + 1 + 1
+/** Each discard range: be64 start + be64 length. */
+const DISCARD_RANGE_BYTES = 16
+
+/** Pages in flight to the destination: host-page ranges and arrival times, in arrival order. */
+class InFlight {
+  start = new Float64Array(256)
+  end = new Float64Array(256)
+  arrival = new Float64Array(256)
+  head = 0
+  size = 0
+
+  push(a: number, b: number, at: number): void {
+    if (this.size === this.start.length) this.grow()
+    // Keep arrival order: preempted pages may overtake queued ones (insert from the tail).
+    const n = this.start.length
+    let j = this.size
+    while (j > 0 && this.arrival[(this.head + j - 1) % n]! > at) {
+      const from = (this.head + j - 1) % n
+      const to = (this.head + j) % n
+      this.start[to] = this.start[from]!
+      this.end[to] = this.end[from]!
+      this.arrival[to] = this.arrival[from]!
+      j--
+    }
+    const k = (this.head + j) % n
+    this.start[k] = a
+    this.end[k] = b
+    this.arrival[k] = at
+    this.size++
+  }
+
+  private grow(): void {
+    const n = this.start.length
+    const s = new Float64Array(n * 2)
+    const e = new Float64Array(n * 2)
+    const r = new Float64Array(n * 2)
+    for (let j = 0; j < this.size; j++) {
+      const k = (this.head + j) % n
+      s[j] = this.start[k]!
+      e[j] = this.end[k]!
+      r[j] = this.arrival[k]!
+    }
+    this.start = s
+    this.end = e
+    this.arrival = r
+    this.head = 0
+  }
+
+  /** Arrival time of the in-flight range holding page p, or -1. */
+  arrivalOf(p: number): number {
+    const n = this.start.length
+    for (let j = 0; j < this.size; j++) {
+      const k = (this.head + j) % n
+      if (p >= this.start[k]! && p < this.end[k]!) return this.arrival[k]!
+    }
+    return -1
+  }
+}
+
+export interface PostcopyOptions {
+  model: ReplayModel
+  layout: TraceLayout
+  settings: ReplaySettings
+  clock: GuestClock
+  vcpus: number
+  /** Migration start (ns), for report times. */
+  startNs: number
+  trigger: string
+  precopyIterations: number
+  /** Non-postcopiable device data completed at the switchover (VFIO stop-copy), in the package. */
+  extraPackageBytes?: number
+}
+
+export class PostcopyPhase implements GuestSink {
+  readonly model: ReplayModel
+  readonly switchNs: number
+  /** Package sent: the source's downtime ends (migration_downtime_end). */
+  readonly packageEndNs: number
+  readonly resumeNs: number
+  readonly discardRanges: number
+  readonly discardBytes: number
+  readonly hugePagesRedirtied: number
+  readonly bytesBefore: number
+  readonly deviceStateBytes: number
+  /** The package's parts on the wire (ns): discard messages, VFIO stop-copy, device state. */
+  readonly discardNs: number
+  readonly extraNs: number
+  readonly deviceNs: number
+  /** receivedmap on the destination. */
+  private readonly received: Bitmap
+  /** Host pages with a request in flight (the destination's page_requested tree). */
+  private readonly requested: Bitmap
+  private readonly sentAfter: Bitmap
+  private readonly inflight = new InFlight()
+  private readonly rate: number
+  private readonly perByteNs: number
+  private readonly leadNs: number
+  private readonly oneWayNs: number
+  private readonly preempt: boolean
+  /** The main channel is busy until this time (last byte scheduled). */
+  private wire: number
+  private preemptFree: number
+  private sourceDone = false
+  lastArrivalNs: number
+  endNs = Number.NaN
+  done = false
+  readonly latency: FaultLatency
+  requests = 0
+  duplicateRequests = 0
+  requestsSkipped = 0
+  faults = 0
+  urgentPages = 0
+  pagesAfter = 0
+  bytesAfter = 0
+  sentTwice = 0
+  /** Guest writes done on the destination after the switchover. */
+  destinationWrites = 0
+  /** Non-vCPU faults (emulated-device DMA on the destination). */
+  deviceFaults = 0
+  lastGuestNs = 0
+  replayed = 0
+  ignored = 0
+  private readonly pageSize: number
+  private readonly layout: TraceLayout
+
+  constructor(
+    readonly opts: PostcopyOptions,
+    now: number,
+  ) {
+    const {model, layout, settings, clock} = opts
+    this.model = model
+    this.layout = layout
+    this.pageSize = layout.pageSize
+    this.switchNs = now
+    this.bytesBefore = model.ledger.total[C.bytes]!
+    const mb = model.mb
+    // ram_postcopy_send_discard_bitmap: the scan restarts from the first block.
+    mb.cursor = 0
+    this.hugePagesRedirtied = this.chunkHostPages()
+    const {ranges} = this.discardRuns()
+    this.discardRanges = ranges
+    const cmds = Math.ceil(ranges / MAX_DISCARDS_PER_COMMAND)
+    const idBytes = layout.blocks.reduce((s, b) => s + b.name.length, 0)
+    this.discardBytes = ranges * DISCARD_RANGE_BYTES + cmds * DISCARD_CMD_BYTES + (cmds > 0 ? idBytes : 0)
+    this.deviceStateBytes = settings['device-state-bytes']
+    const linkRate = switchoverRate(settings)
+    this.rate = settings['max-postcopy-bandwidth'] > 0 ? Math.min(settings['max-postcopy-bandwidth'], linkRate) : linkRate
+    this.perByteNs = 1e9 / this.rate
+    const tp = model.transport
+    this.oneWayNs = tp.oneWayNs
+    this.leadNs = tp.queueBytes * this.perByteNs
+    this.preempt = settings['postcopy-preempt']
+    // The package goes at the link rate (the rate limit is lifted at switchover start).
+    this.discardNs = (this.discardBytes * 1e9) / linkRate
+    this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / linkRate
+    this.deviceNs = (this.deviceStateBytes * 1e9) / linkRate
+    this.packageEndNs = now + this.discardNs + this.extraNs + this.deviceNs
+    this.resumeNs = this.packageEndNs + this.oneWayNs
+    this.wire = this.packageEndNs
+    this.preemptFree = this.packageEndNs
+    this.lastArrivalNs = this.resumeNs
+    // receivedmap: everything precopy delivered and nobody re-dirtied.
+    this.received = new Bitmap(layout.totalPages)
+    for (const b of layout.blocks) this.received.setRange(b.firstPage, b.firstPage + b.pages)
+    const rw = this.received.words
+    const bw = mb.bmap.words
+    for (let w = 0; w < rw.length; w++) rw[w] = rw[w]! & ~bw[w]!
+    this.requested = new Bitmap(layout.totalPages)
+    this.sentAfter = new Bitmap(layout.totalPages)
+    this.latency = new FaultLatency(opts.vcpus)
+    // The guest is paused from the stop until it runs on the destination; not throttled there.
+    if (clock.throttlePct > 0) clock.setThrottle(0, now)
+    clock.pause(now, this.resumeNs)
+  }
+
+  /**
+   * postcopy_chunk_hostpages_pass: in blocks whose host page is larger than the target page, a
+   * host page with any dirty page becomes wholly dirty. Returns the host pages changed.
+   */
+  private chunkHostPages(): number {
+    const mb = this.model.mb
+    const words = mb.bmap.words
+    let changed = 0
+    for (const b of this.layout.blocks) {
+      const h = b.hostPageSize / this.pageSize
+      if (h <= 1) continue
+      for (let a = b.firstPage; a < b.firstPage + b.pages; a += h) {
+        const e = Math.min(a + h, b.firstPage + b.pages)
+        const n = mb.bmap.count(a, e)
+        if (n === 0 || n === e - a) continue
+        changed++
+        for (let p = a; p < e; p++) {
+          const w = p >>> 5
+          const m = 1 << (p & 31)
+          // mergeWord keeps migration_dirty_pages and the ledger's cause in step
+          if ((words[w]! & m) === 0) mb.markPage(p, Cause.unattributed)
+        }
+      }
+    }
+    mb.takeNewPages()
+    return changed
+  }
+
+  /** postcopy_send_discard_bm_ram: runs of dirty pages, per block. */
+  private discardRuns(): {ranges: number} {
+    const bmap = this.model.mb.bmap
+    let ranges = 0
+    for (const b of this.layout.blocks) {
+      const end = b.firstPage + b.pages
+      let p = bmap.nextSet(b.firstPage, end)
+      while (p >= 0) {
+        ranges++
+        let q = p + 1
+        while (q < end && bmap.get(q)) q++
+        p = q < end ? bmap.nextSet(q, end) : -1
+      }
+    }
+    return {ranges}
+  }
+
+  // --- the source ------------------------------------------------------------------------------
+
+  /** Send host page [a, e) on the wire starting at `start`; returns the arrival time. */
+  private sendHostPage(a: number, e: number, start: number): {end: number; arrival: number} {
+    const model = this.model
+    let bytes = 0
+    let pages = 0
+    for (let p = a; p < e; p++) {
+      if (!model.mb.bmap.get(p)) continue
+      if (!this.sentAfter.testAndSet(p)) this.sentTwice++
+      bytes += model.sendPage(p, true)
+      pages++
+    }
+    this.pagesAfter += pages
+    this.bytesAfter += bytes
+    const end = start + bytes * this.perByteNs + model.transport.handoverNs(a, pages)
+    const arrival = end + this.oneWayNs
+    this.inflight.push(a, e, arrival)
+    if (arrival > this.lastArrivalNs) this.lastArrivalNs = arrival
+    return {end, arrival}
+  }
+
+  /** The background stream: every page whose take time (wire - socket backlog) is <= until. */
+  private advanceSource(until: number): void {
+    if (this.sourceDone) return
+    const mb = this.model.mb
+    const tp = this.model.transport
+    while (Math.max(this.packageEndNs, this.wire - this.leadNs) <= until) {
+      const p = mb.findNext()
+      if (p < 0) {
+        this.sourceDone = true
+        return
+      }
+      const a = tp.hostPageStart(p)
+      const r = this.sendHostPage(a, tp.hostPageEnd(p), this.wire)
+      this.wire = r.end
+    }
+  }
+
+  /** A request for host page [a, e) reaches the source at s: returns when the page arrives. */
+  private request(a: number, e: number, s: number): number {
+    this.advanceSource(s)
+    const mb = this.model.mb
+    if (mb.bmap.count(a, e) === 0) {
+      // get_queued_page_not_dirty: already sent (in flight or arrived): skipped.
+      this.requestsSkipped++
+      return this.inflight.arrivalOf(a)
+    }
+    this.urgentPages++
+    let r: {end: number; arrival: number}
+    if (this.preempt) {
+      // ram_save_host_page_urgent on the preempt channel: ahead of the background backlog.
+      const start = Math.max(s, this.preemptFree)
+      r = this.sendHostPage(a, e, start)
+      this.preemptFree = r.end
+      // One link: the background stream loses the time the urgent page took.
+      if (this.wire > s) this.wire += r.end - start
+    } else {
+      // Queued (src_page_requests) and sent by the migration thread after what the socket holds.
+      const start = Math.max(this.wire, s)
+      r = this.sendHostPage(a, e, start)
+      this.wire = r.end
+    }
+    // The scan goes on from the faulting page (last_seen_block / page hint).
+    mb.cursor = a
+    return r.arrival
+  }
+
+  // --- the destination -------------------------------------------------------------------------
+
+  private receiveUntil(now: number): void {
+    const f = this.inflight
+    const n = () => f.start.length
+    while (f.size > 0 && f.arrival[f.head]! <= now) {
+      const k = f.head
+      const a = f.start[k]!
+      const e = f.end[k]!
+      this.received.setRange(a, e)
+      this.requested.clearRange(a, e)
+      f.head = (f.head + 1) % n()
+      f.size--
+    }
+  }
+
+  advanceTo(now: number): boolean {
+    if (this.done) return true
+    this.advanceSource(now)
+    this.receiveUntil(now)
+    if (this.sourceDone && this.inflight.size === 0) {
+      this.finish()
+      return true
+    }
+    return false
+  }
+
+  /** The trace is over: the guest is idle, the stream finishes. */
+  endOfTrace(): void {
+    if (this.done) return
+    this.advanceSource(Infinity)
+    this.receiveUntil(Infinity)
+    this.finish()
+  }
+
+  private finish(): void {
+    this.done = true
+    this.endNs = this.lastArrivalNs
+  }
+
+  /**
+   * A fault on page p at `now`: the request goes out (one latency to the source); returns when
+   * the host page arrives.
+   */
+  private fault(p: number, vcpu: number, now: number): number {
+    const tp = this.model.transport
+    const a = tp.hostPageStart(p)
+    const e = tp.hostPageEnd(p)
+    this.requests++
+    if (this.requested.get(a)) this.duplicateRequests++
+    else this.requested.setRange(a, e)
+    let arrival = this.request(a, e, now + this.oneWayNs)
+    if (arrival < 0) arrival = now // cannot happen: a page not received is dirty or in flight
+    if (vcpu >= 0) this.faults++
+    else this.deviceFaults++
+    this.latency.add(vcpu, arrival - now)
+    return arrival
+  }
+
+  access(kind: number, vcpu: number, gpa: number, len: number, now: number): number {
+    if (now > this.lastGuestNs) this.lastGuestNs = now
+    const layout = this.layout
+    const p0 = layout.gpaToPage(gpa)
+    if (p0 < 0) return 0
+    const ps = this.pageSize
+    const p1 = len > 0 ? p0 + Math.floor(((gpa % ps) + len - 1) / ps) + 1 : p0 + 1
+    const rw = this.received.words
+    for (let p = p0; p < p1; p++) {
+      if ((rw[p >>> 5]! & (1 << (p & 31))) === 0) return this.fault(p, vcpu, now)
+    }
+    // Every page of the access is on the destination: the access goes on there.
+    this.replayed++
+    if (kind === K.write) this.destinationWrites++
+    return 0
+  }
+
+  other(b: EventBatch, i: number, now: number): void {
+    const k = b.kind[i]!
+    if (k === K.dma_write || k === K.vhost_write) {
+      // A device on the destination touches a missing page: a non-vCPU fault (no vCPU blocks).
+      const gpa = b.gpa[i]!
+      const p0 = this.layout.gpaToPage(gpa)
+      if (p0 >= 0) {
+        const ps = this.pageSize
+        const l = b.len[i]!
+        const p1 = l > 0 ? p0 + Math.floor(((gpa % ps) + l - 1) / ps) + 1 : p0 + 1
+        for (let p = p0; p < p1; p++) if (!this.received.get(p)) this.fault(p, -1, now)
+      }
+      this.replayed++
+      return
+    }
+    this.ignored++
+  }
+
+  /** Pages of RAM blocks the destination still lacks (0 once the run is over). */
+  missingPages(): number {
+    let n = 0
+    for (const b of this.layout.blocks) n += b.pages - this.received.count(b.firstPage, b.firstPage + b.pages)
+    return n
+  }
+
+  result(startNs: number, offsetsNs: Float64Array): PostcopyResult {
+    const ms = (ns: number): number => ns / 1e6
+    const lat = this.latency.stats()
+    const blocktime = this.latency.blocktimeMs()
+    return {
+      trigger: this.opts.trigger,
+      switchoverMs: ms(this.switchNs - startNs),
+      guestResumeMs: ms(this.resumeNs - startNs),
+      precopyIterations: this.opts.precopyIterations,
+      requests: this.requests,
+      duplicateRequests: this.duplicateRequests,
+      requestsSkipped: this.requestsSkipped,
+      faults: this.faults,
+      urgentPages: this.urgentPages,
+      hugePagesRedirtied: this.hugePagesRedirtied,
+      discardRanges: this.discardRanges,
+      discardBytes: this.discardBytes,
+      blocktimeMsPerVcpu: blocktime,
+      blocktimeMs: blocktime.reduce((a, b) => a + b, 0),
+      latencyNs: lat,
+      latencyHistogram: this.latency.histogram.slice(),
+      bytesBeforeSwitchover: this.bytesBefore,
+      bytesAfterSwitchover: this.bytesAfter,
+      bytes: this.bytesAfter,
+      pagesAfterSwitchover: this.pagesAfter,
+      pagesSentTwiceAfterSwitchover: this.sentTwice,
+      destinationMissingPages: this.missingPages(),
+      postcopyMs: ms(this.endNs - this.switchNs),
+      guestDelayMsPerVcpu: Array.from(offsetsNs, (o) => ms(o)),
+    }
+  }
+}
