@@ -87,5 +87,10 @@ export function modeTextLines(r: ReplayResult): [string, string][] {
 
 /** Rows for the Markdown headline table. */
 export function modeMarkdownRows(r: ReplayResult): string[] {
-  return modeTextLines(r).map(([k, v]) => `| ${k.trim()} | ${v} |`)
+  let section = ''
+  return modeTextLines(r).map(([k, v]) => {
+    // Indented keys belong to the section above: name it, the table has no indentation.
+    if (!k.startsWith(' ')) section = k
+    return `| ${k.startsWith(' ') ? `${section} ${k.trim()}` : k} | ${v} |`
+  })
 }

@@ -101,6 +101,7 @@ function verdictLine(r: ReplayResult): string {
     cancelled: 'migrate_cancel',
     postcopy: 'switched to postcopy, which always completes',
   }
+  if (r.snapshot) return 'snapshot complete (background-snapshot: every page saved once)'
   return `${r.verdict} (${r.stopReason}: ${why[r.stopReason] ?? r.stopReason})`
 }
 

@@ -135,6 +135,10 @@ test('compare: scenarios file with a baseline and common settings; bad variants 
   t.regex(none.stderr, /nothing to compare/)
   const badSet = await runCli(['compare', TRACE, '--variant', 'a:max-bandwidth'])
   t.is(badSet.code, 2)
+  // repeatable flags are not greedy: the trace may come after them
+  const after = await runCli(['compare', '--variant', 'a:nosuch=1', TRACE])
+  t.is(after.code, 2)
+  t.regex(after.stderr, /unknown setting in --variant a/)
 })
 
 test('compare: worker threads and inline runs print the same JSON', async (t) => {

@@ -126,7 +126,7 @@ test('deferred-pinned: pinned pages are sent once, at stop-and-copy, and count i
   const readd = await replay({header, layout, events: batchesOf(layout, ev)}, {overrides: {'max-bandwidth': rate, 'start-at': 0, 'max-iterations': 4}})
   // The pins happen before the migration starts (setup at 1 ms).
   const deferred = await replay({header, layout, events: batchesOf(layout, ev)}, {overrides: {'max-bandwidth': rate, 'start-at': 1, 'vfio-tracking': 'deferred-pinned'}})
-  t.is(readd.totals.redundantByCause['vfio-pinned'] > 0, true)
+  t.true(readd.totals.redundantByCause['vfio-pinned']! > 0, 'reset-readd re-sends the pinned pages')
   t.is(deferred.verdict, 'converged', '32 MiB fits in 300 ms at 512 MiB/s')
   t.is(deferred.totals.redundantPages, 0)
   t.is(deferred.sendHistogram[1], mem / PS, 'every page sent exactly once')
