@@ -67,6 +67,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {key: 'vfio-tracking', kind: 'enum', defaultText: 'auto (from the header: type1 -> reset-readd-pinned, device -> device, none -> none)', unit: '-', qemu: false, choices: VFIO_TRACKING, doc: 'VFIO dirty tracking: none (every mapped page dirty at every sync), cumulative (type1 v15: pinned bits never cleared), reset-readd-pinned (type1 as merged), deferred-pinned (pinned pages sent only at stop-copy), device (DMA logging: only reported pages)'},
   {key: 'vfio-stop-copy-query-fails', kind: 'bool', defaultText: 'false', unit: '-', qemu: false, doc: 'VFIO_DEVICE_FEATURE_MIG_DATA_SIZE fails: the exact pending size counts 100 GiB per device (VFIO_MIG_STOP_COPY_SIZE), so precopy cannot converge'},
   {key: 'virtio-mem-discard-aware', kind: 'bool', defaultText: 'true', unit: '-', qemu: false, doc: 'unplugged virtio-mem blocks leave the migration bitmap at setup (QEMU >= 5.2); false = the older behaviour that migrates them'},
+  {key: 'virtio-mem-postcopy-hole', kind: 'bool', defaultText: 'true', unit: '-', qemu: false, doc: "the postcopy switchover sync re-marks pages the guest wrote while unplugged and nothing clears discarded ranges again, so they are migrated (QEMU's behaviour); false = clear them before the discard bitmap is sent"},
   {key: 'virtio-mem-unplugged-write', kind: 'enum', defaultText: 'populate', unit: '-', qemu: false, choices: UNPLUGGED_WRITE, doc: 'a guest write into an unplugged block: populate (the page gets the data, KVM logs it) or refuse (it has no effect); counted either way'},
   // postcopy, snapshot, transport, throttling (docs/postcopy-snapshot.md)
   {key: 'mode', kind: 'enum', defaultText: 'precopy', unit: '-', qemu: false, choices: MIGRATION_MODES, doc: 'precopy (live migration, optionally switching to postcopy) or background-snapshot (userfaultfd write-protect snapshot)'},
@@ -78,6 +79,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {key: 'transport', kind: 'enum', defaultText: 'network', unit: '-', qemu: false, choices: TRANSPORTS, doc: 'network (bytes at the link rate), local-remap (localhost, RAM handed over by remapping), shared (x-ignore-shared: RAM is not sent)'},
   {key: 'rtt', kind: 'ms', defaultText: '0.2', unit: 'ms', qemu: false, doc: 'round-trip time between source and destination (a postcopy page request waits one RTT)'},
   {key: 'socket-buffer', kind: 'size', defaultText: '4MiB', unit: 'bytes', qemu: false, doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'},
+  {key: 'zero-page-cost', kind: 'ms', defaultText: '0', unit: 'ms', qemu: false, doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)"},
   {key: 'remap-cost', kind: 'ms', defaultText: '0.002', unit: 'ms', qemu: false, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'},
   {key: 'wp-cost', kind: 'ms', defaultText: '0.00005', unit: 'ms', qemu: false, doc: 'background-snapshot: time to write-protect one host page at the start'},
   {key: 'auto-converge', kind: 'bool', defaultText: 'false', unit: '-', qemu: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'},
@@ -114,6 +116,7 @@ export interface ReplaySettings {
   'vfio-tracking': VfioTrackingSetting
   'vfio-stop-copy-query-fails': boolean
   'virtio-mem-discard-aware': boolean
+  'virtio-mem-postcopy-hole': boolean
   'virtio-mem-unplugged-write': UnpluggedWrite
   mode: (typeof MIGRATION_MODES)[number]
   'postcopy-after': number | undefined
@@ -125,6 +128,7 @@ export interface ReplaySettings {
   rtt: number
   'socket-buffer': number
   'remap-cost': number
+  'zero-page-cost': number
   'wp-cost': number
   'auto-converge': boolean
   'cpu-throttle-initial': number
@@ -162,6 +166,7 @@ export const DEFAULTS: Omit<ReplaySettings, 'dirty-log' | 'ring-size'> = {
   'vfio-tracking': 'auto',
   'vfio-stop-copy-query-fails': false,
   'virtio-mem-discard-aware': true,
+  'virtio-mem-postcopy-hole': true,
   'virtio-mem-unplugged-write': 'populate',
   mode: 'precopy',
   'postcopy-after': undefined,
@@ -173,6 +178,7 @@ export const DEFAULTS: Omit<ReplaySettings, 'dirty-log' | 'ring-size'> = {
   rtt: 0.2,
   'socket-buffer': 4 * 2 ** 20,
   'remap-cost': 0.002,
+  'zero-page-cost': 0,
   'wp-cost': 0.00005,
   'auto-converge': false,
   'cpu-throttle-initial': 20,

@@ -187,6 +187,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
         this.advance(ti)
         if (this.phase === Phase.Done) {
           this.notReplayed += n - i
+          this.stoppedAt = i
           return true
         }
         if (this.slow) return this.feedSlow(b, i)
@@ -391,6 +392,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     const maxBudget = this.settings['max-bandwidth'] > 0 ? (this.settings['max-bandwidth'] * WINDOW_NS) / 1e9 : Infinity
     const perByte = 1e9 / this.rate
     const remapNs = model.transport.remapNs
+    const zeroNs = this.settings['zero-page-cost'] * 1e6
     // Send pages back to back while no guest event, timer or cap falls before the next one
     // (ram_save_iterate's loop; the checks are those of each ram_find_and_save_block call).
     for (;;) {
@@ -406,6 +408,9 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
       this.segBytes += bytes
       // transport=local-remap: the page is remapped, which costs page-table time (as bytes of link time).
       if (remapNs > 0 && bytes > 0 && model.memory.nonzero.get(p)) this.segBytes += model.transport.handoverNs(p, 1) / perByte
+      // A zero page costs the sender time beyond its 9 bytes (save_zero_page's buffer_is_zero and
+      // the record's way through the stream), counted as link time so MAX_WAIT sees it too.
+      else if (zeroNs > 0 && bytes > 0 && !model.memory.nonzero.get(p)) this.segBytes += zeroNs / perByte
       const next = this.segT0 + this.segBytes * perByte
       this.migNext = next
       this.lastActionNs = now
@@ -512,6 +517,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
       bytes += b
       pages++
       if (model.transport.remapNs > 0 && b > 0 && model.memory.nonzero.get(p)) remapNs += model.transport.handoverNs(p, 1)
+      else if (b > 0 && !model.memory.nonzero.get(p)) remapNs += this.settings['zero-page-cost'] * 1e6
     }
     this.finalPages = pages
     this.finalBytes = bytes
@@ -662,6 +668,10 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     this.stopNs = now
     // ram_postcopy_send_discard_bitmap: migration_bitmap_sync(rs, false), not the last stage.
     this.doSync(false, now, true)
+    // That sync re-marks pages the guest wrote while unplugged, and nothing clears discarded
+    // ranges again before the discard bitmap goes out (they are cleared only at setup and on
+    // resume): the "final-sync hole". Closing it clears them as ramblock_dirty_bitmap_clear_discarded_pages.
+    if (!this.settings['virtio-mem-postcopy-hole']) this.model.devices.clearDiscardedAtSwitchover()
     const precopyIterations = this.rows.filter((r) => r.phase === 'live').length
     // Non-postcopiable iterables complete first (VFIO stop-copy) and go in the package.
     const vfioBytes = this.model.devices.stopCopy()
@@ -697,7 +707,38 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     const stop = this.clock.feed(b, from, this)
     if (stop < 0) return false
     this.notReplayed += b.length - stop
+    this.stoppedAt = stop
     return true
+  }
+
+  /** Index in the last fed batch of the first event not replayed when the migration ended. */
+  stoppedAt = 0
+
+  /** Whether events after the migration still matter: virtio-mem requests keep being answered. */
+  get wantsEventsAfterMigration(): boolean {
+    return this.model.devices.virtioMem !== undefined
+  }
+
+  /**
+   * The guest after the migration (running on the destination): its virtio-mem requests are no
+   * longer BUSY (virtio_mem_is_busy() is false once no migration runs). Only those requests are
+   * replayed, so the request log and the plugged size over time cover the whole trace. Call it
+   * after result(): it changes device state, not the migration's figures.
+   */
+  feedAfterMigration(b: EventBatch, from: number): void {
+    const vm = this.model.devices.virtioMem
+    if (!vm) return
+    const clock = this.clock
+    for (let i = from; i < b.length; i++) {
+      const k = b.kind[i]!
+      if (k === K.vmem_plug || k === K.vmem_unplug || k === K.vmem_unplug_all || k === K.vmem_state || k === K.vmem_resize)
+        vm.handleEvent(b, i, clock.w0 + (b.t[i]! - clock.g0) * clock.k)
+    }
+  }
+
+  /** The virtio-mem data again, after feedAfterMigration. */
+  virtioMemData(): Record<string, unknown> | undefined {
+    return this.model.devices.virtioMem?.data() as Record<string, unknown> | undefined
   }
 
   // GuestSink: the clock's view of the engine

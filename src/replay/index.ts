@@ -47,9 +47,25 @@ export async function replay(input: ReplayInput, opts: ReplayOptions = {}): Prom
     return snap.result()
   }
   const engine = new PrecopyEngine(input.header, input.layout, settings, {pinned, noStartEvent: opts.noStartEvent, file: input.file})
-  for await (const b of input.events) if (engine.feed(b)) break
-  engine.endOfTrace()
-  return engine.result()
+  let done = false
+  let result: ReplayResult | undefined
+  for await (const b of input.events) {
+    if (!done) {
+      if (!engine.feed(b)) continue
+      done = true
+      if (!engine.wantsEventsAfterMigration) break
+      engine.endOfTrace()
+      result = engine.result()
+      engine.feedAfterMigration(b, engine.stoppedAt)
+    } else engine.feedAfterMigration(b, 0)
+  }
+  if (result === undefined) {
+    engine.endOfTrace()
+    return engine.result()
+  }
+  const vm = engine.virtioMemData()
+  if (vm) result.components['virtio-mem'] = vm
+  return result
 }
 
 /** One pass over the events looking for a mig_start (stops at the first one). */

@@ -92,6 +92,11 @@ export class DeviceModels {
     this.virtioMem?.logStop(now)
   }
 
+  /** The postcopy switchover with the final-sync hole closed: discarded ranges leave the bitmap. */
+  clearDiscardedAtSwitchover(): number {
+    return this.virtioMem ? this.virtioMem.clearDiscardedOnResume() : 0
+  }
+
   /** Postcopy recovery: discarded ranges leave the reloaded bitmap again. */
   postcopyResume(): number {
     return this.virtioMem ? this.virtioMem.clearDiscardedOnResume() : 0

@@ -1,4 +1,4 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, writeFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
@@ -6,7 +6,15 @@ import {runCli} from '../helpers/cli.js'
 import {compareCsv, compareMarkdown, compareText, type CompareDoc} from '../../src/compare/compare-doc.js'
 
 const TRACE = 'fixtures/replay/small.csv'
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'migtrace-compare-'))
+const dirs: string[] = []
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'migtrace-compare-'))
+  dirs.push(d)
+  return d
+}
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, {recursive: true, force: true})
+})
 // --jobs 1 (in process) keeps the many runs of these tests cheap; the worker path has its own test
 const VARIANTS = ['--variant', 'base', '--variant', 'fast:max-bandwidth=32MiB/s', '--variant', 'tight:downtime-limit=20ms,stop-policy=rounds']
 const INLINE = ['--jobs', '1']

@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
@@ -6,7 +6,15 @@ import {runCli} from '../helpers/cli.js'
 import {chartSections, marksByType} from '../report/svg-marks.js'
 
 const TRACE = 'fixtures/replay/small.csv'
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'migtrace-shard-'))
+const dirs: string[] = []
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'migtrace-shard-'))
+  dirs.push(d)
+  return d
+}
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, {recursive: true, force: true})
+})
 const GRID = ['grid', TRACE, '--bandwidth', '8M,64M', '--downtime', '20ms,1s']
 const COMPARE = ['compare', TRACE, '--variant', 'a', '--variant', 'b:max-bandwidth=32MiB/s', '--variant', 'c:downtime-limit=20ms', '--variant', 'd:stop-policy=xen']
 

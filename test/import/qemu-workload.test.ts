@@ -85,7 +85,13 @@ test('CLI: import prints a summary; a malformed line exits 2 with one line and l
   const o = join(tmp, 'o.jsonl')
   const ok = await runCli(['import', 'qemu', join(dir, 'trace-src.log.gz'), '--workload', join(dir, 'config.json'), '--stats', join(dir, 'final-src.json'), '--out', o])
   t.is(ok.code, 0, ok.stderr)
-  t.regex(ok.stdout, /: 64949 events from 65187 lines \(layout from lab-config\)/)
+  t.regex(ok.stdout, /: 64943 events from 65187 lines \(layout from lab-config\)/)
+  // The six virtio-mem requests before the migration are folded into the header's plug state
+  // (the populated map is memory as the migration found it): 256 MiB plugged at setup.
+  t.regex(ok.stdout, /virtio_mem_plug_request \(before the migration: folded into the header's plug state\)":4/)
+  const h = JSON.parse(readFileSync(o, 'utf8').split('\n')[0]!) as {virtioMem: {plugged: {blocks: number}[]; requestedSize: number}[]}
+  t.is(h.virtioMem[0]!.plugged.reduce((n, r) => n + r.blocks, 0), 128)
+  t.is(h.virtioMem[0]!.requestedSize, 256 * 2 ** 20)
   const v = await runCli(['validate', o])
   t.is(v.code, 0, v.stdout + v.stderr)
   const bad = join(tmp, 'bad.log')

@@ -71,6 +71,32 @@ test('plug and unplug requests answer BUSY during the migration and ACK before i
   t.is(r.rows[0]!.pagesSent, (64 * MiB + 20 * MiB) / PS, 'the block plugged before the migration is migrated')
 })
 
+test('after the migration the same requests succeed (the destination device is not busy)', async (t) => {
+  const {header, layout} = small()
+  const rec: EventRecord[] = [
+    {t_ns: 2e6, kind: 'mig_start'},
+    {t_ns: 3e6, kind: 'vmem_plug', dev: 'vm0', gpa: BASE + 20 * MiB, count: 2},
+    // 84 MiB at 1 GiB/s takes ~82 ms: these come well after the switchover.
+    {t_ns: 2e9, kind: 'vmem_plug', dev: 'vm0', gpa: BASE + 20 * MiB, count: 2},
+    {t_ns: 3e9, kind: 'vmem_unplug', dev: 'vm0', gpa: BASE, count: 1},
+    {t_ns: 4e9, kind: 'vmem_unplug_all', dev: 'vm0'},
+    until(5e9),
+  ]
+  const r = await replay({header, layout, events: batchesOf(layout, rec)}, {overrides: {'max-bandwidth': '1GiB/s'}})
+  t.is(r.verdict, 'converged')
+  t.true(r.endNs < 2e9)
+  const vm = r.components['virtio-mem'] as {requestLog: {request: string; response: string}[]; devices: {pluggedBytes: number; pluggedOverTime: {tNs: number; pluggedBytes: number}[]}[]}
+  t.deepEqual(
+    vm.requestLog.map((x) => `${x.request}:${x.response}`),
+    ['plug:BUSY', 'plug:ACK', 'unplug:ACK', 'unplug_all:ACK'],
+  )
+  t.is(vm.devices[0]!.pluggedBytes, 0)
+  t.deepEqual(
+    vm.devices[0]!.pluggedOverTime.filter((x) => x.tNs >= 2e9).map((x) => x.pluggedBytes / MiB),
+    [20, 18, 0],
+  )
+})
+
 test('a malicious guest writing unplugged memory: counted, re-marked by a sync (an anomaly with its pages), sent as waste', async (t) => {
   const {header, layout} = small()
   // 1 write per ms into the unplugged block at 48 MiB, from 100 ms to 600 ms.
@@ -96,7 +122,7 @@ test('a malicious guest writing unplugged memory: counted, re-marked by a sync (
   t.is(rd.wastePages, 0)
 })
 
-test('postcopy: pages the guest wrote unplugged are re-marked by the switchover sync and migrated', async (t) => {
+test('postcopy final-sync hole: pages the guest wrote unplugged are re-marked by the switchover sync and migrated, unless the hole is closed', async (t) => {
   const {header, layout} = small()
   const rec: EventRecord[] = []
   for (let i = 0; i < 200; i++) rec.push({t_ns: 10e6 + i * 1e6, kind: 'write', vcpu: 0, gpa: BASE + 48 * MiB + i * PS, len: PS})
@@ -107,6 +133,16 @@ test('postcopy: pages the guest wrote unplugged are re-marked by the switchover 
   t.is(vm.devices[0]!.unpluggedWritePages, 200)
   t.is(vm.devices[0]!.anomalyPages, 200)
   t.is(vm.devices[0]!.wastePages, 200, 'shown as migrated')
+
+  // The hole closed: the switchover clears discarded ranges again, so none of them is sent.
+  const closed = await replay(
+    {header, layout, events: batchesOf(layout, rec)},
+    {overrides: {'max-bandwidth': '64MiB/s', 'start-at': 0, 'postcopy-at': '500ms', 'virtio-mem-postcopy-hole': false}},
+  )
+  const cd = (closed.components['virtio-mem'] as {devices: {wastePages: number; unpluggedWritePages: number}[]}).devices[0]!
+  t.is(cd.unpluggedWritePages, 200, 'still counted as guest misbehaviour')
+  t.is(cd.wastePages, 0, 'not migrated')
+  t.is(closed.totals.pagesSent, r.totals.pagesSent - 200)
 })
 
 test('VFIO follows virtio-mem: only plugged blocks are mapped, and no-tracking reports only them', async (t) => {

@@ -37,6 +37,8 @@ export async function loadPage(url: string, width = 1200, height = 2000, timeout
   const profile = mkdtempSync(join(tmpdir(), 'migtrace-chromium-'))
   const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--remote-debugging-pipe', `--window-size=${width},${height}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    // its own process group, so its helper processes (zygote, crashpad) can be ended with it
+    detached: true,
   })
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
@@ -121,9 +123,20 @@ export async function loadPage(url: string, width = 1200, height = 2000, timeout
     return await Promise.race([work(), exited, timer])
   } finally {
     clearTimeout(timeout)
-    child.kill('SIGKILL')
-    // the profile can be removed only once chromium (and its helpers) stopped writing to it
-    await gone
-    rmSync(profile, {recursive: true, force: true, maxRetries: 5, retryDelay: 100})
+    // ask politely, then end the process group this function started
+    if (child.exitCode === null) toChrome.write(`${JSON.stringify({id: nextId++, method: 'Browser.close'})}\0`, () => {})
+    const closed = await Promise.race([gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))])
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {
+      // the group is already gone
+    }
+    if (!closed) await gone
+    // the profile goes once nothing writes to it any more; a leftover temp dir is not a test failure
+    try {
+      rmSync(profile, {recursive: true, force: true, maxRetries: 10, retryDelay: 100})
+    } catch {
+      // left in the temp dir
+    }
   }
 }

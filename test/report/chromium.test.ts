@@ -4,7 +4,7 @@
  * failed load, and its screenshot must not be blank. Control pages prove that both checks can fail.
  */
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -30,6 +30,7 @@ test.before(() => {
 })
 
 const dir = mkdtempSync(join(tmpdir(), 'migtrace-chromium-test-'))
+test.after.always(() => rmSync(dir, {recursive: true, force: true}))
 
 test.serial('the report renders in headless Chromium with no console error and a non-blank screenshot', async (t) => {
   if (unavailable && skipped(t)) return

@@ -1,4 +1,4 @@
-import {existsSync, mkdtempSync, readdirSync, readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
@@ -11,7 +11,15 @@ import {runCli} from '../helpers/cli.js'
 import {chartSections, markGroups, marksByType} from './svg-marks.js'
 
 const TRACE = 'fixtures/replay/small.csv'
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'migtrace-report-'))
+const dirs: string[] = []
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'migtrace-report-'))
+  dirs.push(d)
+  return d
+}
+test.after.always(() => {
+  for (const d of dirs) rmSync(d, {recursive: true, force: true})
+})
 
 let cached: Promise<ReplayResult> | undefined
 const small = (): Promise<ReplayResult> => (cached ??= replayFile({trace: TRACE, overrides: {}, driver: 'qemu'}))

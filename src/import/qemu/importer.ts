@@ -76,6 +76,8 @@ interface ScanState {
   /** ram_save_page lines after the stop, and the time of the last one (µs). */
   stopPages: number
   stopLastUs: number
+  /** virtio-mem requests before the migration's setup, in order (folded into the header). */
+  vmemBefore: {role: 'vmem_plug' | 'vmem_unplug' | 'vmem_unplug_all'; gpa: number; count: number; response?: number}[]
 }
 
 function blockSeen(s: ScanState, name: string): BlockSeen {
@@ -139,6 +141,7 @@ async function scan(file: string): Promise<ScanState> {
     stopUs: -1,
     stopPages: 0,
     stopLastUs: -1,
+    vmemBefore: [],
   }
   await walk(
     file,
@@ -188,6 +191,20 @@ async function scan(file: string): Promise<ScanState> {
           const {as, slot} = slotId(a)
           if (as !== 0) break
           s.slots.set(slot, {slot, gpa: a.num[3]!, size: a.num[4]!, ua: a.num[5]!, flags: a.num[2]!})
+          break
+        }
+        case 'vmem_plug':
+        case 'vmem_unplug':
+          if (s.setupUs < 0) s.vmemBefore.push({role: ev.spec.role, gpa: a.num[0]!, count: a.num[1]!})
+          break
+        case 'vmem_unplug_all':
+          if (s.setupUs < 0) s.vmemBefore.push({role: 'vmem_unplug_all', gpa: 0, count: 0})
+          break
+        case 'vmem_other': {
+          // virtio_mem_send_response type=N answers the request just before it (requests are
+          // handled synchronously: virtio_mem_handle_request).
+          const last = s.vmemBefore.at(-1)
+          if (s.setupUs < 0 && ev.spec.name === 'virtio_mem_send_response' && last && last.response === undefined) last.response = a.num[0]!
           break
         }
         case 'vfio_dirty_bitmap':
@@ -308,6 +325,42 @@ function populatedFromBulk(s: ScanState, names: Map<string, string>, mapper: Off
   return out
 }
 
+/**
+ * The plug state of each virtio-mem device after the requests seen before the migration's setup,
+ * each applied as virtio_mem_handle_request would when its response was ACK (0) or not recorded.
+ * The requested size becomes the plugged size: the guest had reached it when the migration began.
+ */
+function foldVirtioMemRequests(devices: TraceHeader['virtioMem'], requests: ScanState['vmemBefore']): TraceHeader['virtioMem'] {
+  return devices.map((d) => {
+    const blocks = d.regionSize / d.blockSize
+    const plugged = new Uint8Array(blocks)
+    for (const r of d.plugged) plugged.fill(1, (r.gpa - d.base) / d.blockSize, (r.gpa - d.base) / d.blockSize + r.blocks)
+    for (const r of requests) {
+      if (r.response !== undefined && r.response !== 0) continue
+      if (r.role === 'vmem_unplug_all') {
+        plugged.fill(0)
+        continue
+      }
+      if (r.gpa < d.base || r.gpa >= d.base + d.regionSize) continue
+      const b0 = Math.floor((r.gpa - d.base) / d.blockSize)
+      plugged.fill(r.role === 'vmem_plug' ? 1 : 0, b0, Math.min(blocks, b0 + r.count))
+    }
+    const ranges: {gpa: number; blocks: number}[] = []
+    for (let b = 0; b < blocks; ) {
+      if (!plugged[b]) {
+        b++
+        continue
+      }
+      let e = b
+      while (e < blocks && plugged[e]) e++
+      ranges.push({gpa: d.base + b * d.blockSize, blocks: e - b})
+      b = e
+    }
+    const pluggedBytes = ranges.reduce((n, r) => n + r.blocks * d.blockSize, 0)
+    return {...d, plugged: ranges, requestedSize: requests.length > 0 ? pluggedBytes : d.requestedSize}
+  })
+}
+
 const STATE_KIND: Record<string, number | undefined> = {
   setup: K.mig_start,
   'postcopy-active': K.mig_postcopy,
@@ -334,6 +387,10 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   }
 
   const populated = res.from === 'header' ? res.header.populated : populatedFromBulk(s, res.blockNames, mapper)
+  // The populated map is memory as the migration found it, so the virtio-mem plug state must be
+  // that of the same moment: requests before the setup are folded into the header's initial state.
+  const virtioMem = res.from === 'header' ? res.header.virtioMem : foldVirtioMemRequests(res.header.virtioMem, s.vmemBefore)
+  const folded = res.from === 'header' ? 0 : s.vmemBefore.length
   const mig = migrationParams(lab, s)
   // Under TCG (the lab's --accel tcg) there is no KVM dirty log: cpu_physical_memory_sync_dirty_bitmap()
   // takes and clears DIRTY_MEMORY_MIGRATION at each sync, and no listener has log_clear, so lazy
@@ -365,7 +422,8 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     vcpus: Math.max(res.header.vcpus, s.maxVcpu + 1, typeof lab?.args.smp === 'number' && res.from === 'lab-config' ? lab.args.smp : 1),
     dirtyTracking,
     populated,
-    source: {...(res.header.source ?? {}), ...source},
+    virtioMem,
+    source: {...(res.header.source ?? {}), ...source, ...(folded > 0 ? {virtioMemRequestsFolded: folded, virtioMemNote: 'virtio-mem requests before the migration setup are folded into virtioMem[].plugged (the state at setup, matching the populated map)'} : {})},
     ...(observed !== undefined ? {observed} : res.header.observed !== undefined ? {observed: res.header.observed} : {}),
   }
 
@@ -472,6 +530,8 @@ async function emit(
   let writeIndex = 0
   const counts = {lines: 0, otherLines: 0, unknown: new Map<string, number>(), used: new Map<string, number>()}
   void devNames
+  // Requests before the setup are already in the header (foldVirtioMemRequests).
+  const beforeSetup = (tUs: number): boolean => res.from !== 'header' && s.setupUs >= 0 && tUs >= 0 && tUs < s.setupUs
   await walk(
     opts.trace,
     async (ev, a, tUs, lineNo) => {
@@ -605,6 +665,10 @@ async function emit(
             bump(r.skipped, `${ev.spec.name} (no virtio-mem device in the layout)`)
             return
           }
+          if (beforeSetup(tUs)) {
+            bump(r.skipped, `${ev.spec.name} (before the migration: folded into the header's plug state)`)
+            return
+          }
           const kind = ev.spec.role === 'vmem_plug' ? K.vmem_plug : ev.spec.role === 'vmem_unplug' ? K.vmem_unplug : K.vmem_state
           const i = push(kind, t, lineNo)
           batch.dev[i] = deviceFor(header, devIndex, a.num[0]!)
@@ -615,6 +679,10 @@ async function emit(
         case 'vmem_unplug_all': {
           if (dev0 < 0) {
             bump(r.skipped, `${ev.spec.name} (no virtio-mem device in the layout)`)
+            return
+          }
+          if (beforeSetup(tUs)) {
+            bump(r.skipped, `${ev.spec.name} (before the migration: folded into the header's plug state)`)
             return
           }
           const i = push(K.vmem_unplug_all, t, lineNo)
