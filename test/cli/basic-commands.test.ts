@@ -126,8 +126,8 @@ test('convert: round trip through the CLI, and no output on a bad input', async 
   t.deepEqual(readdirSync(dir).sort(), ['a.jsonl.gz', 'b.csv'])
 })
 
-test('the example trace in docs/trace-format.md validates (fixtures/handwritten.csv is a copy)', async (t) => {
-  const doc = readFileSync('docs/trace-format.md', 'utf8')
+test('the example trace in README.md validates (fixtures/handwritten.csv is a copy)', async (t) => {
+  const doc = readFileSync('README.md', 'utf8')
   const m = /<!-- handwritten:start -->\n```csv\n([\s\S]*?)```\n<!-- handwritten:end -->/.exec(doc)
   t.truthy(m, 'the doc has the marked example')
   t.is(readFileSync('fixtures/handwritten.csv', 'utf8'), m![1]!)

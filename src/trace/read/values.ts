@@ -83,7 +83,7 @@ export function unknownKindError(name: string, at: RowPlace): UserError {
       bestD = d
     }
   }
-  const hint = bestD <= 2 ? `a known kind (did you mean '${best}'?)` : `one of the ${KIND_NAMES.length} kinds in docs/trace-format.md (write, read, dma_write, ...)`
+  const hint = bestD <= 2 ? `a known kind (did you mean '${best}'?)` : `one of the ${KIND_NAMES.length} kinds of the trace format (README.md) (write, read, dma_write, ...)`
   return new UserError('unknown event kind', {file: at.file, line: at.line, field: 'kind', expected: hint, found: showValue(name)})
 }
 

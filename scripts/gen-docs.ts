@@ -1,10 +1,12 @@
 /**
- * Generates the field and event-kind tables of docs/trace-format.md from the event vocabulary
- * (src/trace/events.ts), between the `<!-- generated:... -->` markers. Run after changing KINDS or
- * FIELD_DOC: npx tsx scripts/gen-format-doc.ts  (test/trace/format-doc.test.ts checks it is current).
+ * Generates the reference tables of README.md between its `<!-- generated:... -->` markers: the
+ * event fields and kinds (from src/trace/events.ts) and the replay settings (from
+ * src/replay/config.ts). Run after changing KINDS, FIELD_DOC or SETTINGS: npx tsx scripts/gen-docs.ts
+ * (test/trace/format-doc.test.ts checks that README.md is current).
  */
 import {readFileSync, writeFileSync} from 'node:fs'
 import {FIELDS, FIELD_DOC, KINDS, type KindSpec} from '../src/trace/events.js'
+import {SETTINGS} from '../src/replay/config.js'
 
 export function fieldsTable(): string {
   const users = (f: string): string => {
@@ -24,17 +26,26 @@ export function kindsTable(): string {
   return ['| kind | group | fields ([optional]) | meaning |', '|---|---|---|---|', ...rows].join('\n')
 }
 
-export function renderDoc(doc: string): string {
-  const put = (text: string, name: string, body: string): string => {
-    const re = new RegExp(`(<!-- generated:${name} -->\\n)[\\s\\S]*?(\\n<!-- /generated:${name} -->)`)
-    if (!re.test(text)) throw new Error(`docs/trace-format.md has no generated:${name} markers`)
-    return text.replace(re, `$1${body}$2`)
-  }
-  return put(put(doc, 'fields', fieldsTable()), 'kinds', kindsTable())
+export function settingsTable(): string {
+  const cell = (t: string): string => t.replace(/\|/g, '\\|')
+  const rows = SETTINGS.map((s) => {
+    const values = s.choices ? s.choices.join(', ') : s.unit
+    return `| \`${s.key}\` | ${s.qemu ? 'yes' : '-'} | ${cell(values)} | ${cell(s.defaultText)} | ${cell(s.doc)} |`
+  })
+  return ['| key | QEMU | unit or values | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n')
 }
 
-if (process.argv[1]?.endsWith('gen-format-doc.ts')) {
-  const path = 'docs/trace-format.md'
+export function renderDoc(doc: string): string {
+  const put = (text: string, name: string, body: string): string => {
+    const re = new RegExp(`(<!-- generated:${name} -->\\n)[\\s\\S]*?(<!-- /generated:${name} -->)`)
+    if (!re.test(text)) throw new Error(`README.md has no generated:${name} markers`)
+    return text.replace(re, `$1${body}\n$2`)
+  }
+  return put(put(put(doc, 'fields', fieldsTable()), 'kinds', kindsTable()), 'settings', settingsTable())
+}
+
+if (process.argv[1]?.endsWith('gen-docs.ts')) {
+  const path = 'README.md'
   writeFileSync(path, renderDoc(readFileSync(path, 'utf8')))
   console.log(`updated ${path}`)
 }
