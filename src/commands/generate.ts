@@ -28,7 +28,7 @@ export default class Generate extends BaseCommand {
     'mig-params': Flags.string({description: "migration parameters for mig_start, QEMU names: 'max-bandwidth=134217728;downtime-limit=300'"}),
     'postcopy-at': Flags.string({description: 'add a switch to postcopy (mig_postcopy) at this time'}),
     populated: Flags.string({description: 'share of guest RAM holding data at the start, 0..1 (default 1)'}),
-    param: Flags.string({char: 'p', description: 'workload parameter key=value (repeatable)', multiple: true}),
+    param: Flags.string({char: 'p', description: 'workload parameter key=value (repeatable)', multiple: true, multipleNonGreedy: true}),
     gzip: Flags.boolean({description: 'compress with gzip (.gz is appended to the name when missing)', default: false}),
   }
 

@@ -18,7 +18,7 @@ export default class Replay extends BaseCommand {
   static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
   static override flags = {
     config: Flags.string({char: 'c', description: 'JSON file of settings (same keys as --set)'}),
-    set: Flags.string({char: 's', description: 'a setting key=value (repeatable), e.g. max-bandwidth=256MiB/s', multiple: true, default: []}),
+    set: Flags.string({char: 's', description: 'a setting key=value (repeatable), e.g. max-bandwidth=256MiB/s', multiple: true, multipleNonGreedy: true, default: []}),
     driver: Flags.string({description: 'qemu: the model decides syncs, clears and sends (what-if); recorded: follow the run the trace recorded', options: ['qemu', 'recorded'], default: 'qemu'}),
     format: Flags.string({char: 'f', description: 'report format', options: ['text', 'json', 'csv', 'md'], default: 'text'}),
     out: Flags.string({char: 'o', description: 'directory for CSV tables (and the report file)'}),

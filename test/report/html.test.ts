@@ -179,3 +179,36 @@ test('report: a postcopy run adds the fault-latency histogram (a bar per bucket 
   t.deepEqual(marksByType(sections.get('transfer-timeline')!), {rect: r.rows.length, line: 1, rule: 1})
   t.true(r.rows.some((x) => x.phase === 'postcopy'))
 })
+
+test('report: a virtio-mem run adds plugged size over time (one step line per device, the migration band)', async (t) => {
+  const r = await replayFile({trace: 'traces/virtio-mem.csv.gz', overrides: {}, driver: 'qemu'})
+  const dir = tmp()
+  const files = await writeReplayHtmlReport(r, {trace: 'virtio-mem', out: join(dir, 'report.html')})
+  const sections = chartSections(readFileSync(files.html, 'utf8'))
+  t.true(sections.has('virtio-mem-plugged'))
+  t.false(sections.has('vfio-pinned'), 'no VFIO in this trace')
+  t.deepEqual(marksByType(sections.get('virtio-mem-plugged')!), {rect: 1, line: 1})
+  const vm = r.components['virtio-mem'] as {devices: {pluggedOverTime: {tNs: number; pluggedBytes: number}[]}[]}
+  const rows = csvRows(join(files.csvDir, 'virtio-mem-plugged.csv'))
+  t.deepEqual(
+    rows.map((x) => Number(x.plugged_bytes)),
+    vm.devices[0]!.pluggedOverTime.map((p) => p.pluggedBytes),
+  )
+  // BUSY during the migration: the plugged size does not change between its start and its end.
+  const during = vm.devices[0]!.pluggedOverTime.filter((p) => p.tNs > r.startNs && p.tNs < r.endNs)
+  t.true(during.every((p) => p.pluggedBytes === during[0]!.pluggedBytes))
+})
+
+test('report: a VFIO run adds pinned pages over time', async (t) => {
+  const r = await replayFile({trace: 'traces/vfio-passthrough.csv.gz', overrides: {}, driver: 'qemu'})
+  const dir = tmp()
+  const files = await writeReplayHtmlReport(r, {trace: 'vfio-passthrough', out: join(dir, 'report.html')})
+  const sections = chartSections(readFileSync(files.html, 'utf8'))
+  t.true(sections.has('vfio-pinned'))
+  t.deepEqual(marksByType(sections.get('vfio-pinned')!), {rect: 1, line: 1})
+  const pinned = (r.components.vfio as {pinnedOverTime: {pinnedPages: number}[]}).pinnedOverTime
+  t.deepEqual(
+    csvRows(join(files.csvDir, 'vfio-pinned.csv')).map((x) => Number(x.pinned_pages)),
+    pinned.map((p) => p.pinnedPages),
+  )
+})

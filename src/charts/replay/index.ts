@@ -9,5 +9,15 @@ import {doubleCopiesChart} from './double-copies.js'
 import {downtimeChart} from './downtime.js'
 import {postcopyLatencyChart} from './postcopy-latency.js'
 import {transferTimelineChart} from './transfer-timeline.js'
+import {vfioPinnedChart} from './vfio-pinned.js'
+import {virtioMemPluggedChart} from './virtio-mem-plugged.js'
 
-export const REPLAY_CHARTS: readonly ChartDef<ReplayResult>[] = [convergenceChart, transferTimelineChart, doubleCopiesChart, downtimeChart, postcopyLatencyChart]
+export const REPLAY_CHARTS: readonly ChartDef<ReplayResult>[] = [
+  convergenceChart,
+  transferTimelineChart,
+  doubleCopiesChart,
+  downtimeChart,
+  postcopyLatencyChart,
+  virtioMemPluggedChart,
+  vfioPinnedChart,
+]
