@@ -1,6 +1,6 @@
 /**
- * Golden reports of the bundled fixture trace (fixtures/replay/small.csv) in text, JSON and
- * Markdown. Regenerate after an intended change with UPDATE_GOLDEN=1 npx ava test/replay/golden.test.ts.
+ * Golden reports of the fixture trace (fixtures/replay/small.csv) and of the bundled trace that
+ * `npm start` replays (traces/converging.csv.gz), in text, JSON and Markdown. Regenerate after an intended change with UPDATE_GOLDEN=1 npx ava test/replay/golden.test.ts.
  */
 import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -23,11 +23,20 @@ function golden(t: {is: (a: string, b: string, m?: string) => void; pass: () => 
   t.is(actual, readFileSync(path, 'utf8'), `${name} differs from the golden file (UPDATE_GOLDEN=1 to accept)`)
 }
 
-async function run() {
-  const trace = await openTrace(join(ROOT, FIXTURE))
-  if (!(await hasMigStart(trace.events()))) throw new Error('fixture lost its mig_start')
-  return replay({header: trace.header, layout: trace.layout, events: trace.events(), file: FIXTURE})
+async function run(file = FIXTURE) {
+  const trace = await openTrace(join(ROOT, file))
+  if (!(await hasMigStart(trace.events()))) throw new Error(`${file} lost its mig_start`)
+  return replay({header: trace.header, layout: trace.layout, events: trace.events(), file})
 }
+
+test('golden text, JSON and Markdown reports of the bundled trace npm start replays', async (t) => {
+  const file = 'traces/converging.csv.gz'
+  const r = await run(file)
+  const ctx = {trace: file}
+  golden(t, 'converging.txt', replayText(r, ctx))
+  golden(t, 'converging.json', `${JSON.stringify(replayJson(r, ctx), null, 2)}\n`)
+  golden(t, 'converging.md', await replayMarkdown(r, ctx))
+})
 
 test('golden text, JSON and Markdown reports of the fixture trace', async (t) => {
   const r = await run()
