@@ -116,15 +116,37 @@ const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(
 const KIND_BYTES: readonly Uint8Array[] = KINDS.map((k) => ascii(`${k.name},`))
 const OP_BYTES: readonly Uint8Array[] = OPS.map((o) => ascii(o))
 const HEX_DIGITS = ascii('0123456789abcdef')
-const digits = new Uint8Array(32)
 const COMMA = 44
 const NEWLINE = 10
 
+/** "00".."99": two digits per division, written straight into the output (no temporary). */
+const DIGIT_PAIRS = ascii(Array.from({length: 100}, (_, i) => String(i).padStart(2, '0')).join(''))
+
+/** Number of decimal digits of an integer 0 <= v < 1e8. */
+function digits8(v: number): number {
+  return v < 10 ? 1 : v < 100 ? 2 : v < 1e3 ? 3 : v < 1e4 ? 4 : v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : 8
+}
+
+/** Writes an integer 0 <= v < 1e8 as exactly n digits (zero-padded) at p. */
+function putDigits(buf: Uint8Array, p: number, v: number, n: number): void {
+  let e = p + n
+  while (n >= 2) {
+    const q = (v / 100) | 0
+    const r = (v - q * 100) << 1
+    buf[--e] = DIGIT_PAIRS[r + 1]!
+    buf[--e] = DIGIT_PAIRS[r]!
+    v = q
+    n -= 2
+  }
+  if (n === 1) buf[--e] = 48 + v
+}
+
 /** Writes a non-negative integer in decimal at p; returns the new position. */
 function putDecimal(buf: Uint8Array, p: number, v: number): number {
-  if (v < 10 && v >= 0 && Number.isInteger(v)) {
-    buf[p] = 48 + v
-    return p + 1
+  if (v < 1e8 && v >= 0 && (v | 0) === v) {
+    const n = digits8(v)
+    putDigits(buf, p, v, n)
+    return p + n
   }
   if (!Number.isSafeInteger(v) || v < 0) {
     // Not produced by readers or the generator; keep exact JS formatting for anything odd.
@@ -132,57 +154,37 @@ function putDecimal(buf: Uint8Array, p: number, v: number): number {
     for (let k = 0; k < s.length; k++) buf[p++] = s.charCodeAt(k)
     return p
   }
-  let n = 0
-  if (v < 1e9) {
-    let y = v | 0
-    while (y > 0) {
-      const q = (y / 10) | 0
-      digits[n++] = 48 + (y - q * 10)
-      y = q
-    }
-  } else {
-    const hi = Math.floor(v / 1e9)
-    let lo = (v - hi * 1e9) | 0
-    for (let k = 0; k < 9; k++) {
-      const q = (lo / 10) | 0
-      digits[n++] = 48 + (lo - q * 10)
-      lo = q
-    }
-    let y = hi
-    while (y > 0) {
-      const q = Math.floor(y / 10)
-      digits[n++] = 48 + (y - q * 10)
-      y = q
-    }
-  }
-  while (n > 0) buf[p++] = digits[--n]!
-  return p
+  // v < 2^53 < 1e16: at most 8 digits above the low 8.
+  const hi = Math.floor(v / 1e8)
+  const n = digits8(hi)
+  putDigits(buf, p, hi, n)
+  putDigits(buf, p + n, v - hi * 1e8, 8)
+  return p + n + 8
 }
 
 /** Writes 0x + lowercase hex of a non-negative safe integer at p. */
 function putHex(buf: Uint8Array, p: number, v: number): number {
   buf[p++] = 48
   buf[p++] = 120
-  let n = 0
   let lo = v % 4294967296 >>> 0
   let hi = Math.floor(v / 4294967296)
-  if (hi === 0) {
-    do {
-      digits[n++] = HEX_DIGITS[lo & 15]!
-      lo >>>= 4
-    } while (lo > 0)
-  } else {
-    for (let k = 0; k < 8; k++) {
-      digits[n++] = HEX_DIGITS[lo & 15]!
-      lo >>>= 4
-    }
-    while (hi > 0) {
-      digits[n++] = HEX_DIGITS[hi & 15]!
-      hi = Math.floor(hi / 16)
-    }
+  // Nibble count, then the digits from the end backwards.
+  let n = 1
+  if (hi > 0) {
+    n = 8
+    for (let h = hi; h > 0; h = Math.floor(h / 16)) n++
+  } else for (let l = lo >>> 4; l > 0; l >>>= 4) n++
+  let e = p + n
+  const loDigits = hi > 0 ? 8 : n
+  for (let k = 0; k < loDigits; k++) {
+    buf[--e] = HEX_DIGITS[lo & 15]!
+    lo >>>= 4
   }
-  while (n > 0) buf[p++] = digits[--n]!
-  return p
+  while (hi > 0) {
+    buf[--e] = HEX_DIGITS[hi & 15]!
+    hi = Math.floor(hi / 16)
+  }
+  return p + n
 }
 
 /** Most bytes one CSV line can take besides its device name and params. */
