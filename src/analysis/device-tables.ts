@@ -46,6 +46,8 @@ export interface VmemDeviceData {
   wasteBytes: number
   unpluggedWriteEvents: number
   unpluggedWritePages: number
+  /** Pages written while unplugged and not migrated: the destination discards them (not lost writes). */
+  unpluggedNotMigratedPages: number
   refusedWrites: number
   anomalyPages: number
 }

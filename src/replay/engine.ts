@@ -642,7 +642,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
       iterations: liveRows.length,
       dirtySyncCount: this.model.syncCount,
       totals,
-      lostWrites: reason === 'cancelled' ? 0 : ledger.lostWrites(),
+      lostWrites: reason === 'cancelled' ? 0 : this.model.lostWrites(),
       sendHistogram: ledger.sendCountHistogram(),
       guest: {pages: this.guestPages, pageSize: this.pageSize, bytes: this.guestPages * this.pageSize},
       rows: this.rows,

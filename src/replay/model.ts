@@ -129,6 +129,16 @@ export class ReplayModel {
     return this.ledger.recordSend(p, this.transport.wireBytes(this.memory.nonzero.get(p)))
   }
 
+  /**
+   * Pages whose destination copy differs from the source at the end, leaving out unplugged
+   * virtio-mem memory: the destination discards it (virtio_mem_post_load ->
+   * virtio_mem_restore_unplugged) and the guest must not use it, so what a guest wrote there is
+   * not a lost write; the virtio-mem section counts it apart.
+   */
+  lostWrites(): number {
+    return this.ledger.lostWrites() - this.devices.unpluggedStalePages(this.memory.modified)
+  }
+
   componentData(): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {}
     for (const c of this.components) out[c.id] = c.data()

@@ -290,7 +290,7 @@ export class RecordedReplay {
       iterations: live.length,
       dirtySyncCount: this.model.syncCount,
       totals: ledger.totals(),
-      lostWrites: this.stopReason === 'cancelled' ? 0 : ledger.lostWrites(),
+      lostWrites: this.stopReason === 'cancelled' ? 0 : this.model.lostWrites(),
       sendHistogram: ledger.sendCountHistogram(),
       guest: {pages: guestPages, pageSize: this.layout.pageSize, bytes: guestPages * this.layout.pageSize},
       rows: this.rows,

@@ -251,7 +251,7 @@ export class SnapshotEngine implements GuestSink {
       iterations: 1,
       dirtySyncCount: 0,
       totals,
-      lostWrites: ledger.lostWrites(),
+      lostWrites: this.model.lostWrites(),
       sendHistogram: hist,
       guest: {pages, pageSize: this.layout.pageSize, bytes: pages * this.layout.pageSize},
       rows: [row],

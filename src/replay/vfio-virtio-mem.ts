@@ -10,6 +10,7 @@ import type {GuestMemory} from '../model/memory.js'
 import type {SendLedger} from '../ledger/ledger.js'
 import type {MigrationBitmap} from '../model/qemu/migration-bitmap.js'
 import type {ModelComponent} from '../model/component.js'
+import type {Bitmap} from '../model/bitmap.js'
 import {VfioModel} from '../model/vfio/component.js'
 import {VirtioMemModel} from '../model/virtio-mem/component.js'
 import type {ReplaySettings} from './config.js'
@@ -64,6 +65,11 @@ export class DeviceModels {
       if (this.virtioMem) this.virtioMem.listeners.push(this.vfio)
     }
     if (this.virtioMem) this.components.push(this.virtioMem)
+  }
+
+  /** Pages set in `modified` that lie in unplugged virtio-mem blocks (0 without virtio-mem). */
+  unpluggedStalePages(modified: Bitmap): number {
+    return this.virtioMem ? this.virtioMem.unpluggedStalePages(modified) : 0
   }
 
   /** A guest write to a guarded page (unplugged): counted; false = refused, do not apply it. */

@@ -69,7 +69,10 @@ export function deviceSectionsText(r: ReplayResult): string[] {
       out.push(`    requests: ${requestSummary(d)}`)
       out.push(`    skipped because unplugged: ${int(d.pagesSkippedUnplugged)} pages (${formatBytes(d.bytesSkippedUnplugged)}); waste (unplugged memory sent): ${int(d.wastePages)} pages (${formatBytes(d.wasteBytes)})`)
       if (d.unpluggedWriteEvents > 0)
-        out.push(`    guest wrote unplugged memory: ${int(d.unpluggedWriteEvents)} writes to ${int(d.unpluggedWritePages)} pages${d.refusedWrites > 0 ? ` (${int(d.refusedWrites)} refused)` : ''}`)
+        out.push(
+          `    guest wrote unplugged memory: ${int(d.unpluggedWriteEvents)} writes to ${int(d.unpluggedWritePages)} pages${d.refusedWrites > 0 ? ` (${int(d.refusedWrites)} refused)` : ''}` +
+            `${d.unpluggedNotMigratedPages > 0 ? `; ${int(d.unpluggedNotMigratedPages)} of them not migrated (the destination discards unplugged memory: not lost writes)` : ''}`,
+        )
       const anomalies = m.anomalies.filter((a) => a.device === d.id)
       if (anomalies.length > 0) {
         out.push(`    anomalies: ${anomalies.length} syncs re-marked ${int(d.anomalyPages)} discarded pages dirty`)
@@ -167,6 +170,7 @@ export function deviceCsvTables(r: ReplayResult): [string, Record<string, (numbe
         waste_bytes: d.map((x) => x.wasteBytes),
         unplugged_write_events: d.map((x) => x.unpluggedWriteEvents),
         unplugged_write_pages: d.map((x) => x.unpluggedWritePages),
+        unplugged_not_migrated_pages: d.map((x) => x.unpluggedNotMigratedPages),
         refused_writes: d.map((x) => x.refusedWrites),
         anomaly_pages: d.map((x) => x.anomalyPages),
       },

@@ -445,6 +445,27 @@ export class VirtioMemModel implements ModelComponent {
     })
   }
 
+  /**
+   * Pages of `modified` (written since their last send) inside unplugged blocks, in [a, b) or over
+   * all devices: guest data the destination will not have, and need not, since it discards
+   * unplugged memory on load (virtio_mem_post_load -> virtio_mem_restore_unplugged).
+   */
+  unpluggedStalePages(modified: Bitmap, a = 0, b = modified.size): number {
+    const uw = this.unplugged.words
+    const mw = modified.words
+    let n = 0
+    const w0 = a >>> 5
+    const w1 = Math.ceil(b / 32)
+    for (let w = w0; w < w1; w++) {
+      let x = uw[w]! & mw[w]!
+      if (x === 0) continue
+      if (w === w0 && (a & 31) !== 0) x &= ~((1 << (a & 31)) - 1)
+      if (w === w1 - 1 && (b & 31) !== 0) x &= (1 << (b & 31)) - 1
+      n += popcount32(x)
+    }
+    return n
+  }
+
   data(): Record<string, unknown> {
     if (this.running) this.accountSends()
     const ps = this.deps.layout.pageSize
@@ -481,6 +502,7 @@ export class VirtioMemModel implements ModelComponent {
           unpluggedWritePages: st.unpluggedWritePages,
           refusedWrites: st.refusedWrites,
           anomalyPages: st.anomalyPages,
+          unpluggedNotMigratedPages: this.unpluggedStalePages(this.deps.memory.modified, d.firstPage, d.firstPage + d.blocks * d.pagesPerBlock),
         }
       }),
       requestLog: this.log,
