@@ -79,6 +79,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {key: 'transport', kind: 'enum', defaultText: 'network', unit: '-', qemu: false, choices: TRANSPORTS, doc: 'network (bytes at the link rate), local-remap (localhost, RAM handed over by remapping), shared (x-ignore-shared: RAM is not sent)'},
   {key: 'rtt', kind: 'ms', defaultText: '0.2', unit: 'ms', qemu: false, doc: 'round-trip time between source and destination (a postcopy page request waits one RTT)'},
   {key: 'socket-buffer', kind: 'size', defaultText: '4MiB', unit: 'bytes', qemu: false, doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'},
+  {key: 'sync-cost', kind: 'ms', defaultText: '0', unit: 'ms per GiB of guest RAM', qemu: false, doc: "time of one migration_bitmap_sync (KVM_GET_DIRTY_LOG per slot, the bitmap walk) per GiB of guest RAM; the thread sends again only after it, so guest writes land between the GET and the lazy CLEAR (0 = instantaneous)"},
   {key: 'zero-page-cost', kind: 'ms', defaultText: '0', unit: 'ms', qemu: false, doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)"},
   {key: 'remap-cost', kind: 'ms', defaultText: '0.002', unit: 'ms', qemu: false, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'},
   {key: 'wp-cost', kind: 'ms', defaultText: '0.00005', unit: 'ms', qemu: false, doc: 'background-snapshot: time to write-protect one host page at the start'},
@@ -129,6 +130,7 @@ export interface ReplaySettings {
   'socket-buffer': number
   'remap-cost': number
   'zero-page-cost': number
+  'sync-cost': number
   'wp-cost': number
   'auto-converge': boolean
   'cpu-throttle-initial': number
@@ -179,6 +181,7 @@ export const DEFAULTS: Omit<ReplaySettings, 'dirty-log' | 'ring-size'> = {
   'socket-buffer': 4 * 2 ** 20,
   'remap-cost': 0.002,
   'zero-page-cost': 0,
+  'sync-cost': 0,
   'wp-cost': 0.00005,
   'auto-converge': false,
   'cpu-throttle-initial': 20,

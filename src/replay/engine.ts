@@ -337,11 +337,22 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     }
     this.winBytes += devBytes
     this.step = Step.Sending
-    this.iterateStart = now
+    // A sync the policy just did takes the migration thread `sync-cost` before it sends again;
+    // guest writes land meanwhile, after the GET: the window the 2019 CLEAR race is about.
+    const start = now + this.takeSyncDebt()
+    this.iterateStart = start
     this.iterateCalls = 0
-    this.segT0 = now
+    this.segT0 = start
     this.segBytes = devBytes
-    this.migNext = now + (devBytes * 1e9) / this.rate
+    this.migNext = start + (devBytes * 1e9) / this.rate
+  }
+
+  /** Time owed for syncs done since the thread last sent (setting `sync-cost`, per GiB of RAM). */
+  private syncDebtNs = 0
+  private takeSyncDebt(): number {
+    const d = this.syncDebtNs
+    this.syncDebtNs = 0
+    return d
   }
 
   private setup(now: number): void {
@@ -430,6 +441,9 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
   // --- syncs and rows -------------------------------------------------------------------------
   private doSync(lastStage: boolean, now: number, postcopy = false): void {
     const newPages = this.model.sync(lastStage, now)
+    // migration_bitmap_sync's own time: KVM_GET_DIRTY_LOG per slot and the bitmap walk, which
+    // grow with guest RAM. The setup sync is covered by setup-time.
+    if (this.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.guestPages * this.pageSize / 2 ** 30)
     // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period.
     if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, this.model.ledger.total[C.bytes]!, this.rows.length) && this.throttle.limiting) this.slow = true
     const mb = this.model.mb
@@ -521,7 +535,8 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     }
     this.finalPages = pages
     this.finalBytes = bytes
-    this.ramEndNs = now + (bytes * 1e9) / rate + remapNs
+    // The last-stage sync's time is part of the downtime.
+    this.ramEndNs = now + this.takeSyncDebt() + (bytes * 1e9) / rate + remapNs
     // vfio_save_complete_precopy: VFIO device state after RAM, then the non-iterable state.
     this.vfioStateBytes = this.model.devices.stopCopy()
     this.vfioEndNs = this.ramEndNs + (this.vfioStateBytes * 1e9) / rate
