@@ -9,6 +9,27 @@ import type {Track} from './track.js'
 
 const TRACK_BUFFER = 4096
 
+/** Runs at least this long are copied column by column with TypedArray.set. */
+const BULK_RUN = 16
+
+/** Copy events [i, e) of src to position j of dst, column by column (every column). */
+function copyRun(src: EventBatch, i: number, e: number, dst: EventBatch, j: number): void {
+  dst.t.set(src.t.subarray(i, e), j)
+  dst.kind.set(src.kind.subarray(i, e), j)
+  dst.vcpu.set(src.vcpu.subarray(i, e), j)
+  dst.dev.set(src.dev.subarray(i, e), j)
+  dst.slot.set(src.slot.subarray(i, e), j)
+  dst.gpa.set(src.gpa.subarray(i, e), j)
+  dst.iova.set(src.iova.subarray(i, e), j)
+  dst.len.set(src.len.subarray(i, e), j)
+  dst.page.set(src.page.subarray(i, e), j)
+  dst.count.set(src.count.subarray(i, e), j)
+  dst.value.set(src.value.subarray(i, e), j)
+  dst.op.set(src.op.subarray(i, e), j)
+  dst.line.set(src.line.subarray(i, e), j)
+  if (src.params.size > 0) for (const [k, p] of src.params) if (k >= i && k < e) dst.params.set(j + k - i, p)
+}
+
 /** Copy event i of src to position j of dst (every column, so dst needs no reset). */
 function copyEvent(src: EventBatch, i: number, dst: EventBatch, j: number): void {
   dst.t[j] = src.t[i]!
@@ -97,11 +118,16 @@ export class TrackMerger {
       const n = src.length
       let i = this.pos[m]!
       const tieOk = m < bi
-      while (i < n && j < cap && (t[i]! < bt || (tieOk && t[i] === bt))) {
-        copyEvent(src, i, out, j)
-        i++
-        j++
-      }
+      // The run of m's events that stay ahead of every other head (and fit in the output).
+      let e = i
+      const eMax = Math.min(n, i + (cap - j))
+      while (e < eMax && (t[e]! < bt || (tieOk && t[e] === bt))) e++
+      if (e - i >= BULK_RUN) {
+        copyRun(src, i, e, out, j)
+        j += e - i
+        i = e
+      } else
+        for (; i < e; i++, j++) copyEvent(src, i, out, j)
       this.pos[m] = i
       if (i >= n) this.refill(m)
       else heads[m] = t[i]!
