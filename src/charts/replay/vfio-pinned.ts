@@ -4,11 +4,9 @@
  * bitmap (vfio_iova_dirty_bitmap re-populates it), so this is the floor of every sync's dirty set.
  */
 import type {ReplayResult} from '../../replay/result.js'
-import {evenly} from '../downsample.js'
 import {BASE_CONFIG, CHART_HEIGHT, CHART_WIDTH, COLORS} from '../theme.js'
-import type {ChartDef, ChartRow} from '../types.js'
-
-const r3 = (v: number): number => Math.round(v * 1000) / 1000
+import type {ChartDef} from '../types.js'
+import {migrationBand, r3, stepPoints} from './time-series.js'
 
 interface VfioData {
   pinnedOverTime: {tNs: number; pinnedPages: number}[]
@@ -23,21 +21,14 @@ export const vfioPinnedChart: ChartDef<ReplayResult> = {
   appliesTo: (r) => data(r) !== undefined,
   rows: (r) => data(r)!.pinnedOverTime.map((p) => ({time_ms: r3(p.tNs / 1e6), pinned_pages: p.pinnedPages})),
   spec: (rows, r) => {
-    const endMs = r3(Math.max(r.endNs, r.traceEndNs) / 1e6)
-    const points = evenly(rows, 5000)
-    const last = rows.at(-1)
-    if (last && (last.time_ms as number) < endMs) points.push({...last, time_ms: endMs})
+    const points = stepPoints(rows, r)
     return {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       config: BASE_CONFIG,
       width: CHART_WIDTH,
       height: CHART_HEIGHT,
       layer: [
-        {
-          data: {values: [{start_ms: r3(r.startNs / 1e6), end_ms: r3(r.endNs / 1e6)}]},
-          mark: {type: 'rect', color: COLORS.live, opacity: 0.9},
-          encoding: {x: {field: 'start_ms', type: 'quantitative', title: 'trace time (ms)'}, x2: {field: 'end_ms'}},
-        },
+        migrationBand(r),
         {
           data: {values: points},
           mark: {type: 'line', interpolate: 'step-after', strokeWidth: 2, color: COLORS.vfioState, point: false},
