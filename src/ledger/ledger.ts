@@ -153,6 +153,31 @@ export class SendLedger {
   }
 }
 
+/** The per-iteration figures a report row carries, as the ledger counts them. */
+export interface IterationCounts {
+  pagesSent: number
+  bytesSent: number
+  first: number
+  redirtied: number
+  redundant: number
+  zero: number
+  redundantByCause: Record<string, number>
+}
+
+/**
+ * Adds an iteration's counters (from beginIteration) to a row; the causes are those of this
+ * counter array (a row is closed once).
+ */
+export function addIterationCounts(row: IterationCounts, c: Float64Array): void {
+  row.pagesSent += c[C.pages]!
+  row.bytesSent += c[C.bytes]!
+  row.first += c[C.first]!
+  row.redirtied += c[C.redirtied]!
+  row.redundant += c[C.redundant]!
+  row.zero += c[C.zero]!
+  row.redundantByCause = causeCounts(c)
+}
+
 /** Redundant pages by cause id, from a counter array (every registered cause listed). */
 export function causeCounts(counters: Float64Array): Record<string, number> {
   const out: Record<string, number> = {}

@@ -16,15 +16,16 @@
  * sends what is left at the unlimited rate, then the device state.
  */
 import type {EventBatch} from '../trace/events.js'
-import {K, KINDS} from '../trace/events.js'
+import {K} from '../trace/events.js'
 import type {TraceHeader} from '../trace/header.js'
 import type {TraceLayout} from '../trace/layout.js'
 import {UserError} from '../util/errors.js'
-import {causeCounts, C} from '../ledger/ledger.js'
+import {addIterationCounts, C} from '../ledger/ledger.js'
 import {parseTraceParams, sendRate, switchoverRate, type ReplaySettings, type SettingKey} from './config.js'
 import {ReplayModel} from './model.js'
 import {POLICIES, type PrecopyControl, type StopPolicy, type StopReason} from './policies.js'
 import type {IterationRow, ReplayResult, StallInfo, Verdict} from './result.js'
+import {countsByKindName} from './result.js'
 import {GuestClock, type GuestSink} from './throttle-clock.js'
 import {Throttle} from './throttle.js'
 import {PostcopyPhase} from './postcopy.js'
@@ -80,7 +81,6 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
   private iterateCalls = 0
   thresholdBytes = 0
   private bandwidthBps = 0
-  private expectedDowntimeMs: number
   private lastSyncNs = Number.NaN
   private lastActionNs = 0
   // completion
@@ -92,7 +92,6 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
   private vfioStateBytes = 0
   private finalPages = 0
   private finalBytes = 0
-  private lastStage = false
   // rows
   private readonly rows: IterationRow[] = []
   private current?: IterationRow
@@ -122,10 +121,9 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
   ) {
     this.model = new ReplayModel(header, layout, settings)
     this.pageSize = layout.pageSize
-    this.guestPages = layout.blocks.reduce((s, b) => s + b.pages, 0)
+    this.guestPages = layout.guestPages
     this.policy = POLICIES[settings['stop-policy']]
     this.rate = sendRate(settings)
-    this.expectedDowntimeMs = settings['downtime-limit']
     this.clock = new GuestClock(header.vcpus)
     this.postcopyTrigger = new PostcopyTrigger(settings)
     const startAt = settings['start-at']
@@ -387,12 +385,10 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     const expected = this.settings['avail-switchover-bandwidth'] || bw
     // threshold_size = expected_bw_per_ms * downtime_limit (uint64)
     this.thresholdBytes = Math.floor((expected / 1000) * this.settings['downtime-limit'])
-    if (expected > 0 && this.winBytes > 10000) this.expectedDowntimeMs = (this.dirtyBytesLastSync * 1000) / expected
     this.winStart = now
     this.winBytes = 0
   }
 
-  private dirtyBytesLastSync = 0
   /** The time advance() runs to: the sender keeps sending in one loop while it stays below. */
   private untilNs = 0
 
@@ -443,11 +439,10 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     const newPages = this.model.sync(lastStage, now)
     // migration_bitmap_sync's own time: KVM_GET_DIRTY_LOG per slot and the bitmap walk, which
     // grow with guest RAM. The setup sync is covered by setup-time.
-    if (this.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.guestPages * this.pageSize / 2 ** 30)
+    if (this.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.layout.guestMemoryBytes / 2 ** 30)
     // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period.
     if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, this.model.ledger.total[C.bytes]!, this.rows.length) && this.throttle.limiting) this.slow = true
     const mb = this.model.mb
-    this.dirtyBytesLastSync = mb.dirtyPages * this.pageSize
     const sameInstant = this.lastSyncNs === now && this.current !== undefined
     this.lastSyncNs = now
     if ((lastStage || postcopy) && sameInstant) {
@@ -496,13 +491,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     if (!row) return
     const c = this.model.ledger.beginIteration()
     row.endNs = now
-    row.pagesSent += c[C.pages]!
-    row.bytesSent += c[C.bytes]!
-    row.first += c[C.first]!
-    row.redirtied += c[C.redirtied]!
-    row.redundant += c[C.redundant]!
-    row.zero += c[C.zero]!
-    row.redundantByCause = causeCounts(c)
+    addIterationCounts(row, c)
     this.current = undefined
   }
 
@@ -518,7 +507,6 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     this.stopReason = reason
     // migration_completion_precopy: vm stop starts the downtime clock.
     this.stopNs = now
-    this.lastStage = true
     this.doSync(true, now)
     // Switchover: rate limit lifted; ram_save_complete sends everything left, no lazy clear.
     const model = this.model
@@ -627,8 +615,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
           : `the trace ended at ${ms(this.lastEventNs).toFixed(1)} ms, before the migration; the switchover was forced there`,
       )
     if (this.ignoredParams.size > 0) notes.push(`trace parameters not modelled: ${[...this.ignoredParams].join(', ')}`)
-    const ignored: Record<string, number> = {}
-    for (const [k, n] of [...this.ignored].sort((a, b) => a[0] - b[0])) ignored[KINDS[k]!.name] = n
+    const ignored = countsByKindName(this.ignored)
     const unmodelled = Object.keys(ignored).filter((k) => /^(vmem_|vfio_)/.test(k))
     if (unmodelled.length > 0) notes.push(`events not modelled by this replay: ${unmodelled.join(', ')}`)
     return this.withModes({
@@ -737,7 +724,8 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
   /**
    * The guest after the migration (running on the destination): its virtio-mem requests are no
    * longer BUSY (virtio_mem_is_busy() is false once no migration runs). Only those requests are
-   * replayed, so the request log and the plugged size over time cover the whole trace. Call it
+   * replayed, so the request log and the plugged size over time cover the whole trace. A request
+   * timed inside the downtime is made once the guest runs again, at the migration's end. Call it
    * after result(): it changes device state, not the migration's figures.
    */
   feedAfterMigration(b: EventBatch, from: number): void {
@@ -747,7 +735,7 @@ export class PrecopyEngine implements PrecopyControl, GuestSink {
     for (let i = from; i < b.length; i++) {
       const k = b.kind[i]!
       if (k === K.vmem_plug || k === K.vmem_unplug || k === K.vmem_unplug_all || k === K.vmem_state || k === K.vmem_resize)
-        vm.handleEvent(b, i, clock.w0 + (b.t[i]! - clock.g0) * clock.k)
+        vm.handleEvent(b, i, Math.max(this.endNs, clock.w0 + (b.t[i]! - clock.g0) * clock.k))
     }
   }
 

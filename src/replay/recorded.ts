@@ -8,18 +8,19 @@
  * reset) since the previous one, the model performs the GET (or reap) itself.
  */
 import type {EventBatch} from '../trace/events.js'
-import {K, KINDS, Op} from '../trace/events.js'
+import {K, Op} from '../trace/events.js'
 import type {TraceHeader} from '../trace/header.js'
 import type {TraceLayout} from '../trace/layout.js'
 import {UserError} from '../util/errors.js'
 import {Cause} from '../ledger/causes.js'
-import {C, causeCounts, PAGE_HEADER_BYTES, ZERO_PAGE_BYTES} from '../ledger/ledger.js'
+import {addIterationCounts, PAGE_HEADER_BYTES, ZERO_PAGE_BYTES} from '../ledger/ledger.js'
 import {KvmIoctlError} from '../model/kvm/types.js'
 import {switchoverRate, type ReplaySettings, type SettingKey} from './config.js'
 import {stallInfo} from './engine.js'
 import {ReplayModel} from './model.js'
 import type {StopReason} from './policies.js'
 import type {IterationRow, ReplayResult, Verdict} from './result.js'
+import {countsByKindName} from './result.js'
 
 export class RecordedReplay {
   readonly model: ReplayModel
@@ -214,13 +215,7 @@ export class RecordedReplay {
     if (!row) return
     const c = this.model.ledger.beginIteration()
     row.endNs = t
-    row.pagesSent = c[C.pages]!
-    row.bytesSent = c[C.bytes]!
-    row.first = c[C.first]!
-    row.redirtied = c[C.redirtied]!
-    row.redundant = c[C.redundant]!
-    row.zero = c[C.zero]!
-    row.redundantByCause = causeCounts(c)
+    addIterationCounts(row, c)
     const dur = (t - row.startNs) / 1e9
     row.bandwidthBps = dur > 0 ? row.bytesSent / dur : 0
     this.current = undefined
@@ -267,9 +262,8 @@ export class RecordedReplay {
     const ledger = this.model.ledger
     const verdict: Verdict = this.stopReason === 'cancelled' ? 'cancelled' : this.stopReason === 'converged' ? 'converged' : 'inconclusive'
     const ms = (ns: number): number => ns / 1e6
-    const ignored: Record<string, number> = {}
-    for (const [k, n] of [...this.ignored].sort((a, b) => a[0] - b[0])) ignored[KINDS[k]!.name] = n
-    const guestPages = this.layout.blocks.reduce((s, b) => s + b.pages, 0)
+    const ignored = countsByKindName(this.ignored)
+    const guestPages = this.layout.guestPages
     const live = this.rows.filter((r) => r.phase === 'live')
     const rate = switchoverRate(this.settings)
     return {

@@ -1,9 +1,17 @@
 /** What a replay produces: plain data, from which analysis tables and reports are built. */
 import type {LedgerTotals} from '../ledger/ledger.js'
+import {KINDS} from '../trace/events.js'
 import type {ReplaySettings} from './config.js'
 import type {StopReason} from './policies.js'
 
 export type Driver = 'qemu' | 'recorded'
+
+/** Event counts keyed by kind code, as a record keyed by kind name in kind order (for results). */
+export function countsByKindName(counts: ReadonlyMap<number, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [k, n] of [...counts].sort((a, b) => a[0] - b[0])) out[KINDS[k]!.name] = n
+  return out
+}
 /** `postcopy`: the migration switched to postcopy and completed there (it always does). */
 export type Verdict = 'converged' | 'not-converged' | 'inconclusive' | 'cancelled' | 'postcopy'
 

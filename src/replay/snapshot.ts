@@ -14,16 +14,17 @@
  * Every page is saved exactly once; nothing is ever re-dirtied. Reads never fault.
  */
 import type {EventBatch} from '../trace/events.js'
-import {K, KINDS} from '../trace/events.js'
+import {K} from '../trace/events.js'
 import type {TraceHeader} from '../trace/header.js'
 import type {TraceLayout} from '../trace/layout.js'
 import {UserError} from '../util/errors.js'
-import {causeCounts, C} from '../ledger/ledger.js'
+import {addIterationCounts} from '../ledger/ledger.js'
 import {switchoverRate, type ReplaySettings} from './config.js'
 import {ReplayModel} from './model.js'
 import {GuestClock, type GuestSink} from './throttle-clock.js'
 import {FaultLatency} from './postcopy-latency.js'
 import type {IterationRow, ReplayResult} from './result.js'
+import {countsByKindName} from './result.js'
 import {transportResult} from './transport/result.js'
 
 export interface SnapshotOptions {
@@ -211,27 +212,27 @@ export class SnapshotEngine implements GuestSink {
       phase: 'live',
       startNs: this.startNs,
       endNs: this.endNs,
-      dirtyPagesAtSync: this.layout.blocks.reduce((a, b) => a + b.pages, 0),
+      dirtyPagesAtSync: this.layout.guestPages,
       newDirtyPages: 0,
       syncs: 0,
       thresholdBytes: 0,
       bandwidthBps: this.rate,
       expectedDowntimeMs: 0,
       dirtyRatePps: 0,
-      pagesSent: c[C.pages]!,
-      bytesSent: c[C.bytes]!,
-      first: c[C.first]!,
-      redirtied: c[C.redirtied]!,
-      redundant: c[C.redundant]!,
-      zero: c[C.zero]!,
-      redundantByCause: causeCounts(c),
+      pagesSent: 0,
+      bytesSent: 0,
+      first: 0,
+      redirtied: 0,
+      redundant: 0,
+      zero: 0,
+      redundantByCause: {},
       throttlePct: 0,
     }
-    const ignored: Record<string, number> = {}
-    for (const [k, n] of [...this.ignored].sort((a, b) => a[0] - b[0])) ignored[KINDS[k]!.name] = n
+    const ignored = countsByKindName(this.ignored)
     const lat = this.latency.stats()
     const stall = this.latency.blocktimeMs()
-    const pages = this.layout.blocks.reduce((a, b) => a + b.pages, 0)
+    addIterationCounts(row, c)
+    const pages = this.layout.guestPages
     const downtimeMs = ms(this.resumeNs - this.startNs)
     const r: ReplayResult = {
       driver: 'qemu',

@@ -49,6 +49,8 @@ export class TraceLayout {
   readonly slotById: Map<number, SlotLayout>
   readonly totalPages: number
   readonly guestMemoryBytes: number
+  /** Guest RAM in pages (the sum over blocks; totalPages also counts the 64-page alignment gaps). */
+  readonly guestPages: number
   readonly devices: DeviceEntry[]
   readonly deviceIndex: Map<string, number>
   /** Sorted slot bounds for the address lookup (parallel arrays: no object walk in hot paths). */
@@ -79,6 +81,7 @@ export class TraceLayout {
     })
     this.totalPages = next
     this.guestMemoryBytes = header.ramBlocks.reduce((s, b) => s + b.size, 0)
+    this.guestPages = this.blocks.reduce((s, b) => s + b.pages, 0)
     const blockByName = new Map(this.blocks.map((b) => [b.name, b]))
     this.slots = header.memslots
       .map((s) => {

@@ -194,9 +194,16 @@ test('report: a virtio-mem run adds plugged size over time (one step line per de
     rows.map((x) => Number(x.plugged_bytes)),
     vm.devices[0]!.pluggedOverTime.map((p) => p.pluggedBytes),
   )
-  // BUSY during the migration: the plugged size does not change between its start and its end.
-  const during = vm.devices[0]!.pluggedOverTime.filter((p) => p.tNs > r.startNs && p.tNs < r.endNs)
-  t.true(during.every((p) => p.pluggedBytes === during[0]!.pluggedBytes))
+  // BUSY during the migration: the guest keeps asking, and the plugged size is the same at the
+  // migration's end as at its start, with no step in between.
+  const series = vm.devices[0]!.pluggedOverTime
+  const at = (tNs: number): number => series.filter((p) => p.tNs <= tNs).at(-1)!.pluggedBytes
+  // the first entry at the end is the migration's own (later ones are requests answered after it)
+  t.is(series.find((p) => p.tNs === r.endNs)!.pluggedBytes, at(r.startNs))
+  t.deepEqual(series.filter((p) => p.tNs > r.startNs && p.tNs < r.endNs), [])
+  const log = (r.components['virtio-mem'] as {requestLog: {response: string; duringMigration: boolean}[]}).requestLog
+  t.true(log.some((x) => x.duringMigration && x.response === 'BUSY'))
+  t.true(series.some((p) => p.tNs < r.startNs && p.pluggedBytes !== at(r.startNs)), 'the line does step before the migration')
 })
 
 test('report: a VFIO run adds pinned pages over time', async (t) => {

@@ -4,8 +4,8 @@
  */
 import type {ReplayResult} from '../../replay/result.js'
 import {evenly} from '../downsample.js'
-import {COLORS} from '../theme.js'
-import type {ChartRow} from '../types.js'
+import {BASE_CONFIG, CHART_HEIGHT, CHART_WIDTH, COLORS} from '../theme.js'
+import type {ChartRow, TopLevelSpec} from '../types.js'
 
 export const r3 = (v: number): number => Math.round(v * 1000) / 1000
 
@@ -28,4 +28,29 @@ export function stepPoints(rows: readonly ChartRow[], r: ReplayResult): ChartRow
   const last = rows.at(-1)
   if (last && (last.time_ms as number) < endMs) points.push({...last, time_ms: endMs})
   return points
+}
+
+/**
+ * The whole spec of such a chart: the migration band under a step line of `points` (time_ms on x,
+ * `y` on y), optionally one line per value of `color`.
+ */
+export function stepChartSpec(r: ReplayResult, points: ChartRow[], line: {y: string; title: string; color?: string; colorField?: string}): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    config: BASE_CONFIG,
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    layer: [
+      migrationBand(r),
+      {
+        data: {values: points},
+        mark: {type: 'line', interpolate: 'step-after', strokeWidth: 2, point: false, ...(line.color ? {color: line.color} : {})},
+        encoding: {
+          x: {field: 'time_ms', type: 'quantitative'},
+          y: {field: line.y, type: 'quantitative', title: line.title},
+          ...(line.colorField ? {color: {field: line.colorField, type: 'nominal', title: line.colorField}} : {}),
+        },
+      },
+    ],
+  }
 }

@@ -4,9 +4,9 @@
  * bitmap (vfio_iova_dirty_bitmap re-populates it), so this is the floor of every sync's dirty set.
  */
 import type {ReplayResult} from '../../replay/result.js'
-import {BASE_CONFIG, CHART_HEIGHT, CHART_WIDTH, COLORS} from '../theme.js'
+import {COLORS} from '../theme.js'
 import type {ChartDef} from '../types.js'
-import {migrationBand, r3, stepPoints} from './time-series.js'
+import {r3, stepChartSpec, stepPoints} from './time-series.js'
 
 interface VfioData {
   pinnedOverTime: {tNs: number; pinnedPages: number}[]
@@ -20,24 +20,5 @@ export const vfioPinnedChart: ChartDef<ReplayResult> = {
   caption: 'Guest pages pinned by VFIO devices (all containers) against trace time; the shaded band is the migration. With type1 dirty tracking, pinned pages are reported dirty at every sync.',
   appliesTo: (r) => data(r) !== undefined,
   rows: (r) => data(r)!.pinnedOverTime.map((p) => ({time_ms: r3(p.tNs / 1e6), pinned_pages: p.pinnedPages})),
-  spec: (rows, r) => {
-    const points = stepPoints(rows, r)
-    return {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      config: BASE_CONFIG,
-      width: CHART_WIDTH,
-      height: CHART_HEIGHT,
-      layer: [
-        migrationBand(r),
-        {
-          data: {values: points},
-          mark: {type: 'line', interpolate: 'step-after', strokeWidth: 2, color: COLORS.vfioState, point: false},
-          encoding: {
-            x: {field: 'time_ms', type: 'quantitative'},
-            y: {field: 'pinned_pages', type: 'quantitative', title: 'pinned pages'},
-          },
-        },
-      ],
-    }
-  },
+  spec: (rows, r) => stepChartSpec(r, stepPoints(rows, r), {y: 'pinned_pages', title: 'pinned pages', color: COLORS.vfioState}),
 }

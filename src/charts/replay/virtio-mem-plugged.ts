@@ -4,9 +4,8 @@
  * (virtio_mem_is_busy), so the line is flat there.
  */
 import type {ReplayResult} from '../../replay/result.js'
-import {BASE_CONFIG, CHART_HEIGHT, CHART_WIDTH} from '../theme.js'
 import type {ChartDef, ChartRow} from '../types.js'
-import {migrationBand, r3, stepPoints} from './time-series.js'
+import {r3, stepChartSpec, stepPoints} from './time-series.js'
 
 const MiB = 2 ** 20
 
@@ -30,23 +29,6 @@ export const virtioMemPluggedChart: ChartDef<ReplayResult> = {
   spec: (rows, r) => {
     const points: ChartRow[] = []
     for (const id of new Set(rows.map((x) => x.device))) points.push(...stepPoints(rows.filter((x) => x.device === id), r))
-    return {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      config: BASE_CONFIG,
-      width: CHART_WIDTH,
-      height: CHART_HEIGHT,
-      layer: [
-        migrationBand(r),
-        {
-          data: {values: points},
-          mark: {type: 'line', interpolate: 'step-after', strokeWidth: 2, point: false},
-          encoding: {
-            x: {field: 'time_ms', type: 'quantitative'},
-            y: {field: 'plugged_mib', type: 'quantitative', title: 'plugged (MiB)'},
-            color: {field: 'device', type: 'nominal', title: 'device'},
-          },
-        },
-      ],
-    }
+    return stepChartSpec(r, points, {y: 'plugged_mib', title: 'plugged (MiB)', colorField: 'device'})
   },
 }

@@ -660,33 +660,23 @@ async function emit(
         }
         case 'vmem_plug':
         case 'vmem_unplug':
-        case 'vmem_state': {
-          if (dev0 < 0) {
-            bump(r.skipped, `${ev.spec.name} (no virtio-mem device in the layout)`)
+        case 'vmem_state':
+        case 'vmem_unplug_all': {
+          const skip = dev0 < 0 ? 'no virtio-mem device in the layout' : beforeSetup(tUs) ? "before the migration: folded into the header's plug state" : undefined
+          if (skip !== undefined) {
+            bump(r.skipped, `${ev.spec.name} (${skip})`)
             return
           }
-          if (beforeSetup(tUs)) {
-            bump(r.skipped, `${ev.spec.name} (before the migration: folded into the header's plug state)`)
-            return
+          if (ev.spec.role === 'vmem_unplug_all') {
+            const i = push(K.vmem_unplug_all, t, lineNo)
+            batch.dev[i] = dev0
+            break
           }
           const kind = ev.spec.role === 'vmem_plug' ? K.vmem_plug : ev.spec.role === 'vmem_unplug' ? K.vmem_unplug : K.vmem_state
           const i = push(kind, t, lineNo)
           batch.dev[i] = deviceFor(header, devIndex, a.num[0]!)
           batch.gpa[i] = a.num[0]!
           batch.count[i] = a.num[1]!
-          break
-        }
-        case 'vmem_unplug_all': {
-          if (dev0 < 0) {
-            bump(r.skipped, `${ev.spec.name} (no virtio-mem device in the layout)`)
-            return
-          }
-          if (beforeSetup(tUs)) {
-            bump(r.skipped, `${ev.spec.name} (before the migration: folded into the header's plug state)`)
-            return
-          }
-          const i = push(K.vmem_unplug_all, t, lineNo)
-          batch.dev[i] = dev0
           break
         }
         case 'vfio_dirty_bitmap': {

@@ -23,7 +23,7 @@ import type {GuestMemory} from '../memory.js'
 import type {MigrationBitmap} from '../qemu/migration-bitmap.js'
 import type {SendLedger} from '../../ledger/ledger.js'
 import {registerCause} from '../../ledger/causes.js'
-import {VirtioMemDevice, type UnpluggedWrite, VMEM_REQ, VMEM_REQ_NAMES, VMEM_RESP, VMEM_RESP_NAMES, VMEM_STATE_NAMES, type BlockListener} from './device.js'
+import {VirtioMemDevice, type UnpluggedWrite, VMEM_REQ, VMEM_REQ_NAMES, VMEM_RESP_NAMES, VMEM_STATE_NAMES, type BlockListener} from './device.js'
 
 export const UNPLUGGED_CAUSE = registerCause({
   id: 'unplugged',
@@ -283,7 +283,7 @@ export class VirtioMemModel implements ModelComponent {
     this.devices.forEach((d, i) => this.stats[i]!.pluggedOverTime.push({tNs: now, pluggedBytes: d.size}))
   }
 
-  afterSync(lastStage: boolean, now: number): void {
+  afterSync(_lastStage: boolean, now: number): void {
     this.syncs++
     this.nowNs = now
     if (!this.setupDone) {
@@ -296,7 +296,6 @@ export class VirtioMemModel implements ModelComponent {
     this.accountSends()
     this.findAnomalies()
     this.takeSnapshot()
-    void lastStage
   }
 
   /**
