@@ -5,6 +5,7 @@
  */
 import {Command, Errors} from '@oclif/core'
 import {UserError} from '../util/errors.js'
+import {isParseError, usageLine, type ParseErrorLike} from './usage-error.js'
 
 export abstract class BaseCommand extends Command {
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
@@ -19,8 +20,16 @@ export abstract class BaseCommand extends Command {
       // Errors.exit throws an ExitError that oclif turns into the exit code with no further output.
       Errors.exit(2)
     }
-    // oclif's flag and argument errors carry exit 2; in --json mode oclif would print them and
-    // return exit 1, so keep the code at 2 there too.
+    // oclif's flag and argument errors carry exit 2: one line and a pointer to --help (oclif
+    // itself would append the whole help text); in --json mode oclif would print them and return
+    // exit 1, so keep the code at 2 there too.
+    if (isParseError(err)) {
+      const flagNames = Object.keys((this.constructor as typeof Command).flags ?? {})
+      const line = usageLine(err as ParseErrorLike, this.config.bin, this.id?.replaceAll(':', ' ') ?? '', [...flagNames, 'json', 'help'])
+      if (this.jsonEnabled()) this.logJson({error: {message: line}})
+      else process.stderr.write(`${this.config.bin}: ${line}\n`)
+      Errors.exit(2)
+    }
     if (err.oclif?.exit === 2 && this.jsonEnabled()) {
       this.logJson({error: {message: err.message}})
       Errors.exit(2)
