@@ -4,7 +4,7 @@
  * the same sweep and together hold every item exactly once, then builds the same document the
  * unsharded command would have printed.
  */
-import {readFileSync} from 'node:fs'
+import {readJsonFile} from '../util/json-file.js'
 import {z} from 'zod'
 import {UserError, showValue} from '../util/errors.js'
 import {compareDoc, compareRun, type CompareDef, type CompareDoc} from './compare-doc.js'
@@ -49,12 +49,7 @@ const ShardFile = z.object({
 })
 
 export function readShard(path: string): ShardDoc {
-  let obj: unknown
-  try {
-    obj = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (e) {
-    throw new UserError('cannot read the shard file', {file: path, expected: `a JSON file written by compare/grid --shard (schema ${SHARD_SCHEMA})`, found: (e as Error).message})
-  }
+  const obj = readJsonFile(path, {what: 'the shard file', expected: `a JSON file written by compare/grid --shard (schema ${SHARD_SCHEMA})`})
   const r = ShardFile.safeParse(obj)
   if (!r.success) {
     const issue = r.error.issues[0]!

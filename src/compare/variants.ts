@@ -5,7 +5,7 @@
  * shards and sent to workers; each is checked here with parseSetting, so a mistake is reported
  * before any replay runs.
  */
-import {readFileSync} from 'node:fs'
+import {readJsonFile} from '../util/json-file.js'
 import {z} from 'zod'
 import {parseSetting} from '../replay/config.js'
 import {UserError, showValue} from '../util/errors.js'
@@ -70,18 +70,7 @@ export interface ScenarioSet {
  * `{"baseline": "...", "settings": {common}, "scenarios": [...]}`.
  */
 export function loadScenarios(path: string): ScenarioSet {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw new UserError('cannot read the scenarios file', {file: path, found: (e as Error).message})
-  }
-  let obj: unknown
-  try {
-    obj = JSON.parse(text)
-  } catch (e) {
-    throw new UserError('the scenarios file is not valid JSON', {file: path, expected: 'a JSON array of {name, settings} or {scenarios: [...]}', found: (e as Error).message})
-  }
+  const obj = readJsonFile(path, {what: 'the scenarios file', expected: 'a JSON array of {name, settings} or {scenarios: [...]}'})
   const r = ScenarioFile.safeParse(obj)
   if (!r.success) {
     const issue = r.error.issues[0]!

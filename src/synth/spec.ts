@@ -3,8 +3,8 @@
  * workload runs where, and the migration-control track. Validated with zod; every mistake becomes
  * a UserError naming the file and the field path.
  */
-import {readFileSync} from 'node:fs'
 import {z} from 'zod'
+import {readJsonFile} from '../util/json-file.js'
 import {UserError, showValue} from '../util/errors.js'
 import {parseDurationNs} from '../util/units.js'
 import type {RawValue} from './params.js'
@@ -159,18 +159,7 @@ export function parseSpec(input: unknown, origin?: string): SynthSpec {
 
 /** Read and validate a spec file; `seed` overrides the file's seed. */
 export function readSpecFile(path: string, overrides: {seed?: number} = {}): SynthSpec {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw new UserError('cannot read the spec file', {file: path, found: (e as NodeJS.ErrnoException).code ?? String(e)})
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    throw new UserError(`the spec file is not valid JSON: ${(e as Error).message}`, {file: path})
-  }
+  let json = readJsonFile(path, {what: 'the spec file', expected: 'a generator spec: one JSON object (see docs/generate.md)'})
   if (overrides.seed !== undefined && typeof json === 'object' && json !== null && !Array.isArray(json)) json = {...json, seed: overrides.seed}
   return parseSpec(json, path)
 }

@@ -61,9 +61,9 @@ test('spec files: bad JSON and a missing file are clear', (t) => {
   const bad = join(dir, 'bad.json')
   writeFileSync(bad, '{"duration": "1s",}')
   const e1 = t.throws(() => readSpecFile(bad), {instanceOf: UserError})
-  t.regex(e1.message, /^.*bad\.json: the spec file is not valid JSON: /)
+  t.regex(e1.message, /^.*bad\.json:1: the spec file is not valid JSON \(expected a generator spec: one JSON object \(see docs\/generate.md\), found /)
   const e2 = t.throws(() => readSpecFile(join(dir, 'nope.json')), {instanceOf: UserError})
-  t.is(e2.message, `${join(dir, 'nope.json')}: cannot read the spec file (found ENOENT)`)
+  t.is(e2.message, `${join(dir, 'nope.json')}: cannot read the spec file: no such file or directory`)
 })
 
 test('spec files: the seed can be overridden', (t) => {

@@ -4,12 +4,12 @@
  * memslots) and the bulk-stage sends; the second emits events in columnar batches through
  * TraceWriter, so a failure at any point leaves no output file.
  */
-import {readFileSync} from 'node:fs'
 import {K, Op, createBatch, resetBatch, type EventBatch} from '../../trace/events.js'
 import type {HeaderInput, TraceHeader} from '../../trace/header.js'
 import {parseHeader} from '../../trace/header.js'
 import {TraceWriter} from '../../trace/write/writer.js'
 import {UserError} from '../../util/errors.js'
+import {readJsonFile} from '../../util/json-file.js'
 import {COMPILED_EVENTS, type CompiledEvent} from './formats.js'
 import {createArgs, parseArgs, parsePrefix, type LinePrefix, type ParsedArgs} from './line.js'
 import {readLines} from './read-lines.js'
@@ -263,17 +263,7 @@ interface Resolved {
 }
 
 function readJson(path: string, what: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw new UserError(`cannot read the ${what}`, {file: path, found: (e as NodeJS.ErrnoException).code ?? String(e)})
-  }
-  try {
-    return JSON.parse(text)
-  } catch (e) {
-    throw new UserError(`the ${what} is not valid JSON`, {file: path, found: e instanceof Error ? e.message : String(e)})
-  }
+  return readJsonFile(path, {what: `the ${what}`, expected: 'one JSON object'})
 }
 
 function resolveLayout(opts: ImportOptions, s: ScanState, lab: LabConfig | undefined): Resolved {

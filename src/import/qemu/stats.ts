@@ -3,17 +3,11 @@
  * trace header (`header.observed`). Accepts the bare reply object (qemu-lab's final-src.json) or a
  * raw QMP response `{"return": {...}}`.
  */
-import {readFileSync} from 'node:fs'
+import {readJsonFile} from '../../util/json-file.js'
 import {UserError} from '../../util/errors.js'
 
 export function readQueryMigrate(path: string): Record<string, unknown> {
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    throw new UserError(code !== undefined ? 'cannot read the query-migrate file' : 'the query-migrate file is not valid JSON', {file: path, found: code ?? (e instanceof Error ? e.message : String(e))})
-  }
+  let raw = readJsonFile(path, {what: 'the query-migrate file', expected: "QEMU's query-migrate reply as JSON"})
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'return' in raw) raw = (raw as {return: unknown}).return
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new UserError('not a query-migrate reply', {file: path, expected: 'a JSON object', found: Array.isArray(raw) ? 'an array' : typeof raw})

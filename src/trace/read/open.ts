@@ -3,13 +3,14 @@
  * layout, and offer a streaming pass over its events. This is the one entry point every consumer
  * (validate, inspect, convert, replay, importers' tests) reads traces through.
  */
-import {existsSync, readFileSync, statSync} from 'node:fs'
+import {existsSync, statSync} from 'node:fs'
 import type {EventBatch} from '../events.js'
 import {CSV_COLUMNS_LINE} from '../write/encode.js'
 import {formatFromPath, type TraceFormat} from '../write/writer.js'
 import {parseHeader, type TraceHeader} from '../header.js'
 import {TraceLayout} from '../layout.js'
 import {UserError, showValue} from '../../util/errors.js'
+import {parseJsonText, readJsonFile} from '../../util/json-file.js'
 import {probeFile, readLeadingLines} from './input.js'
 import {RowDecoder} from './decode.js'
 import {csvEvents} from './csv.js'
@@ -50,12 +51,11 @@ export function sidecarCandidates(path: string): string[] {
 }
 
 function parseJsonHeader(text: string, file: string, line: number | undefined): TraceHeader {
-  let obj: unknown
-  try {
-    obj = JSON.parse(text)
-  } catch (e) {
-    throw new UserError('the header is not valid JSON', {file, line, expected: 'one JSON object', found: (e as Error).message})
-  }
+  const obj = parseJsonText(text, {file, line, oneLine: line !== undefined, what: 'the header', expected: 'one JSON object'})
+  return parseHeaderObject(obj, file, line)
+}
+
+function parseHeaderObject(obj: unknown, file: string, line: number | undefined): TraceHeader {
   if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && 't_ns' in obj && !('format' in obj))
     throw new UserError('header missing: the first line is an event', {file, line, expected: '{"format":"migtrace","version":1,...} on the first line'})
   return parseHeader(obj, file, line)
@@ -92,13 +92,7 @@ export async function openTrace(path: string, opts: ReadOptions = {}): Promise<O
     const sidecar = sidecarCandidates(path).find((p) => existsSync(p) && statSync(p).isFile())
     if (sidecar === undefined) throw new UserError('header missing: no header line and no sidecar file', {file: path, line: 1, expected: `${HEADER_EXPECT} (looked for ${sidecarCandidates(path).join(', ')})`})
     headerFile = sidecar
-    let text: string
-    try {
-      text = readFileSync(sidecar, 'utf8')
-    } catch (e) {
-      throw new UserError(`cannot read the sidecar header: ${(e as Error).message}`, {file: sidecar})
-    }
-    header = parseJsonHeader(text.replace(/^\uFEFF/, ''), sidecar, undefined)
+    header = parseHeaderObject(readJsonFile(sidecar, {what: 'the sidecar header', expected: 'one JSON object'}), sidecar, undefined)
     skipLines = 1
   } else {
     throw new UserError('header missing', {file: path, line: 1, expected: HEADER_EXPECT, found: showValue(first)})
