@@ -5,16 +5,16 @@ import {formatFlag, quietFlag, settingsFlags, sweepFlags} from '../compare/flags
 export default class Grid extends BaseCommand {
   static override description =
     'What-if grid: replay a trace for every bandwidth x downtime-limit pair and show total time, downtime and verdict as tables, or as an HTML heat map. ' +
-    'A bandwidth with only a K/M/G/T suffix is a link speed in bits/s (10G = 10 Gbit/s = 1.25 GB/s); 128MiB/s and 125MB/s are bytes/s, 10Gbps bits/s.'
+    'Bandwidths carry their unit: 128MiB/s, 1G/s and 125MB/s are bytes/s, 10Gbit/s and 10Gbps bits/s; a bare 10G is refused as ambiguous.'
   static override examples = [
-    '<%= config.bin %> <%= command.id %> traces/converging.csv.gz --bandwidth 1G,2.5G,10G --downtime 50ms,300ms,1s',
+    '<%= config.bin %> <%= command.id %> traces/converging.csv.gz --bandwidth 1Gbit/s,2.5Gbit/s,10Gbit/s --downtime 50ms,300ms,1s',
     '<%= config.bin %> <%= command.id %> run.csv --bandwidth 64MiB/s,128MiB/s,256MiB/s --downtime 100ms,300ms --html grid.html',
-    '<%= config.bin %> <%= command.id %> run.csv --bandwidth 1G,10G --downtime 50ms,1s --shard 2/2 > shard2.json',
+    '<%= config.bin %> <%= command.id %> run.csv --bandwidth 1Gbit/s,10Gbit/s --downtime 50ms,1s --shard 2/2 > shard2.json',
   ]
   static override enableJsonFlag = true
   static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
   static override flags = {
-    bandwidth: Flags.string({description: 'bandwidths, comma-separated (10G = 10 Gbit/s link; 128MiB/s bytes/s)', required: true, multiple: true, multipleNonGreedy: true}),
+    bandwidth: Flags.string({description: 'bandwidths, comma-separated, with their unit: 10Gbit/s (a link), 128MiB/s (bytes/s)', required: true, multiple: true, multipleNonGreedy: true}),
     downtime: Flags.string({description: 'downtime limits, comma-separated (300ms, 1s; a bare number is ms)', required: true, multiple: true, multipleNonGreedy: true}),
     'bandwidth-setting': Flags.string({description: 'what the bandwidth sets: both max-bandwidth and link-bandwidth (the migration uses the whole link), or only one of them', options: ['both', 'max-bandwidth', 'link-bandwidth'], default: 'both'}),
     html: Flags.string({description: 'also write an HTML page with the heat maps (inline SVG) to this file'}),

@@ -2,14 +2,11 @@
  * `migtrace grid`: a bandwidth x downtime-limit sweep of one trace. Cell (b, d) is item number
  * b x |downtimes| + d of the sweep.
  *
- * Bandwidth notation: a number with only a K/M/G/T suffix is a network link speed in bits per
- * second, decimal, as links are sold (`10G` = 10 Gbit/s = 1.25e9 bytes/s, `2.5G`, `100M`). Any
- * explicit unit goes through the usual rate parser: `128MiB/s` and `125MB/s` are bytes per second,
- * `10Gbps` / `10Gbit/s` bits. A bare number with no unit is refused (bits or bytes would be a guess).
- * Note that `--set max-bandwidth=1G` is QEMU's notation (bytes/s, binary): the grid's axis is a
- * link, its settings are not.
+ * Bandwidth notation: the one of every rate in migtrace (util/units.ts): `128MiB/s`, `1G/s` and
+ * `125MB/s` are bytes per second, `10Gbit/s` and `10Gbps` bits. A bare size (`10G`) is refused as
+ * ambiguous (QEMU reads 1G as 1 GiB/s, a link is sold as 1 Gbit/s), and so is a bare number.
  */
-import {formatBytes, formatDurationNs, parseDurationNs, parseRate} from '../util/units.js'
+import {formatDurationNs, formatRate, parseDurationNs, parseRate} from '../util/units.js'
 import {UserError, showValue} from '../util/errors.js'
 import type {Driver} from '../replay/index.js'
 import type {ItemResult, Overrides, SweepRun} from './sweep.js'
@@ -21,18 +18,11 @@ export const GRID_SCHEMA = 'migtrace.grid/1'
 export const BANDWIDTH_SETTINGS = ['both', 'max-bandwidth', 'link-bandwidth'] as const
 export type BandwidthSetting = (typeof BANDWIDTH_SETTINGS)[number]
 
-const LINK = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt])\s*$/i
-
 /** A grid bandwidth in bytes/s (see the module comment for the notation). */
 export function parseGridBandwidth(text: string): number {
-  const m = LINK.exec(text)
-  if (m) {
-    const bits = Number(m[1]) * {k: 1e3, m: 1e6, g: 1e9, t: 1e12}[m[2]!.toLowerCase() as 'k' | 'm' | 'g' | 't']
-    return bits / 8
-  }
   if (/^\s*[0-9.]+\s*$/.test(text))
-    throw new UserError('a grid bandwidth needs a unit', {field: '--bandwidth', expected: 'a link speed such as 10G (bits/s) or a rate such as 128MiB/s, 125MB/s, 10Gbps', found: showValue(text)})
-  const v = parseRate(text, '--bandwidth')
+    throw new UserError('a grid bandwidth needs a unit', {field: '--bandwidth', expected: 'a rate such as 128MiB/s, 125MB/s or 10Gbit/s', found: showValue(text)})
+  const v = parseRate(text, '--bandwidth', {bare: 'refuse'})
   if (v <= 0) throw new UserError('a grid bandwidth must be above 0', {field: '--bandwidth', expected: 'a positive rate', found: showValue(text)})
   return v
 }
@@ -58,7 +48,7 @@ export function gridAxes(bandwidths: readonly string[], downtimes: readonly stri
   const split = (xs: readonly string[]): string[] => xs.flatMap((x) => x.split(',')).map((s) => s.trim()).filter((s) => s !== '')
   const bw = split(bandwidths).map((text) => ({text, bytesPerSec: parseGridBandwidth(text)}))
   const dt = split(downtimes).map((text) => ({text, ms: parseGridDowntime(text)}))
-  if (bw.length === 0) throw new UserError('no bandwidths', {field: '--bandwidth', expected: 'a list such as 1G,2.5G,10G'})
+  if (bw.length === 0) throw new UserError('no bandwidths', {field: '--bandwidth', expected: 'a list such as 1Gbit/s,2.5Gbit/s,10Gbit/s'})
   if (dt.length === 0) throw new UserError('no downtime limits', {field: '--downtime', expected: 'a list such as 50ms,300ms,1s'})
   const dup = <T>(xs: T[], key: (x: T) => number, field: string, show: (x: T) => string): void => {
     const seen = new Map<number, T>()
@@ -140,8 +130,8 @@ const VERDICT_SHORT: Record<string, string> = {converged: 'converged', 'not-conv
 function matrix(doc: GridDoc, cell: (c: GridCell) => string): Table {
   const D = doc.downtimes.length
   return {
-    headers: ['bandwidth \\ downtime-limit', ...doc.downtimes.map((d) => d.text)],
-    rows: doc.bandwidths.map((b, i) => [`${b.text} (${formatBytes(b.bytesPerSec)}/s)`, ...doc.downtimes.map((_, j) => cell(doc.cells[i * D + j]!))]),
+    headers: ['bandwidth \\ downtime-limit', ...doc.downtimes.map((d) => (/[a-z]/i.test(d.text) ? d.text : `${d.text} (${ms(d.ms)})`))],
+    rows: doc.bandwidths.map((b, i) => [formatRate(b.bytesPerSec).replace(' ', '') === b.text.replace(/\s/g, '') ? b.text : `${b.text} (${formatRate(b.bytesPerSec)})`, ...doc.downtimes.map((_, j) => cell(doc.cells[i * D + j]!))]),
     right: [false, ...doc.downtimes.map(() => true)],
   }
 }

@@ -1,7 +1,13 @@
 /**
  * Parsing of sizes, rates and durations with explicit units, as users type them on the command
- * line and in configs. Conventions follow QEMU's own: a bare suffix K/M/G/T (and KiB/MiB/...) is
- * binary, as in `-m 4G`; KB/MB/GB/TB are decimal. Bit rates (Mbit/s, Gbps) are decimal bits.
+ * line, in configs and in traces. One convention everywhere, QEMU's: a bare suffix K/M/G/T (and
+ * KiB/MiB/...) is binary bytes, as in `-m 4G` and HMP's `migrate_set_parameter max-bandwidth 1G`
+ * (qemu_strtosz: 1G = 1 GiB); KB/MB/GB/TB are decimal bytes. Bits are always spelt out: `10Gbit/s`,
+ * `10Gbps`, `100Mb/s` (decimal, as links are sold).
+ *
+ * A rate written as a bare size (`1G`, no `/s`) is ambiguous on a command line: QEMU reads it as
+ * 1 GiB/s, a network engineer as a 1 Gbit/s link. Callers that take rates from a person pass
+ * `{bare: 'refuse'}` and the user is told both readings; traces and QEMU parameters keep QEMU's.
  */
 import {UserError, showValue} from './errors.js'
 
@@ -82,13 +88,31 @@ export function parseDurationNs(input: string | number, field?: string, bareUnit
   return ns
 }
 
+export interface RateOptions {
+  /**
+   * A size suffix with no `/s` (`1G`, `512M`): 'bytes' reads it as QEMU does (1G = 1 GiB/s);
+   * 'refuse' rejects it as ambiguous, naming both readings. A bare number is bytes/s either way.
+   */
+  bare?: 'bytes' | 'refuse'
+}
+
 /**
- * A data rate in bytes per second. `128MiB/s`, `125MB/s`, `1G/s`: bytes. `10Gbps`, `10Gbit/s`,
- * `100Mbit`: bits (decimal), divided by 8. A bare number means bytes/s, as QEMU's `max-bandwidth`.
+ * A data rate in bytes per second. `128MiB/s`, `125MB/s`, `1G/s`: bytes (G binary, GB decimal).
+ * `10Gbps`, `10Gbit/s`, `100Mbit`, `1Gb/s`: bits (decimal), divided by 8. A bare number means
+ * bytes/s, as QEMU's `max-bandwidth`; a bare size suffix (`1G`) see RateOptions.
  */
-export function parseRate(input: string | number, field?: string): number {
+export function parseRate(input: string | number, field?: string, opts: RateOptions = {}): number {
   if (typeof input === 'number') return checkRate(input, String(input), field)
   const text = input.trim()
+  if (opts.bare === 'refuse') {
+    const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt])(i?b)?$/i.exec(text)
+    if (m && (m[3] === undefined || m[3] === 'b'))
+      throw new UserError('ambiguous rate: bytes or bits per second?', {
+        field,
+        expected: `${m[1]}${m[2]!.toUpperCase()}iB/s (bytes, QEMU's reading of ${m[1]}${m[2]!.toUpperCase()}) or ${m[1]}${m[2]!.toUpperCase()}bit/s (a link speed)`,
+        found: showValue(input),
+      })
+  }
   const bits = /^([0-9.e]+)\s*([kmgt]?)(?:bps|bit\/s|bit|b\/s)$/i.exec(text)
   if (bits && !/B\/s$/.test(text)) {
     const mult = {'': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12}[bits[2]!.toLowerCase()] ?? 1
@@ -113,6 +137,24 @@ export function parseInteger(input: string | number, field?: string): number {
   const v = typeof input === 'number' ? input : /^0x[0-9a-f]+$/i.test(input.trim()) ? Number.parseInt(input.trim(), 16) : Number(input)
   if (!Number.isSafeInteger(v)) throw new UserError('not an integer', {field, expected: 'a whole number', found: showValue(input)})
   return v
+}
+
+/**
+ * A rate for reports, exact in the unit it was most likely typed in: 1 GiB/s, 10 Gbit/s,
+ * 125 MB/s; otherwise binary with two decimals (1.17 GiB/s).
+ */
+export function formatRate(bytesPerSec: number): string {
+  const exact = (div: number): boolean => bytesPerSec >= div && Number.isInteger(bytesPerSec / div)
+  const binary = [[2 ** 40, 'TiB/s'], [2 ** 30, 'GiB/s'], [2 ** 20, 'MiB/s'], [2 ** 10, 'KiB/s']] as const
+  for (const [div, unit] of binary) if (exact(div)) return `${bytesPerSec / div} ${unit}`
+  // links: 2.5 Gbit/s, 25 Gbit/s, 100 Mbit/s (one decimal at most)
+  for (const [div, unit] of [[1.25e11, 'Tbit/s'], [1.25e8, 'Gbit/s'], [1.25e5, 'Mbit/s']] as const) {
+    const tenths = (bytesPerSec * 10) / div
+    if (bytesPerSec >= div && Math.abs(tenths - Math.round(tenths)) < 1e-9) return `${Math.round(tenths) / 10} ${unit}`
+  }
+  for (const [div, unit] of [[1e12, 'TB/s'], [1e9, 'GB/s'], [1e6, 'MB/s']] as const) if (exact(div)) return `${bytesPerSec / div} ${unit}`
+  for (const [div, unit] of binary) if (bytesPerSec >= div) return `${(bytesPerSec / div).toFixed(2)} ${unit}`
+  return `${Math.round(bytesPerSec * 100) / 100} B/s`
 }
 
 /** Human-readable sizes for reports: 1.50 GiB, 64.0 MiB, 4 KiB, 12 B. */

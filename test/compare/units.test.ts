@@ -69,22 +69,27 @@ test('variants: NAME:key=value,... checked against the settings', (t) => {
 })
 
 test('grid bandwidth notation: K/M/G/T alone = link bits/s; explicit units as the rate parser', (t) => {
-  t.is(parseGridBandwidth('10G'), 1.25e9)
-  t.is(parseGridBandwidth('2.5G'), 312_500_000)
-  t.is(parseGridBandwidth('1G'), 125_000_000)
-  t.is(parseGridBandwidth('100M'), 12_500_000)
+  t.is(parseGridBandwidth('10Gbit/s'), 1.25e9)
+  t.is(parseGridBandwidth('2.5Gbit/s'), 312_500_000)
+  t.is(parseGridBandwidth('1Gb/s'), 125_000_000)
+  t.is(parseGridBandwidth('100Mbit/s'), 12_500_000)
   t.is(parseGridBandwidth('10Gbps'), 1.25e9)
+  t.is(parseGridBandwidth('1G/s'), 2 ** 30, 'G alone is binary bytes, as everywhere (QEMU)')
+  t.is(parseGridBandwidth('1GiB'), 2 ** 30)
+  for (const ambiguous of ['10G', '2.5G', '100M', '1Gb'])
+    t.throws(() => parseGridBandwidth(ambiguous), {message: /ambiguous rate/}, ambiguous)
+  t.throws(() => parseGridBandwidth('10G'), {message: "field '--bandwidth': ambiguous rate: bytes or bits per second? (expected 10GiB/s (bytes, QEMU's reading of 10G) or 10Gbit/s (a link speed), found '10G')"})
   t.is(parseGridBandwidth('128MiB/s'), 134_217_728)
   t.is(parseGridBandwidth('125MB/s'), 125_000_000)
   t.throws(() => parseGridBandwidth('1000'), {message: /needs a unit/})
   t.throws(() => parseGridBandwidth('fast'), {instanceOf: UserError})
-  const axes = gridAxes(['1G,2.5G', '10G'], ['50ms,300ms', '1s', '2'])
+  const axes = gridAxes(['1Gbit/s,2.5Gbit/s', '10Gbit/s'], ['50ms,300ms', '1s', '2'])
   t.deepEqual(
     axes.downtimes.map((d) => d.ms),
     [50, 300, 1000, 2],
   )
   t.is(axes.bandwidths.length, 3)
-  t.throws(() => gridAxes(['1G,125MB/s'], ['1s']), {message: /same value twice/})
+  t.throws(() => gridAxes(['1Gbit/s,125MB/s'], ['1s']), {message: /same value twice/})
 })
 
 test('shards: i/n, round robin', (t) => {
@@ -95,4 +100,22 @@ test('shards: i/n, round robin', (t) => {
   t.deepEqual(shardIndices(7, {index: 3, count: 3}), [2, 5])
   t.deepEqual(shardIndices(3), [0, 1, 2])
   t.deepEqual(shardIndices(2, {index: 3, count: 3}), [], 'more shards than items: some are empty')
+})
+
+test('one rate convention: G binary bytes, GB decimal bytes, bits spelt out; formatRate shows it resolved', async (t) => {
+  const {formatRate, parseRate} = await import('../../src/util/units.js')
+  t.is(parseRate('1G'), 2 ** 30, "a trace's or QEMU's 1G is 1 GiB/s")
+  t.is(parseRate('1G/s'), 2 ** 30)
+  t.is(parseRate('1GiB/s'), 2 ** 30)
+  t.is(parseRate('1GB/s'), 1e9)
+  t.is(parseRate('8Gbit/s'), 1e9)
+  t.is(parseRate('8Gbps'), 1e9)
+  t.is(parseRate('134217728'), 134217728)
+  t.is(parseRate('134217728', 'x', {bare: 'refuse'}), 134217728, 'a bare number is bytes/s, as QEMU')
+  t.throws(() => parseRate('1G', '--set max-bandwidth', {bare: 'refuse'}), {message: /ambiguous rate/})
+  t.is(formatRate(2 ** 30), '1 GiB/s')
+  t.is(formatRate(1.25e9), '10 Gbit/s')
+  t.is(formatRate(125e6), '1 Gbit/s')
+  t.is(formatRate(128 * 2 ** 20), '128 MiB/s')
+  t.is(formatRate(1e9 + 1), '953.67 MiB/s')
 })
