@@ -2,7 +2,7 @@ import {writeFileSync, mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
-import {UserError} from '../util/errors.js'
+import {UserError, showValue} from '../util/errors.js'
 
 export default class Replay extends BaseCommand {
   static override description =
@@ -13,6 +13,7 @@ export default class Replay extends BaseCommand {
     '<%= config.bin %> <%= command.id %> run.csv --set stop-policy=rounds --format md',
     '<%= config.bin %> <%= command.id %> run.csv --set clear-policy=all-ones --json',
     '<%= config.bin %> <%= command.id %> real-run.jsonl.gz --driver recorded --format csv --out report/',
+    '<%= config.bin %> <%= command.id %> run.csv --format csv --table causes',
   ]
   static override enableJsonFlag = true
   static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
@@ -21,7 +22,8 @@ export default class Replay extends BaseCommand {
     set: Flags.string({char: 's', description: 'a setting key=value (repeatable), e.g. max-bandwidth=256MiB/s', multiple: true, multipleNonGreedy: true, default: []}),
     driver: Flags.string({description: 'qemu: the model decides syncs, clears and sends (what-if); recorded: follow the run the trace recorded', options: ['qemu', 'recorded'], default: 'qemu'}),
     format: Flags.string({char: 'f', description: 'report format', options: ['text', 'json', 'csv', 'md'], default: 'text'}),
-    out: Flags.string({char: 'o', description: 'directory for CSV tables (and the report file)'}),
+    out: Flags.string({char: 'o', description: 'directory for CSV tables (and the report file); without it, --format csv prints one table (--table) to stdout'}),
+    table: Flags.string({description: 'the table --format csv prints to stdout without --out: headline, iterations, causes, send-counts, or a device table (vfio, vfio-syncs, virtio-mem, ...)', default: 'iterations'}),
     expect: Flags.string({
       description:
         "QEMU's observed query-migrate JSON of the real run (e.g. qemu-lab's final-src.json): print the model's figures beside it with the error of each; without a file, the observations kept in an imported trace's header are used",
@@ -36,7 +38,6 @@ export default class Replay extends BaseCommand {
     const {replay, hasMigStart} = await import('../replay/index.js')
     const report = await import('../report/replay-report.js')
     const format = this.jsonEnabled() ? 'json' : flags.format
-    if (format === 'csv' && !flags.out) throw new UserError('CSV output needs a directory', {field: '--out', expected: '--out DIR with --format csv'})
 
     const overrides = {...(flags.config ? loadConfigFile(flags.config) : {}), ...parseSetFlags(flags.set)}
     const trace = await openTrace(args.trace)
@@ -57,6 +58,13 @@ export default class Replay extends BaseCommand {
         this.log(files.join('\n'))
         return
       }
+    }
+    if (format === 'csv') {
+      const tables = report.replayTableColumns(result)
+      const table = tables.find(([name]) => name === flags.table)
+      if (!table) throw new UserError('no such table in this replay', {field: '--table', expected: tables.map(([name]) => name).join(', '), found: showValue(flags.table)})
+      process.stdout.write(await report.replayTableCsv(table[1]))
+      return
     }
     if (format === 'json') {
       const doc: Record<string, unknown> = report.replayJson(result, ctx)

@@ -189,23 +189,38 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
 }
 
 /** CSV files per table into dir; returns the paths written. */
-export async function writeReplayCsv(r: ReplayResult, dir: string): Promise<string[]> {
-  const aq = await import('arquero')
-  mkdirSync(dir, {recursive: true})
-  const files: [string, Record<string, (number | string)[]>][] = [
-    ['iterations.csv', iterationColumns(r)],
-    ['causes.csv', causeColumns(r)],
-    ['send-counts.csv', sendCountColumns(r)],
-    ...(deviceCsvTables(r) as [string, Record<string, (number | string)[]>][]),
-  ]
+type Columns = Record<string, (number | string | boolean | null)[]>
+
+/**
+ * Every table of a replay by name (headline, iterations, causes, send-counts, then the device
+ * tables present in this result), as columns: the CSV files, the Arrow files and `--table`.
+ */
+export function replayTableColumns(r: ReplayResult): [string, Columns][] {
   const headline = replayHeadline(r) as unknown as Record<string, number | string>
+  const headlineCols: Columns = Object.fromEntries(Object.entries(headline).map(([k, v]) => [k, [v]]))
+  return [
+    ['headline', headlineCols],
+    ['iterations', iterationColumns(r)],
+    ['causes', causeColumns(r)],
+    ['send-counts', sendCountColumns(r)],
+    ...deviceCsvTables(r).map(([name, cols]): [string, Columns] => [name.replace(/\.csv$/, ''), cols]),
+  ]
+}
+
+/** One table as CSV text (ends with a newline). */
+export async function replayTableCsv(cols: Columns): Promise<string> {
+  const aq = await import('arquero')
+  const text = aq.table(cols).toCSV()
+  return text.endsWith('\n') ? text : `${text}\n`
+}
+
+export async function writeReplayCsv(r: ReplayResult, dir: string): Promise<string[]> {
+  mkdirSync(dir, {recursive: true})
   const written: string[] = []
-  const write = (name: string, text: string): void => {
-    const p = join(dir, name)
-    writeFileSync(p, text.endsWith('\n') ? text : `${text}\n`)
+  for (const [name, cols] of replayTableColumns(r)) {
+    const p = join(dir, `${name}.csv`)
+    writeFileSync(p, await replayTableCsv(cols))
     written.push(p)
   }
-  write('headline.csv', aq.from([headline]).toCSV())
-  for (const [name, cols] of files) write(name, aq.table(cols).toCSV())
   return written
 }
