@@ -1,0 +1,75 @@
+/**
+ * A lab run's prediction against its observation: import the source trace (migtrace import qemu,
+ * with the run's config, its observed query-migrate and its host-stamped console, so the dirtier's
+ * writes are re-created), replay it through the model (`migtrace replay --json`, run as the CLI so
+ * the lab follows whatever the replay command does), and compare with QEMU's own figures
+ * (src/analysis/expect.ts). Writes trace.csv.gz, replay.json and expect.txt into the run directory.
+ */
+import {spawn} from 'node:child_process'
+import {existsSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {importQemuTrace} from '../import/qemu/importer.js'
+import {renderExpectText} from '../analysis/expect-report.js'
+import type {ExpectRow} from '../analysis/expect.js'
+import {UserError} from '../util/errors.js'
+
+/**
+ * Replay settings for lab traces, not tuned here: TCG has no KVM dirty log, so QEMU's lazy clear
+ * does nothing (lazy-clear=false, docs/import-qemu.md), and zero pages cost the sender ~1.5 us
+ * each on this host (calibrated once on run 01-idle, docs/import-qemu.md).
+ */
+export const LAB_REPLAY_SETTINGS = ['lazy-clear=false', 'zero-page-cost=1.5us']
+
+export interface LabAnalysis {
+  trace: string
+  importSummary: {events: number; writes?: unknown; layoutFrom?: unknown}
+  settings: string[]
+  rows: ExpectRow[]
+  text: string
+}
+
+const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+function runCliJson(args: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NODE_ENV: 'production'}})
+    let out = ''
+    let err = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`migtrace ${args.join(' ')}: exit ${code}: ${err.trim().split('\n').slice(-2).join(' | ')}`))
+      else {
+        try {
+          resolve(JSON.parse(out) as Record<string, unknown>)
+        } catch (e) {
+          reject(new Error(`migtrace ${args[0]}: output is not JSON: ${(e as Error).message}`))
+        }
+      }
+    })
+  })
+}
+
+export async function analyzeRun(dir: string, opts: {settings?: string[]; driver?: 'qemu' | 'recorded'} = {}): Promise<LabAnalysis> {
+  const need = (f: string): string => {
+    const p = join(dir, f)
+    if (!existsSync(p)) throw new UserError('the run directory lacks a file the analysis needs', {file: p, expected: `${f} (a run captured with a trace preset, that reached the migration)`})
+    return p
+  }
+  const src = need('trace-src.log.gz')
+  const observed = need('observed.json')
+  const config = need('config.json')
+  const consoleFile = existsSync(join(dir, 'src-console.log')) ? join(dir, 'src-console.log') : need('src-serial.log')
+  const trace = join(dir, 'trace.csv.gz')
+  const imp = await importQemuTrace({trace: src, out: trace, stats: observed, workload: config, console: consoleFile})
+  const settings = opts.settings ?? LAB_REPLAY_SETTINGS
+  const doc = await runCliJson(['replay', trace, '--driver', opts.driver ?? 'qemu', ...settings.flatMap((s) => ['--set', s]), '--json'])
+  writeFileSync(join(dir, 'replay.json'), `${JSON.stringify(doc, null, 2)}\n`)
+  const rows = (doc.expect ?? []) as ExpectRow[]
+  const text = renderExpectText(rows, `prediction vs QEMU (query-migrate), replay --set ${settings.join(' --set ')}`)
+  writeFileSync(join(dir, 'expect.txt'), text)
+  const w = imp.header.source?.workload as Record<string, unknown> | undefined
+  return {trace, importSummary: {events: imp.events, writes: w?.writesEmitted, layoutFrom: imp.header.source?.layoutFrom}, settings, rows, text}
+}
