@@ -5,8 +5,12 @@
  *  - the sequence of working-set pages written is exact (it depends only on seed and parameters);
  *    it is checked against the console: every `DIRTIER t=.. writes=W distinct=D` line must give D
  *    distinct pages among the next W re-created writes;
- *  - guest-physical addresses need the `DIRTIER PFNRUN` lines the dirtier prints with -m
- *    (migrate.py --pfnmap): without them the working set's frames are unknown;
+ *  - guest-physical addresses need the page map the dirtier prints with -m (`DIRTIER PFNMAP` /
+ *    `DIRTIER PFNRUN` lines): without it the working set's frames are unknown. The guest kernel
+ *    can move pages (a virtio-mem unplug migrates movable pages out of the blocks it returns), so
+ *    the dirtier prints the map again in epochs: epoch 0 is the whole map, a later epoch lists the
+ *    runs whose frames changed and `total`, the writes made before it; write k (0-based) uses every
+ *    epoch with total <= k (lab/guest/dirtier.c);
  *  - times: the dirtier paces writes by the guest clock (write k near START + k/rate, within its
  *    0.5 ms sleep granularity); the console's `t=T ... total=N` lines give (T, N) points, and write
  *    k is placed by interpolating between them. START's host time comes from a host-stamped console
@@ -136,26 +140,51 @@ export interface ConsoleInterval {
   hostUs: number
 }
 
+export interface PfnRun {
+  vpage: number
+  pfn: number
+  npages: number
+}
+
+/** One printing of the page map: epoch 0 whole, later epochs the changed runs only. */
+export interface PfnEpoch {
+  epoch: number
+  /** Writes made before this map took effect: writes k >= total use it. */
+  total: number
+  runs: PfnRun[]
+  /** Console line of its header. */
+  line: number
+  /** The `DIRTIER PFNMAP epoch=E end` line was seen (a console cut short leaves it false). */
+  complete: boolean
+}
+
 export interface ConsoleReport {
   intervals: ConsoleInterval[]
-  pfnRuns: {vpage: number; pfn: number; npages: number}[]
+  /** The runs of epoch 0 (the whole map at the start). */
+  pfnRuns: PfnRun[]
+  /** Every epoch in console order; pfnEpochs[0] holds pfnRuns. */
+  pfnEpochs: PfnEpoch[]
   configLine?: string
   /** Host time of `DIRTIER READY` (µs), when stamped; else -1. */
   readyHostUs: number
-  /** PFNRUN lines printed after READY (the map would then not describe the whole run). */
+  /** PFNRUN lines of epoch 0 printed after READY (a map printed late does not describe the whole run). */
   lateRuns: number
 }
 
 const INTERVAL = /^DIRTIER t=([0-9.]+) writes=(\d+) distinct=(\d+) total=(\d+)/
 const PFNRUN = /^DIRTIER PFNRUN vpage=(\d+) pfn=0x([0-9a-f]+) npages=(\d+)/
+/** `DIRTIER PFNMAP epoch=E total=T runs=R` (the first dirtier printed `DIRTIER PFNMAP runs=R`: epoch 0). */
+const PFNMAP = /^DIRTIER PFNMAP (?:epoch=(\d+) total=(\d+) )?runs=(\d+)/
+const PFNMAP_END = /^DIRTIER PFNMAP epoch=(\d+) end/
 /** migrate.py's src-console.log prefix: `[SECONDS.MICROS] ` (host gettimeofday when the line appeared). */
 const STAMP = /^\[(\d+)\.(\d{6})\] /
 
 /** A guest console: plain (src-serial.log) or host-stamped (src-console.log); both can be mixed. */
 export function parseConsole(text: string): ConsoleReport {
-  const r: ConsoleReport = {intervals: [], pfnRuns: [], readyHostUs: -1, lateRuns: 0}
+  const r: ConsoleReport = {intervals: [], pfnRuns: [], pfnEpochs: [], readyHostUs: -1, lateRuns: 0}
   const lines = text.split('\n')
   let ready = false
+  let cur: PfnEpoch | undefined
   lines.forEach((raw, i) => {
     let line = raw.replace(/\r$/, '')
     let hostUs = -1
@@ -164,6 +193,7 @@ export function parseConsole(text: string): ConsoleReport {
       hostUs = Number(st[1]) * 1e6 + Number(st[2])
       line = line.slice(st[0].length)
     }
+    if (!line.startsWith('DIRTIER ')) return
     if (line.startsWith('DIRTIER CONFIG')) r.configLine = line
     if (line.startsWith('DIRTIER READY') && !ready) {
       ready = true
@@ -171,13 +201,54 @@ export function parseConsole(text: string): ConsoleReport {
     }
     let m = INTERVAL.exec(line)
     if (m && ready) r.intervals.push({line: i + 1, t: Number(m[1]), writes: Number(m[2]), distinct: Number(m[3]), total: Number(m[4]), hostUs})
+    m = PFNMAP.exec(line)
+    if (m) {
+      cur = {epoch: m[1] === undefined ? 0 : Number(m[1]), total: m[2] === undefined ? 0 : Number(m[2]), runs: [], line: i + 1, complete: m[1] === undefined}
+      r.pfnEpochs.push(cur)
+      return
+    }
+    m = PFNMAP_END.exec(line)
+    if (m && cur !== undefined && cur.epoch === Number(m[1])) {
+      cur.complete = true
+      return
+    }
     m = PFNRUN.exec(line)
     if (m) {
-      r.pfnRuns.push({vpage: Number(m[1]), pfn: Number.parseInt(m[2]!, 16), npages: Number(m[3])})
-      if (ready) r.lateRuns++
+      // Runs without a header (the first dirtier's -m output) are epoch 0.
+      if (cur === undefined) r.pfnEpochs.push((cur = {epoch: 0, total: 0, runs: [], line: i + 1, complete: true}))
+      cur.runs.push({vpage: Number(m[1]), pfn: Number.parseInt(m[2]!, 16), npages: Number(m[3])})
+      if (ready && cur.epoch === 0) r.lateRuns++
     }
   })
+  r.pfnRuns = r.pfnEpochs[0]?.runs ?? []
   return r
+}
+
+/**
+ * The page map as it changes over the run: `gpaOf` (bytes, per working-set page) for epoch 0, and
+ * the later epochs to apply in write order. Checks that epoch 0 covers the working set, that later
+ * runs stay inside it, and that epochs come in order.
+ */
+export function pageMapEpochs(rep: ConsoleReport, npages: number, consoleFile: string): {gpaOf: Float64Array; later: PfnEpoch[]; remapped: number} {
+  const gpaOf = new Float64Array(npages).fill(-1)
+  const first = rep.pfnEpochs[0]
+  if (first === undefined) return {gpaOf, later: [], remapped: 0}
+  for (const r of first.runs) for (let k = 0; k < r.npages && r.vpage + k < npages; k++) gpaOf[r.vpage + k] = (r.pfn + k) * PAGE
+  let mapped = 0
+  for (let i = 0; i < npages; i++) if (gpaOf[i]! >= 0) mapped++
+  if (mapped < npages) throw new UserError("the console's DIRTIER PFNRUN lines do not cover the working set", {file: consoleFile, line: first.line, expected: `frames for all ${npages} working-set pages`, found: `${mapped} pages mapped`})
+  const later = rep.pfnEpochs.slice(1)
+  let prev = first
+  let remapped = 0
+  for (const e of later) {
+    if (e.epoch <= prev.epoch || e.total < prev.total)
+      throw new UserError('page map epochs out of order', {file: consoleFile, line: e.line, expected: `an epoch after ${prev.epoch} with total >= ${prev.total}`, found: `epoch=${e.epoch} total=${e.total}`})
+    for (const r of e.runs)
+      if (r.vpage + r.npages > npages) throw new UserError('a page-map run lies outside the working set', {file: consoleFile, line: e.line, expected: `pages below ${npages}`, found: `vpage=${r.vpage} npages=${r.npages}`})
+    remapped += e.runs.reduce((n, r) => n + r.npages, 0)
+    prev = e
+  }
+  return {gpaOf, later, remapped}
 }
 
 /**
@@ -283,11 +354,8 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
   if (rep.intervals.length === 0 && !idle) throw new UserError('the console log has no DIRTIER interval lines', {file: consoleFile, expected: "lines such as 'DIRTIER t=1.000 writes=4997 distinct=4806 total=4997 rate=4996'"})
   const verified = verifyAgainstConsole(params, rep, consoleFile)
   const npages = (params.wsMib * 1024 * 1024) / PAGE
-  const gpaOf = new Float64Array(npages).fill(-1)
-  for (const r of rep.pfnRuns) for (let k = 0; k < r.npages && r.vpage + k < npages; k++) gpaOf[r.vpage + k] = (r.pfn + k) * PAGE
-  const hasGpas = rep.pfnRuns.length > 0 && gpaOf.every((g) => g >= 0)
-  if (rep.pfnRuns.length > 0 && !hasGpas)
-    throw new UserError('the console\'s DIRTIER PFNRUN lines do not cover the working set', {file: consoleFile, expected: `frames for all ${npages} working-set pages`, found: `${gpaOf.filter((g) => g >= 0).length} pages mapped`})
+  const map = pageMapEpochs(rep, npages, consoleFile)
+  const hasGpas = rep.pfnRuns.length > 0
   const warmup = typeof cfg.args.warmup === 'number' ? cfg.args.warmup : 3
   const startUs = consoleStartHostUs(rep)
   const stamped = startUs >= 0
@@ -306,10 +374,11 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
         consoleIntervalsVerified: rep.intervals.length,
         writesVerified: verified,
         consoleStamped: stamped,
+        ...(map.later.length > 0 ? {pageMapEpochs: map.later.map((e) => ({epoch: e.epoch, fromWrite: e.total, pagesMoved: e.runs.reduce((n, r) => n + r.npages, 0), complete: e.complete}))} : {}),
         writes: idle
           ? 'none: the dirtier was idle (no working set or rate 0)'
           : hasGpas
-          ? `re-created: page sequence exact (PRNG verified against the console), GPAs from ${rep.pfnRuns.length} PFNRUN lines, ${timing}`
+          ? `re-created: page sequence exact (PRNG verified against the console), GPAs from ${rep.pfnRuns.length} PFNRUN lines${map.later.length > 0 ? ` and ${map.later.length} later page-map epochs (${map.remapped} pages moved by the guest kernel)` : ''}, ${timing}`
           : 'not re-created: the console has no DIRTIER PFNRUN lines (the run was made without migrate.py --pfnmap), so the guest-physical frames of the working set are unknown; the page sequence itself was verified',
       }
     },
@@ -320,10 +389,17 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
       const startNs = stamped && originUs >= 0 ? (startUs - originUs) * 1000 : migrationStartNs - (warmup + LAB_DELAY_AFTER_WARMUP_S) * 1e9
       let k = 0
       let counter = 0
+      // Each cursor applies the later epochs to its own copy (the importer walks the writes twice).
+      const gpaOf = Float64Array.from(map.gpaOf)
+      let nextEpoch = 0
       const c: WriteCursor = {
         t: 0,
         gpa: 0,
         advance(): boolean {
+          while (nextEpoch < map.later.length && map.later[nextEpoch]!.total <= k) {
+            for (const r of map.later[nextEpoch]!.runs) for (let j = 0; j < r.npages; j++) gpaOf[r.vpage + j] = (r.pfn + j) * PAGE
+            nextEpoch++
+          }
           const pg = pages.next()
           counter++
           // dirtier.c stores at mem[pg * 512 + (counter & 511)]: an 8-byte word inside the page.
