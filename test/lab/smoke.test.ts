@@ -1,5 +1,5 @@
 /**
- * End to end: a tiny real migration with `migtrace lab run` (256 MiB guest, 16 MiB working set,
+ * End to end: a tiny real migration with `migtrace lab run` (192 MiB guest, 8 MiB working set,
  * ~20 s under TCG), then its files and the prediction table. Skipped, saying why, where QEMU or the
  * lab's guest image is missing (`migtrace lab image` builds it; .ci/run does so when it can).
  * MIGTRACE_LAB_SMOKE=0 skips it too.
@@ -32,14 +32,14 @@ test('lab smoke: a tiny real migration, captured, imported, replayed and compare
     return
   }
   const out = join(mkdtempSync(join(tmpdir(), 'migtrace-smoke-')), 'run')
-  const r = await runCli(['lab', 'run', '--name', 'smoke', '--out', out, '--mem', '256', '--ws', '16', '--rate', '1000', '--bandwidth', '128', '--downtime', '300', '--warmup', '1', '--post-run', '1', '--max-time', '40'])
+  const r = await runCli(['lab', 'run', '--name', 'smoke', '--out', out, '--mem', '192', '--ws', '8', '--rate', '1000', '--bandwidth', '128', '--downtime', '300', '--warmup', '0.5', '--post-run', '0.5', '--max-time', '40'])
   t.is(r.code, 0, r.stdout + r.stderr)
   t.regex(r.stdout, /\[lab\] migration completed: total-time \d+ ms/)
   t.regex(r.stdout, /prediction vs QEMU \(query-migrate\)/)
   t.regex(r.stdout, /^transferred\s+bytes\s+[\d,]+\s+[\d,]+/m)
   for (const f of ['config.json', 'timeline.jsonl', 'passes.csv', 'final-src.json', 'final-dst.json', 'events.jsonl', 'src-console.log', 'dst-console.log', 'trace-src.log.gz', 'trace-dst.log.gz', 'summary.json', 'trace.csv.gz', 'expect.txt']) t.true(existsSync(join(out, f)), f)
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))
-  t.is(cfg.args.ws, 16)
+  t.is(cfg.args.ws, 8)
   t.is(cfg.load.start.avg.length, 3)
   t.regex(cfg.cmd_dst, /-incoming defer/)
   const fin = JSON.parse(readFileSync(join(out, 'final-src.json'), 'utf8'))
