@@ -20,6 +20,7 @@
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {accessSync, constants, createWriteStream, statSync, type WriteStream} from 'node:fs'
 import {delimiter, join} from 'node:path'
+import type {Readable} from 'node:stream'
 import {formatHostUs, hostNowUs} from './host-clock.js'
 import {QmpClient} from './qmp.js'
 
@@ -44,6 +45,8 @@ export interface QemuSpawnOptions {
   stderrFile?: string
   /** A name for messages (e.g. 'src', 'dst'). */
   name?: string
+  /** Give QEMU a pipe on fd 3 (a QEMU plugin's output, e.g. migtrace record's): `QemuProcess.fd3`. */
+  fd3Pipe?: boolean
 }
 
 export class QemuStartError extends Error {
@@ -71,6 +74,8 @@ export class QemuProcess {
   readonly exited: Promise<QemuExit>
   /** Console lines read so far. */
   readonly consoleLines: ConsoleLine[] = []
+  /** The read end of QEMU's fd 3 (with `fd3Pipe`). */
+  readonly fd3: Readable | undefined
   private exit: QemuExit | undefined
   /** The process has exited (its pid may be reused from then on: never signal it again). */
   private gone = false
@@ -86,6 +91,7 @@ export class QemuProcess {
   ) {
     this.pid = child.pid!
     this.name = opts.name ?? 'qemu'
+    this.fd3 = (child.stdio[3] as Readable | null | undefined) ?? undefined
     this.commandLine = commandLine
     const raw = opts.console?.raw !== undefined ? this.open(opts.console.raw) : undefined
     const stamped = opts.console?.stamped !== undefined ? this.open(opts.console.stamped) : undefined
@@ -134,7 +140,7 @@ export class QemuProcess {
     if (findExecutable(binary) === undefined) throw new QemuStartError(`cannot run ${binary}: not found or not executable${binary.includes('/') ? '' : ' on the PATH'}`)
     const commandLine = [binary, ...opts.args]
     const wrapped = pdeathsigWrapper() ? ['setpriv', '--pdeathsig', 'SIGKILL', '--', ...commandLine] : commandLine
-    const child = spawn(wrapped[0]!, wrapped.slice(1), {stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(wrapped[0]!, wrapped.slice(1), {stdio: opts.fd3Pipe === true ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe']})
     // spawn() reports a missing binary asynchronously, as an 'error' event before any 'spawn'.
     const started = await new Promise<Error | undefined>((resolve) => {
       child.once('spawn', () => resolve(undefined))

@@ -3,8 +3,9 @@
  * when the whole trace was written: a failed or interrupted run leaves no half-written trace.
  * The format follows the file name: `.csv` or `.jsonl`, either with `.gz` for gzip.
  */
-import {createWriteStream, renameSync, rmSync, type WriteStream} from 'node:fs'
-import {createGzip, type Gzip} from 'node:zlib'
+import {createReadStream, createWriteStream, renameSync, rmSync, writeFileSync, type WriteStream} from 'node:fs'
+import {pipeline} from 'node:stream/promises'
+import {createGzip, gzipSync, type Gzip} from 'node:zlib'
 import {once} from 'node:events'
 import type {EventBatch} from '../events.js'
 import type {TraceHeader} from '../header.js'
@@ -54,8 +55,11 @@ export class TraceWriter {
 
   private constructor(
     readonly path: string,
-    info: FormatInfo,
+    private readonly info: FormatInfo,
     private readonly devNames: readonly string[],
+    /** The header is written by close(), in front of the events (see open's `headerAtClose`). */
+    private readonly headerAtClose = false,
+    gzipLevel = 6,
   ) {
     this.format = info.format
     if (info.format === 'csv') this.csv = new CsvBatchEncoder(devNames)
@@ -63,7 +67,7 @@ export class TraceWriter {
     this.file = createWriteStream(this.tmp)
     this.file.on('error', (e) => (this.failure = e))
     if (info.gzip) {
-      this.gz = createGzip({level: 6})
+      this.gz = createGzip({level: gzipLevel})
       this.gz.on('error', (e) => (this.failure = e))
       this.gz.pipe(this.file)
       this.sink = this.gz
@@ -72,12 +76,20 @@ export class TraceWriter {
     }
   }
 
-  /** Open a writer for `path` (format from its name unless given) and write the header. */
-  static async open(path: string, header: TraceHeader, devNames: readonly string[], format?: FormatInfo): Promise<TraceWriter> {
+  /**
+   * Open a writer for `path` (format from its name unless given) and write the header.
+   * `headerAtClose`: a streaming producer that learns parts of its header only at the end (a
+   * recording's totals) gives the final header to close(); the events go to the temporary file
+   * first and the header is put in front of them then (gzip: as a gzip member of its own, which
+   * every gunzip reads as one stream), without re-encoding the events.
+   * `gzipLevel` (default 6): a producer that must keep up with a live source (a recording) trades
+   * size for speed with 1.
+   */
+  static async open(path: string, header: TraceHeader, devNames: readonly string[], format?: FormatInfo, opts: {headerAtClose?: boolean; gzipLevel?: number} = {}): Promise<TraceWriter> {
     const info = format ?? formatFromPath(path)
     if (!info) throw new UserError('cannot tell the trace format from the file name', {file: path, expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
-    const w = new TraceWriter(path, info, devNames)
-    await w.write(headerText(header, info.format))
+    const w = new TraceWriter(path, info, devNames, opts.headerAtClose === true, opts.gzipLevel ?? 6)
+    if (!w.headerAtClose) await w.write(headerText(header, info.format))
     return w
   }
 
@@ -131,10 +143,12 @@ export class TraceWriter {
     await this.write(out)
   }
 
-  /** Finish the file and move it into place. */
-  async close(): Promise<void> {
+  /** Finish the file and move it into place (`header`: the final header of a `headerAtClose` writer). */
+  async close(header?: TraceHeader): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.headerAtClose !== (header !== undefined)) throw new Error('bug: close(header) goes with open(..., {headerAtClose: true})')
+    const whole = `${this.tmp}.whole`
     try {
       await this.flushChunk()
       if (this.buf.length > 0) await this.write(this.buf)
@@ -143,11 +157,29 @@ export class TraceWriter {
       this.sink.end()
       await done
       if (this.failure) throw this.failure
-      renameSync(this.tmp, this.path)
+      if (header !== undefined) {
+        const text = Buffer.from(headerText(header, this.info.format))
+        writeFileSync(whole, this.info.gzip ? gzipSync(text, {level: 9}) : text)
+        await pipeline(createReadStream(this.tmp), createWriteStream(whole, {flags: 'a'}))
+        rmSync(this.tmp, {force: true})
+        renameSync(whole, this.path)
+      } else {
+        renameSync(this.tmp, this.path)
+      }
     } catch (e) {
       rmSync(this.tmp, {force: true})
+      rmSync(whole, {force: true})
       throw e
     }
+  }
+
+  /**
+   * Remove the temporary files now, synchronously: for a process 'exit' handler (Ctrl-C while a
+   * long producer runs), where abort() could not finish.
+   */
+  removeTempSync(): void {
+    rmSync(this.tmp, {force: true})
+    rmSync(`${this.tmp}.whole`, {force: true})
   }
 
   /** Drop the output: nothing is left at the target path. */

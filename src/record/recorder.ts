@@ -1,0 +1,228 @@
+/**
+ * `migtrace record`: run the user's QEMU under the recording plugin and write a migtrace trace of
+ * every guest store to RAM (coalesced per page and epoch), with the guest layout from QMP and
+ * QEMU's virtio-mem and VFIO trace events.
+ *
+ *   user's command + -plugin migtrace-record.so,fd=3,...   (records on fd 3, a pipe to us)
+ *                  + -qmp unix:SOCK                         (layout, cont, quit)
+ *                  + -trace events=FILE -D LOG -msg timestamp=on   (virtio-mem, VFIO)
+ *                  + -S                                     (the layout is read before the guest runs)
+ *
+ * The records are decoded and merged into time order as they arrive (bounded memory), mapped to
+ * guest-physical addresses, interleaved with the trace log's events, and written through the
+ * project's TraceWriter. The trace appears at --out only when the recording finished; Ctrl-C or
+ * an error leaves nothing (the temporary files go with the process).
+ */
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {parseHeader, type HeaderInput, type TraceHeader} from '../trace/header.js'
+import {TraceWriter, formatFromPath} from '../trace/write/writer.js'
+import {QemuProcess, QemuStartError, QmpClient, describeExit, hostNowUs} from '../qemu/index.js'
+import {UserError} from '../util/errors.js'
+import {ensurePlugin} from './plugin-build.js'
+import {RecordFormatError} from './records.js'
+import {Session} from './session.js'
+import {buildLayout, headerLayout, parseInfoMtree, parseInfoRamblock, virtioMemDevices, type RecordedLayout} from './qemu-layout.js'
+import {AddressMap, addressRanges, pluginGivesGpa} from './address-map.js'
+import {QemuLogFolder, RECORD_TRACE_EVENTS} from './qemu-events.js'
+import {checkQemuArgs, hasFlag, optionValue} from './qemu-args.js'
+
+export interface RecordOptions {
+  out: string
+  /** The user's QEMU command: binary, then its arguments. */
+  command: string[]
+  /** Coalescing epoch (ns); 0 = every store. */
+  epochNs: number
+  /** Guest virtual clock rate (instructions per second), for clock 'guest'. */
+  ips: number
+  clock: 'guest' | 'host'
+  /** Stop once the trace reaches this time (ns); undefined: until QEMU exits. */
+  durationNs?: number
+  /** Host-stamped copy of the guest console (QEMU's stdout). */
+  console?: string
+  /** Progress messages. */
+  log?: (msg: string) => void
+}
+
+export interface RecordSummary {
+  header: TraceHeader
+  events: number
+  writes: number
+  hostSeconds: number
+}
+
+export async function record(opts: RecordOptions): Promise<RecordSummary> {
+  const info = formatFromPath(opts.out)
+  if (!info) throw new UserError('cannot tell the trace format from the file name', {file: opts.out, field: 'out', expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+  const [binary, ...userArgs] = opts.command
+  if (binary === undefined) throw new UserError('no QEMU command to record', {expected: 'migtrace record --out t.csv.gz -- qemu-system-x86_64 ARGS...'})
+  checkQemuArgs(userArgs)
+  const log = opts.log ?? (() => undefined)
+
+  const plugin = ensurePlugin()
+  if (plugin.built) log(`built the recording plugin ${plugin.path}`)
+
+  const work = mkdtempSync(join(tmpdir(), 'migtrace-record-'))
+  const sock = join(work, 'qmp.sock')
+  const eventsFile = join(work, 'trace-events')
+  writeFileSync(eventsFile, RECORD_TRACE_EVENTS.join('\n') + '\n')
+  const userLog = optionValue(userArgs, '-D')
+  const logFile = userLog ?? join(work, 'qemu.log')
+  const userStopped = hasFlag(userArgs, '-S') || optionValue(userArgs, '-incoming') !== undefined
+  let writer: TraceWriter | undefined
+  // Ctrl-C (src/qemu/process.ts stops QEMU and exits 130) or any exit: no temporary file stays.
+  const cleanup = (): void => {
+    writer?.removeTempSync()
+    rmSync(work, {recursive: true, force: true})
+  }
+  process.on('exit', cleanup)
+
+  const pluginArgs = [`fd=3`, `epoch_ns=${opts.epochNs}`, `clock=${opts.clock}`, ...(opts.clock === 'guest' ? [`ips=${opts.ips}`] : [])]
+  const args = [
+    ...userArgs,
+    '-plugin', `${plugin.path},${pluginArgs.join(',')}`,
+    '-qmp', `unix:${sock},server=on,wait=off`,
+    '-trace', `events=${eventsFile}`,
+    ...(userLog === undefined ? ['-D', logFile] : []),
+    '-msg', 'timestamp=on',
+    ...(userStopped ? [] : ['-S']),
+  ]
+  const started = hostNowUs()
+  let vm: QemuProcess
+  try {
+    vm = await QemuProcess.spawn({binary, args, fd3Pipe: true, console: opts.console !== undefined ? {stamped: opts.console} : undefined, name: 'qemu'})
+  } catch (e) {
+    cleanup()
+    process.off('exit', cleanup)
+    if (e instanceof QemuStartError) throw new UserError(`${e.message}; QEMU for x86 guests comes with the Debian package qemu-system-x86 (apt-get install qemu-system-x86)`)
+    throw e
+  }
+  let qmp: QmpClient | undefined
+  try {
+    const early = vm.exited.then((x) => {
+      throw startFailure(vm, x)
+    })
+    qmp = await Promise.race([QmpClient.connect(sock, {timeoutMs: 60_000}), early])
+    const version = qmp.greeting.version.qemu
+    const layout = await readLayout(qmp)
+    const gpaMode = pluginGivesGpa(version)
+    const {ranges, conflicts} = addressRanges(layout, gpaMode)
+    const amap = new AddressMap(ranges)
+
+    const session = new Session(opts, layout, amap, new QemuLogFolder(logFile, {virtioMem: layout.virtioMem.map((d) => ({id: d.id, base: d.memaddr, regionSize: d.maxSize}))}))
+    const stream = vm.fd3!
+    const reader = session.consume(stream)
+    // HELLO comes from qemu_plugin_install, before QMP was up: the vCPU count is known by now.
+    await session.helloSeen
+    const base = baseHeader(opts, layout, version, qmp.greeting.version.package, binary, userArgs, plugin, gpaMode, conflicts, session.maxVcpus)
+    // gzip level 1: the writer must keep up with the guest (10^6 writes/s and more); `migtrace
+    // convert` recompresses a finished trace at the default level.
+    writer = await TraceWriter.open(opts.out, parseHeader(base, opts.out), devNames(base), info, {headerAtClose: true, gzipLevel: 1})
+    session.writer = writer
+    if (!userStopped) await qmp.execute('cont')
+    log(`recording: ${[binary, ...userArgs].join(' ')}`)
+    let timer: NodeJS.Timeout | undefined
+    if (opts.durationNs !== undefined) {
+      session.onDuration = () => void qmp!.execute('quit').catch(() => undefined)
+      // An idle guest sends no records, yet its clock runs (idle time is host time): look at the clock.
+      const limit = opts.durationNs
+      timer = setInterval(() => session.checkClock(limit), 50)
+    }
+    await reader.finally(() => clearInterval(timer))
+    const exit = await vm.exited
+    const complete = session.decoder.finish()
+    session.finish()
+    await session.flush()
+    const header = parseHeader(
+      {...base, source: {...(base.source ?? {}), recording: session.describe(exit, complete, (hostNowUs() - started) / 1e6)}},
+      opts.out,
+    )
+    await writer.close(header)
+    writer = undefined
+    return {header, events: session.events, writes: session.tally.writes, hostSeconds: (hostNowUs() - started) / 1e6}
+  } catch (e) {
+    await writer?.abort()
+    writer = undefined
+    if (vm.running) await vm.quit(qmp?.closed === false ? qmp : undefined, {timeoutMs: 5000})
+    if (e instanceof RecordFormatError) throw new Error(`bug: the plugin's record stream is malformed: ${e.message}`)
+    throw e
+  } finally {
+    await qmp?.close().catch(() => undefined)
+    cleanup()
+    process.off('exit', cleanup)
+  }
+}
+
+/** Why QEMU ended before it was usable, as one line naming the package or the flag to fix. */
+function startFailure(vm: QemuProcess, x: {code: number | null; signal: NodeJS.Signals | null}): UserError {
+  const err = vm.stderrTail().trim()
+  if (/-plugin: invalid option|plugins are not supported|Unsupported/i.test(err))
+    throw new UserError(`this QEMU has no TCG plugin support (${lastLine(err)}): use a QEMU built with --enable-plugins, e.g. Debian's qemu-system-x86 (bookworm or later)`)
+  if (/Could not load plugin/.test(err)) return new UserError(`QEMU could not load the recording plugin: ${lastLine(err)}`)
+  return new UserError(`QEMU exited before the recording started (${describeExit(x)})${err !== '' ? `: ${lastLine(err)}` : ''}`)
+}
+
+const lastLine = (s: string): string => s.split('\n').filter((l) => l.trim() !== '').at(-1) ?? s
+
+async function readLayout(qmp: QmpClient): Promise<RecordedLayout> {
+  const hmp = (cmd: string): Promise<string> => qmp.execute<string>('human-monitor-command', {'command-line': cmd})
+  const ramblock = parseInfoRamblock(await hmp('info ramblock'))
+  const mtree = parseInfoMtree(await hmp('info mtree'))
+  const devices = virtioMemDevices(await qmp.execute('query-memory-devices'))
+  return buildLayout(ramblock, mtree, devices)
+}
+
+function devNames(h: HeaderInput): string[] {
+  const names: string[] = []
+  for (const d of h.virtioMem ?? []) names.push(d.id)
+  for (const c of h.vfio ?? []) {
+    names.push(c.id)
+    for (const d of c.devices ?? []) names.push(d.id)
+  }
+  return names
+}
+
+function baseHeader(
+  opts: RecordOptions,
+  layout: RecordedLayout,
+  version: {major: number; minor: number; micro: number},
+  pkg: string,
+  binary: string,
+  args: string[],
+  plugin: {hash: string; compiler: string},
+  gpaMode: boolean,
+  conflicts: string[],
+  vcpus: number,
+): HeaderInput {
+  const lay = headerLayout(layout)
+  // What holds data when the guest starts: the ROMs QEMU loaded (firmware); RAM is zero.
+  const populated = layout.slots.filter((s) => s.rom).map((s) => ({gpa: s.base, len: s.size}))
+  const vfio = args.some((a) => /(^|,)driver=vfio-|^vfio-pci/.test(a)) ? [{id: 'vfio0', dirtyTracking: 'type1' as const}] : []
+  return {
+    format: 'migtrace',
+    version: 1,
+    description: `recorded with migtrace record: ${opts.clock === 'guest' ? `guest virtual time at ${opts.ips} instructions/s` : 'host time'}, ${opts.epochNs > 0 ? `first store to each page per vCPU per ${opts.epochNs} ns epoch` : 'every store'}`,
+    ...lay,
+    vcpus,
+    vfio,
+    populated,
+    source: {
+      recorder: 'migtrace record',
+      qemuVersion: `${version.major}.${version.minor}.${version.micro}`,
+      qemuPackage: pkg,
+      command: [binary, ...args],
+      clock: opts.clock,
+      ...(opts.clock === 'guest' ? {instructionsPerSecond: opts.ips, clockNote: "t_ns = the vCPU's instructions / instructionsPerSecond + the host time it spent idle (halted or paused)"} : {clockNote: 't_ns = host time since QEMU loaded the plugin'}),
+      epochNs: opts.epochNs,
+      writeMeaning: opts.epochNs > 0 ? 'a write event is the first store by a vCPU to a page within an epoch of epochNs of trace time: its address and size (later stores to the page in the same epoch are not listed)' : 'a write event is one guest store',
+      plugin: {hash: plugin.hash, compiler: plugin.compiler},
+      addresses: gpaMode ? 'the plugin gives guest-physical addresses (QEMU 8.2+)' : 'the plugin gives ram_addr + offset + MemoryRegion.addr (QEMU 4.2-8.1): mapped to guest-physical through the RAM blocks and memslots below',
+      ramBlocks: layout.blocks.map((b) => ({idstr: b.info.idstr, name: b.name || `mem-${layout.virtioMem[b.virtioMem]?.id}`, ramOffset: `0x${b.info.ramOffset.toString(16)}`, used: `0x${b.info.used.toString(16)}`, regionAddr: `0x${b.regionAddr.toString(16)}`, ...(b.rom ? {rom: true} : {})})),
+      ...(layout.notes.length > 0 ? {layoutNotes: layout.notes} : {}),
+      ...(conflicts.length > 0 ? {addressConflicts: conflicts} : {}),
+      notRecorded: 'writes by emulated devices (DMA: disk reads, network receive, fw_cfg loading -kernel/-initrd) are not guest stores: the plugin does not see them',
+    },
+  }
+}
+
