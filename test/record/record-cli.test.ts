@@ -86,7 +86,7 @@ rtest('--epoch 0: every store of the guest program, in order, at its guest-physi
     [[0, 64 * 2 ** 20]],
   )
   // The plugin saw every store: what it wrote is what the trace holds plus ROM stores dropped.
-  t.is((rec.writeRecords as number) - (rec.romStoresDropped as number) - (rec.unmappedStoresDropped as number), rec.writesWritten)
+  t.is((rec.writeRecords as number) - (rec.romStoresDropped as number) - (rec.unmappedStoresDropped as number), rec.writesWritten as number)
   // The build is cached by source hash: one .so.
   t.is(readdirSync(cache).filter((f) => f.endsWith('.so')).length, 1)
 })
