@@ -103,8 +103,8 @@ const EXPECTED_ERRORS: [string, string][] = [
   ['unknown-version.csv', "fixtures/bad/unknown-version.csv:1: field 'version': unknown header version (expected 1, found 2)"],
   ['header-missing.jsonl', 'fixtures/bad/header-missing.jsonl:1: header missing: the first line is an event (expected {"format":"migtrace","version":1,...} on the first line)'],
   ['unknown-field.jsonl', "fixtures/bad/unknown-field.jsonl:3: field 'size': unknown field (expected one of t_ns, kind, vcpu, dev, slot, gpa, iova, len, page, count, value, op, params, found 'size')"],
-  ['not-json.jsonl', 'fixtures/bad/not-json.jsonl:3: not valid JSON (expected one JSON object per line, found Expected double-quoted property name in JSON at position 27)'],
-  ['truncated.jsonl', 'fixtures/bad/truncated.jsonl:3: truncated last line: not complete JSON (expected one JSON object per line, found Unterminated string in JSON at position 23)'],
+  ['not-json.jsonl', 'fixtures/bad/not-json.jsonl:3: not valid JSON (expected a field name in double quotes, found the end of the line at column 28)'],
+  ['truncated.jsonl', 'fixtures/bad/truncated.jsonl:3: truncated last line: not complete JSON (expected a closing double quote, found an unterminated string (opened at column 20))'],
   ['negative.jsonl', "fixtures/bad/negative.jsonl:3: field 'len': negative value (expected a whole number >= 0 (decimal, or 0x hex), found -8)"],
   ['fractional.jsonl', "fixtures/bad/fractional.jsonl:3: field 'len': not a whole number (expected a whole number >= 0 (decimal, or 0x hex), found 2.5)"],
 ]

@@ -66,6 +66,20 @@ export class EventChecker {
     this.prevLine = 0
   }
 
+  /**
+   * The rules of a vCPU access (write, read) as a yes/no, for the readers' fast paths: true when
+   * the event passes (its time becomes the previous time), false when `check` must run to name
+   * the problem. Same rules as the write/read case of `check`.
+   */
+  accessOk(t: number, vcpu: number, gpa: number, len: number, line: number): boolean {
+    if (t < this.prevT || vcpu >= this.vcpus || len < 1) return false
+    const end = this.layout.slotEndOf(gpa)
+    if (end < 0 || gpa + len > end) return false
+    this.prevT = t
+    this.prevLine = line
+    return true
+  }
+
   private fail(line: number, field: FieldName, reason: string, expected?: string, found?: string): never {
     throw new UserError(reason, {file: this.file, line, field, expected, found})
   }

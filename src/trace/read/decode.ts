@@ -7,15 +7,17 @@
  * After the fields, `EventChecker` checks the event against the header. A bad row throws a
  * UserError and leaves the batch as it was.
  */
-import {FIELDS, FIELD_INDEX, KINDS, KIND_FIELD_MASK, KIND_REQUIRED_MASK, OPS, type EventBatch, type FieldName} from '../events.js'
+import {FIELDS, FIELD_INDEX, KINDS, KIND_CODE, KIND_FIELD_MASK, KIND_REQUIRED_MASK, OPS, type EventBatch, type FieldName} from '../events.js'
 import type {TraceLayout} from '../layout.js'
 import {UserError, showValue} from '../../util/errors.js'
 import {EventChecker, unknownDeviceError} from './checks.js'
-import {BAD, PARAMS_RE, extraFieldError, missingFieldError, numberError, paramsError, parseUintText, unknownKindError} from './values.js'
+import {JT, type JsonEventScanner} from './json-scan.js'
+import {BAD, PARAMS_RE, extraFieldError, jsonText, missingFieldError, numberError, paramsError, parseUintText, unknownKindError} from './values.js'
 
 const NFIELDS = FIELDS.length
 const COMMA = 44
 const QUOTE = 34
+const NL = 10
 
 const F = FIELD_INDEX
 /** Numeric field columns and where they go in a batch. */
@@ -39,16 +41,18 @@ const IS_NUMERIC = Uint8Array.from(FIELDS, (f) => (f === 'kind' || f === 'dev' |
 
 /** Kind lookup from bytes without making a string: candidates by (length, first byte). */
 const KIND_BYTES = KINDS.map((k) => Buffer.from(k.name, 'latin1'))
-const KIND_BY_LEN_FIRST = new Map<number, number[]>()
+const KIND_MAX_LEN = Math.max(...KIND_BYTES.map((b) => b.length))
+const KIND_CANDIDATES: (number[] | undefined)[] = []
 KIND_BYTES.forEach((b, code) => {
-  const key = b.length * 256 + b[0]!
-  const list = KIND_BY_LEN_FIRST.get(key) ?? []
-  list.push(code)
-  KIND_BY_LEN_FIRST.set(key, list)
+  const slot = (b.length << 7) | b[0]!
+  ;(KIND_CANDIDATES[slot] ??= []).push(code)
 })
 
 function kindFromBytes(buf: Uint8Array, s: number, e: number): number {
-  const cands = KIND_BY_LEN_FIRST.get((e - s) * 256 + (buf[s] ?? 0))
+  const n = e - s
+  const first = buf[s]!
+  if (n <= 0 || n > KIND_MAX_LEN || first >= 128) return -1
+  const cands = KIND_CANDIDATES[(n << 7) | first]
   if (cands === undefined) return -1
   outer: for (const code of cands) {
     const name = KIND_BYTES[code]!
@@ -56,6 +60,21 @@ function kindFromBytes(buf: Uint8Array, s: number, e: number): number {
     return code
   }
   return -1
+}
+
+const K_WRITE = KIND_CODE.get('write')!
+const K_READ = KIND_CODE.get('read')!
+
+/** The fixed parts of the canonical JSON Lines access row (see jsonAccessRow). */
+const J_T = Buffer.from('{"t_ns":', 'latin1')
+const J_WRITE = Buffer.from(',"kind":"write","vcpu":', 'latin1')
+const J_READ = Buffer.from(',"kind":"read","vcpu":', 'latin1')
+const J_GPA = Buffer.from(',"gpa":"0x', 'latin1')
+const J_LEN = Buffer.from('","len":', 'latin1')
+
+function startsWith(buf: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let k = 0; k < bytes.length; k++) if (buf[at + k] !== bytes[k]) return false
+  return true
 }
 
 const OP_CODE = new Map<string, number>(OPS.map((o, i) => [o, i]))
@@ -76,6 +95,98 @@ export class RowDecoder {
 
   private place(line: number): {file: string; line: number} {
     return {file: this.file, line}
+  }
+
+  /**
+   * The fast path for the rows most traces are made of: decodes consecutive lines from buf[s] on
+   * while each is a vCPU access in canonical form, `t,write,vcpu,,,gpa,,len,,,,,\n` (or `read`,
+   * numbers in decimal or 0x hex), ends before `end` and passes the checks, up to `room` rows.
+   * Returns where it stopped: the general path (`csvRow`) takes the next line, and names its
+   * problem if it has one.
+   */
+  csvAccessRun(b: EventBatch, buf: Buffer, s: number, end: number, line: number, room: number): number {
+    const stop = b.length + room
+    while (b.length < stop) {
+      const next = this.csvAccessLine(b, buf, s, end, line)
+      if (next < 0) break
+      s = next
+      line++
+    }
+    return s
+  }
+
+  /** One line of csvAccessRun: the position after its newline, or -1 (nothing changed). */
+  private csvAccessLine(b: EventBatch, buf: Buffer, s: number, e: number, line: number): number {
+    // t_ns: decimal, at most 15 digits (always below 2^53)
+    let j = s
+    let t = 0
+    for (; j < e; j++) {
+      const d = buf[j]! - 48
+      if (d < 0 || d > 9) break
+      t = t * 10 + d
+    }
+    if (j === s || j - s > 15 || buf[j] !== COMMA) return -1
+    // kind: "write," or "read,"
+    let kind: number
+    if (buf[j + 1] === 119 && buf[j + 2] === 114 && buf[j + 3] === 105 && buf[j + 4] === 116 && buf[j + 5] === 101 && buf[j + 6] === COMMA) {
+      kind = K_WRITE
+      j += 7
+    } else if (buf[j + 1] === 114 && buf[j + 2] === 101 && buf[j + 3] === 97 && buf[j + 4] === 100 && buf[j + 5] === COMMA) {
+      kind = K_READ
+      j += 6
+    } else return -1
+    // vcpu, then empty dev and slot
+    let vcpu = 0
+    const v0 = j
+    for (; j < e; j++) {
+      const d = buf[j]! - 48
+      if (d < 0 || d > 9) break
+      vcpu = vcpu * 10 + d
+    }
+    if (j === v0 || j - v0 > 9 || buf[j] !== COMMA || buf[j + 1] !== COMMA || buf[j + 2] !== COMMA) return -1
+    j += 3
+    // gpa: 0x hex (at most 13 digits) or decimal (at most 15), then an empty iova
+    let gpa = 0
+    const g0 = j
+    if (buf[j] === 48 && (buf[j + 1]! | 32) === 120) {
+      j += 2
+      for (; j < e; j++) {
+        const c = buf[j]!
+        if (c >= 48 && c <= 57) gpa = gpa * 16 + (c - 48)
+        else if ((c | 32) >= 97 && (c | 32) <= 102) gpa = gpa * 16 + ((c | 32) - 87)
+        else break
+      }
+      if (j === g0 + 2 || j - g0 > 15) return -1
+    } else {
+      for (; j < e; j++) {
+        const d = buf[j]! - 48
+        if (d < 0 || d > 9) break
+        gpa = gpa * 10 + d
+      }
+      if (j === g0 || j - g0 > 15) return -1
+    }
+    if (buf[j] !== COMMA || buf[j + 1] !== COMMA) return -1
+    j += 2
+    // len (decimal), then five empty fields and the end of the line
+    let len = 0
+    const l0 = j
+    for (; j < e; j++) {
+      const d = buf[j]! - 48
+      if (d < 0 || d > 9) break
+      len = len * 10 + d
+    }
+    if (j === l0 || j - l0 > 15 || j + 5 >= e) return -1
+    if (buf[j] !== COMMA || buf[j + 1] !== COMMA || buf[j + 2] !== COMMA || buf[j + 3] !== COMMA || buf[j + 4] !== COMMA || buf[j + 5] !== NL) return -1
+    if (!this.checker.accessOk(t, vcpu, gpa, len, line)) return -1
+    const i = b.length
+    b.t[i] = t
+    b.kind[i] = kind
+    b.vcpu[i] = vcpu
+    b.gpa[i] = gpa
+    b.len[i] = len
+    b.line[i] = line
+    b.length = i + 1
+    return j + 6
   }
 
   /**
@@ -192,6 +303,146 @@ export class RowDecoder {
     return true
   }
 
+  /**
+   * The fast path for the JSON Lines rows most traces are made of, vCPU accesses exactly as the
+   * trace writer puts them: `{"t_ns":T,"kind":"write","vcpu":V,"gpa":"0xG","len":L}\n` (or
+   * "read"). Like csvAccessRun: consecutive lines from buf[s] on, up to `room`, until one is
+   * anything else; returns where it stopped, and the scanner takes the next line.
+   */
+  jsonAccessRun(b: EventBatch, buf: Buffer, s: number, end: number, line: number, room: number): number {
+    const stop = b.length + room
+    while (b.length < stop) {
+      const next = this.jsonAccessLine(b, buf, s, end, line)
+      if (next < 0) break
+      s = next
+      line++
+    }
+    return s
+  }
+
+  /** One line of jsonAccessRun: the position after its newline, or -1 (nothing changed). */
+  private jsonAccessLine(b: EventBatch, buf: Buffer, s: number, e: number, line: number): number {
+    let j = s + J_T.length
+    if (!startsWith(buf, s, J_T)) return -1
+    let t = 0
+    const t0 = j
+    for (; j < e; j++) {
+      const d = buf[j]! - 48
+      if (d < 0 || d > 9) break
+      t = t * 10 + d
+    }
+    if (j === t0 || j - t0 > 15 || (buf[t0] === 48 && j > t0 + 1)) return -1
+    let kind: number
+    if (startsWith(buf, j, J_WRITE)) {
+      kind = K_WRITE
+      j += J_WRITE.length
+    } else if (startsWith(buf, j, J_READ)) {
+      kind = K_READ
+      j += J_READ.length
+    } else return -1
+    let vcpu = 0
+    const v0 = j
+    for (; j < e; j++) {
+      const d = buf[j]! - 48
+      if (d < 0 || d > 9) break
+      vcpu = vcpu * 10 + d
+    }
+    if (j === v0 || j - v0 > 9 || (buf[v0] === 48 && j > v0 + 1) || !startsWith(buf, j, J_GPA)) return -1
+    j += J_GPA.length
+    let gpa = 0
+    const g0 = j
+    for (; j < e; j++) {
+      const c = buf[j]!
+      if (c >= 48 && c <= 57) gpa = gpa * 16 + (c - 48)
+      else if ((c | 32) >= 97 && (c | 32) <= 102) gpa = gpa * 16 + ((c | 32) - 87)
+      else break
+    }
+    if (j === g0 || j - g0 > 13 || !startsWith(buf, j, J_LEN)) return -1
+    j += J_LEN.length
+    let len = 0
+    const l0 = j
+    for (; j < e; j++) {
+      const d = buf[j]! - 48
+      if (d < 0 || d > 9) break
+      len = len * 10 + d
+    }
+    if (j === l0 || j - l0 > 15 || (buf[l0] === 48 && j > l0 + 1) || j + 1 >= e || buf[j] !== 125 || buf[j + 1] !== NL) return -1
+    if (!this.checker.accessOk(t, vcpu, gpa, len, line)) return -1
+    const i = b.length
+    b.t[i] = t
+    b.kind[i] = kind
+    b.vcpu[i] = vcpu
+    b.gpa[i] = gpa
+    b.len[i] = len
+    b.line[i] = line
+    b.length = i + 1
+    return j + 2
+  }
+
+  /**
+   * The fast path for a JSON Lines event (scanned by JsonEventScanner) whose values are all plain:
+   * integers or unescaped strings, no nested values. Returns false, with the batch unchanged, for
+   * anything else and for an event that breaks a rule: `valuesRow` then decodes it and names the
+   * problem, so both paths give the same result.
+   */
+  jsonRow(b: EventBatch, sc: JsonEventScanner, line: number): boolean {
+    const type = sc.type
+    const start = sc.start
+    const end = sc.end
+    const buf = sc.buf
+    if (!sc.has(F.kind) || type[F.kind] !== JT.STRING || sc.escaped[F.kind] === 1) return false
+    const kind = kindFromBytes(buf, start[F.kind]!, end[F.kind]!)
+    if (kind < 0) return false
+    const vals = this.vals
+    let present = 0b10
+    for (let m = sc.mask & ~0b10; m !== 0; m &= m - 1) {
+      const f = lowestBit(m)
+      const t = type[f]!
+      if (t === JT.NULL) continue
+      if (t === JT.STRING) {
+        if (start[f] === end[f]) continue // "" is "not set", as in CSV
+        if (sc.escaped[f] === 1) return false
+        if (IS_NUMERIC[f] === 1) {
+          const v = uintFromBytes(buf, start[f]!, end[f]!)
+          if (v === BAD) return false
+          vals[f] = v
+        }
+      } else if (t === JT.NUMBER && IS_NUMERIC[f] === 1) {
+        const v = sc.int[f]!
+        if (v < 0) return false
+        vals[f] = v
+      } else return false
+      present |= 1 << f
+    }
+    if ((present & 1) === 0 || (present & ~KIND_FIELD_MASK[kind]!) !== 0 || (KIND_REQUIRED_MASK[kind]! & ~present) !== 0) return false
+    const i = b.length
+    try {
+      b.t[i] = vals[0]!
+      b.kind[i] = kind
+      if ((present & M_VCPU) !== 0) b.vcpu[i] = vals[F.vcpu]!
+      if ((present & M_SLOT) !== 0) b.slot[i] = vals[F.slot]!
+      if ((present & M_GPA) !== 0) b.gpa[i] = vals[F.gpa]!
+      if ((present & M_IOVA) !== 0) b.iova[i] = vals[F.iova]!
+      if ((present & M_LEN) !== 0) b.len[i] = vals[F.len]!
+      if ((present & M_PAGE) !== 0) b.page[i] = vals[F.page]!
+      if ((present & M_COUNT) !== 0) b.count[i] = vals[F.count]!
+      if ((present & M_VALUE) !== 0) b.value[i] = vals[F.value]!
+      if ((present & M_RARE) !== 0) {
+        if ((present & M_DEV) !== 0) this.setDev(b, i, sc.stringValue(F.dev), line)
+        if ((present & M_OP) !== 0) this.setOp(b, i, kind, sc.stringValue(F.op), line)
+        if ((present & M_PARAMS) !== 0) this.setParams(b, i, sc.stringValue(F.params), line)
+      }
+      b.line[i] = line
+      this.checker.check(b, i, line)
+    } catch (err) {
+      clearRow(b, i)
+      if (err instanceof UserError) return false
+      throw err
+    }
+    b.length = i + 1
+    return true
+  }
+
   /** The error for the first numeric field (in column order) that did not parse. */
   private firstBadNumber(buf: Buffer, s: number, e: number, present: number, line: number): UserError {
     for (let fi = 0; fi < NFIELDS; fi++) {
@@ -210,7 +461,7 @@ export class RowDecoder {
     const i = b.length
     try {
       const kindValue = values[F.kind]
-      if (typeof kindValue !== 'string' && isSet(kindValue)) throw new UserError('not a kind name', {file: this.file, line, field: 'kind', expected: 'a string such as "write"', found: JSON.stringify(kindValue)})
+      if (typeof kindValue !== 'string' && isSet(kindValue)) throw new UserError('not a kind name', {file: this.file, line, field: 'kind', expected: 'a string such as "write"', found: showValue(jsonText(kindValue))})
       const kind = KINDS.findIndex((k) => k.name === kindValue)
       if (kind < 0) throw unknownKindError(typeof kindValue === 'string' ? kindValue : '', this.place(line))
       if (!isSet(values[F.t_ns])) throw missingFieldError(KINDS[kind]!.name, 't_ns', this.place(line))
@@ -273,7 +524,7 @@ export class RowDecoder {
 
   private string(v: unknown, field: FieldName, line: number): string {
     if (typeof v === 'string') return v
-    throw new UserError('not a string', {file: this.file, line, field, expected: 'a string', found: JSON.stringify(v)})
+    throw new UserError('not a string', {file: this.file, line, field, expected: 'a string', found: showValue(jsonText(v))})
   }
 
   private setDev(b: EventBatch, i: number, id: string, line: number): void {
@@ -294,6 +545,32 @@ export class RowDecoder {
     if (!PARAMS_RE.test(text)) throw paramsError(text, this.place(line))
     b.params.set(i, text)
   }
+}
+
+/**
+ * A non-negative integer from the bytes buf[s..e): decimal (at most 15 digits) or 0x hex (at most
+ * 13 digits), so always below 2^53; BAD for anything else, longer numbers included (the general
+ * path, parseUintText, then decides).
+ */
+function uintFromBytes(buf: Uint8Array, s: number, e: number): number {
+  let v = 0
+  if (e - s > 2 && buf[s] === 48 && (buf[s + 1]! | 32) === 120) {
+    if (e - s > 15) return BAD
+    for (let j = s + 2; j < e; j++) {
+      const c = buf[j]!
+      if (c >= 48 && c <= 57) v = v * 16 + (c - 48)
+      else if ((c | 32) >= 97 && (c | 32) <= 102) v = v * 16 + ((c | 32) - 87)
+      else return BAD
+    }
+    return v
+  }
+  if (e === s || e - s > 15) return BAD
+  for (let j = s; j < e; j++) {
+    const d = buf[j]! - 48
+    if (d < 0 || d > 9) return BAD
+    v = v * 10 + d
+  }
+  return v
 }
 
 /** The text of column fi of the CSV line buf[s..e) (error paths only). */

@@ -4,6 +4,7 @@
  * lines. Event decoding reads the chunks itself (see csv.ts / jsonl.ts).
  */
 import {createReadStream, openSync, readSync, closeSync, statSync} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {createGunzip} from 'node:zlib'
 import {UserError} from '../../util/errors.js'
 
@@ -57,6 +58,40 @@ export async function* readChunks(path: string, gzip: boolean): AsyncGenerator<B
   } finally {
     file.destroy()
     stream.destroy()
+  }
+}
+
+/**
+ * The file's bytes chunk by chunk like `readChunks`, but a plain file is read into two buffers
+ * used in turn, so a long read allocates nothing: a chunk stays valid only until the next one
+ * after it is asked for. For the event readers, which copy what they keep.
+ */
+export async function* readChunksReusing(path: string, gzip: boolean): AsyncGenerator<Buffer> {
+  if (gzip) {
+    yield* readChunks(path, gzip)
+    return
+  }
+  let fh
+  try {
+    fh = await open(path, 'r')
+  } catch (e) {
+    throw fsError(e, path)
+  }
+  const bufs = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)]
+  try {
+    for (let k = 0; ; k ^= 1) {
+      const buf = bufs[k]!
+      let n
+      try {
+        n = (await fh.read(buf, 0, CHUNK, null)).bytesRead
+      } catch (e) {
+        throw fsError(e, path)
+      }
+      if (n === 0) return
+      yield n === CHUNK ? buf : buf.subarray(0, n)
+    }
+  } finally {
+    await fh.close()
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import {createBatch, resetBatch, DEFAULT_BATCH, type EventBatch} from '../events.js'
 import {UserError} from '../../util/errors.js'
-import {bomLength, readChunks} from './input.js'
+import {bomLength, readChunksReusing} from './input.js'
 
 export interface ReadOptions {
   /**
@@ -20,6 +20,14 @@ export interface ReadOptions {
 /** Decodes the line buf[s..e) (no terminator) into the batch, or throws a UserError. */
 export type LineDecoder = (b: EventBatch, buf: Buffer, s: number, e: number, line: number, unterminated: boolean) => void
 
+/**
+ * A fast path over many lines: decodes whole lines (each ending in a newline before `end`) from
+ * buf[s] on, one row each, numbered from `line`, at most `room` of them, and stops at the first
+ * line it does not take; returns where it stopped. It never throws: a line with a problem is left
+ * to the LineDecoder.
+ */
+export type RunDecoder = (b: EventBatch, buf: Buffer, s: number, end: number, line: number, room: number) => number
+
 export interface LineSource {
   path: string
   gzip: boolean
@@ -31,12 +39,15 @@ const NL = 10
 const CR = 13
 const HASH = 35
 
-export async function* eventLines(src: LineSource, decode: LineDecoder, opts: ReadOptions, allowComments: boolean): AsyncGenerator<EventBatch> {
+export async function* eventLines(src: LineSource, decode: LineDecoder, opts: ReadOptions, allowComments: boolean, run?: RunDecoder): AsyncGenerator<EventBatch> {
   const batch = createBatch(opts.batchSize ?? DEFAULT_BATCH)
   const capacity = batch.t.length
   const onError = opts.onError
   let line = 0
+  /** The start of a line that continues in the next chunk. */
   let leftover: Buffer | undefined
+  /** Whole chunks inside that line, when it is longer than a chunk. */
+  const longLine: Buffer[] = []
   let first = true
   // Returns false when reading must stop.
   const report = (e: unknown): boolean => {
@@ -57,26 +68,55 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
     return true
   }
   try {
-    for await (const chunk of readChunks(src.path, src.gzip)) {
+    for await (const chunk of readChunksReusing(src.path, src.gzip)) {
       let buf = chunk
-      if (leftover !== undefined) {
-        buf = Buffer.concat([leftover, chunk])
-        leftover = undefined
-      }
       let pos = 0
       if (first) {
-        pos = bomLength(buf)
-        if (buf.length < 3 && buf.length > 0) {
+        if (leftover !== undefined) {
+          buf = Buffer.concat([leftover, chunk])
+          leftover = undefined
+        }
+        if (buf.length < 3) {
           // Too short to tell whether a BOM starts here: wait for more bytes.
           leftover = buf
           continue
         }
+        pos = bomLength(buf)
         first = false
+      } else if (leftover !== undefined) {
+        // Only the line that straddles the two chunks is copied, not the whole chunk.
+        const nl = chunk.indexOf(NL)
+        if (nl < 0) {
+          // A line longer than a chunk: collect the pieces, join them once.
+          // The reader reuses its buffers: keep copies.
+          if (longLine.length === 0) leftover = Buffer.from(leftover)
+          longLine.push(Buffer.from(chunk))
+          continue
+        }
+        const joined = Buffer.concat([leftover, ...longLine, chunk.subarray(0, nl)])
+        leftover = undefined
+        longLine.length = 0
+        if (!one(joined, 0, joined.length, false)) return
+        pos = nl + 1
+        if (batch.length === capacity) {
+          yield batch
+          resetBatch(batch)
+        }
       }
       for (;;) {
+        if (run !== undefined && line >= src.skipLines) {
+          const before = batch.length
+          pos = run(batch, buf, pos, buf.length, line + 1, capacity - before)
+          line += batch.length - before
+          if (batch.length === capacity) {
+            yield batch
+            resetBatch(batch)
+            continue
+          }
+        }
         const nl = buf.indexOf(NL, pos)
         if (nl < 0) break
-        if (!(one(buf, pos, nl, false))) return
+        if (!one(buf, pos, nl, false)) return
         pos = nl + 1
         if (batch.length === capacity) {
           yield batch
@@ -85,9 +125,10 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
       }
       if (pos < buf.length) leftover = buf.subarray(pos)
     }
+    if (longLine.length > 0) leftover = Buffer.concat([leftover!, ...longLine])
     if (leftover !== undefined && leftover.length > 0) {
       const s = first ? bomLength(leftover) : 0
-      if (!(one(leftover, s, leftover.length, true))) return
+      if (!one(leftover, s, leftover.length, true)) return
     }
   } catch (e) {
     // Stream errors (corrupt gzip, unreadable file) carry no line yet: add where we stopped.

@@ -5,6 +5,7 @@
  */
 import {KINDS, type FieldName} from '../events.js'
 import {UserError, showValue} from '../../util/errors.js'
+import {RawJson} from './json-scan.js'
 
 /** Returned by the parsers for a value that is not a plain non-negative integer below 2^53. */
 export const BAD = -2
@@ -40,6 +41,7 @@ export function numberError(value: unknown, field: FieldName, at: RowPlace): Use
     if (!Number.isInteger(value)) return new UserError('not a whole number', {...where, expected: WHOLE})
     return new UserError('number too large', {...where, expected: MAX_SAFE})
   }
+  if (value instanceof RawJson) return new UserError('not a number', {...where, expected: WHOLE, found: showValue(value.text)})
   if (typeof value !== 'string') return new UserError('not a number', {...where, expected: WHOLE, found: value === null ? 'null' : typeof value})
   const text = value.trim()
   if (text !== value) return new UserError('spaces around a number', {...where, expected: WHOLE})
@@ -92,7 +94,12 @@ export function missingFieldError(kind: string, field: FieldName, at: RowPlace):
 }
 
 export function extraFieldError(kind: string, field: FieldName, value: unknown, at: RowPlace): UserError {
-  return new UserError(`a ${kind} event does not use this field`, {file: at.file, line: at.line, field, expected: 'an empty value', found: showValue(typeof value === 'string' ? value : JSON.stringify(value))})
+  return new UserError(`a ${kind} event does not use this field`, {file: at.file, line: at.line, field, expected: 'an empty value', found: showValue(typeof value === 'string' ? value : jsonText(value))})
+}
+
+/** A JSON value as text for a message; a nested object or array as it was written. */
+export function jsonText(value: unknown): string {
+  return value instanceof RawJson ? value.text : JSON.stringify(value)
 }
 
 /** A short "expected" text for each field, for missing-value messages. */

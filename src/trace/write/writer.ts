@@ -122,10 +122,11 @@ export class TraceWriter {
       const [next, pos] = enc.encode(b, i, this.chunk, this.chunkPos)
       if (next === i && pos === this.chunkPos && this.chunkPos === 0) {
         // A single line longer than a whole chunk (huge params): encode it on its own.
+        // (The lines after it that fit go along: continue after the last one encoded.)
         const big = Buffer.allocUnsafe(CSV_CHUNK_SLACK + (b.params.get(i)?.length ?? 0) + enc.maxDevLen + 256)
-        const [, n] = enc.encode(b, i, big, 0)
+        const [after, n] = enc.encode(b, i, big, 0)
         await this.write(big.subarray(0, n))
-        i++
+        i = after
         continue
       }
       i = next
