@@ -4,10 +4,17 @@
  * and keeps oclif's default handling (exit 1 with the stack).
  */
 import {Command, Errors} from '@oclif/core'
+import {installInterruptHandler} from '../io/interrupt.js'
 import {UserError} from '../util/errors.js'
 import {isParseError, usageLine, type ParseErrorLike} from './usage-error.js'
 
 export abstract class BaseCommand extends Command {
+  public override async init(): Promise<void> {
+    await super.init()
+    // Ctrl-C or SIGTERM: unfinished outputs removed, one line, the conventional exit status.
+    installInterruptHandler()
+  }
+
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     // this.exit(n): the command has already said what it had to say.
     if (err instanceof Errors.ExitError) throw err
@@ -30,10 +37,23 @@ export abstract class BaseCommand extends Command {
       else process.stderr.write(`${this.config.bin}: ${line}\n`)
       Errors.exit(2)
     }
+    // A guest or a trace too large for this machine: say so in one line, not with a stack.
+    if (isOutOfMemory(err)) {
+      const message = `not enough memory for this input (${err.message}): a smaller guest or trace, or a machine with more memory`
+      if (this.jsonEnabled()) this.logJson({error: {message}})
+      else process.stderr.write(`migtrace: ${message}\n`)
+      Errors.exit(2)
+    }
     if (err.oclif?.exit === 2 && this.jsonEnabled()) {
       this.logJson({error: {message: err.message}})
       Errors.exit(2)
     }
     return super.catch(err)
   }
+}
+
+/** V8's failures to allocate a typed array or a string (not the heap limit, which aborts the process). */
+function isOutOfMemory(err: Error & {code?: unknown}): boolean {
+  if (err.code === 'ERR_STRING_TOO_LONG') return true
+  return err instanceof RangeError && /^(Array buffer allocation failed|Invalid typed array length|Invalid array buffer length)/.test(err.message)
 }

@@ -29,6 +29,7 @@ export default class Generate extends BaseCommand {
     'postcopy-at': Flags.string({description: 'add a switch to postcopy (mig_postcopy) at this time'}),
     populated: Flags.string({description: 'share of guest RAM holding data at the start, 0..1 (default 1)'}),
     param: Flags.string({char: 'p', description: 'workload parameter key=value (repeatable)', multiple: true, multipleNonGreedy: true}),
+    'max-events': Flags.string({description: 'refuse a spec whose rates ask for more events than this, and stop past it (default 1e9)'}),
     gzip: Flags.boolean({description: 'compress with gzip (.gz is appended to the name when missing)', default: false}),
   }
 
@@ -42,9 +43,10 @@ export default class Generate extends BaseCommand {
       if (args.workload === undefined) throw new UserError('nothing to generate', {expected: `a workload (${WORKLOAD_NAMES.join(', ')}) or --spec FILE`})
       spec = parseFlagsSpec(args.workload, flags)
     }
+    const maxEvents = parseNumberFlag('max-events', flags['max-events'], 1)
     const bar = await progressBar()
     try {
-      const res = await writeSynthTrace(spec, flags.out, {gzip: flags.gzip, onProgress: bar?.update})
+      const res = await writeSynthTrace(spec, flags.out, {gzip: flags.gzip, onProgress: bar?.update, maxEvents})
       bar?.stop()
       this.log(`wrote ${res.events} events (${formatDurationNs(spec.durationNs)} of guest time, seed ${spec.seed}) to ${res.path}`)
     } catch (e) {

@@ -1,4 +1,3 @@
-import {writeFileSync, mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
@@ -40,6 +39,7 @@ export default class Replay extends BaseCommand {
     const format = this.jsonEnabled() ? 'json' : flags.format
 
     const overrides = {...(flags.config ? loadConfigFile(flags.config) : {}), ...parseSetFlags(flags.set)}
+    if (flags.out !== undefined) (await import('../io/output-path.js')).checkOutputDir(flags.out, {what: 'the replay tables', field: '--out'})
     const trace = await openTrace(args.trace)
     const settings = resolveSettings(trace.header, overrides)
     const driver = flags.driver as 'qemu' | 'recorded'
@@ -49,11 +49,18 @@ export default class Replay extends BaseCommand {
     const expectRows = await this.expectations(flags.expect, flags['no-expect'] ? undefined : trace.header.observed, result)
 
     if (flags.out) {
-      const files = await report.writeReplayCsv(result, flags.out)
-      mkdirSync(flags.out, {recursive: true})
-      if (format === 'json') writeFileSync(join(flags.out, 'replay.json'), `${JSON.stringify(report.replayJson(result, ctx), null, 2)}\n`)
-      if (format === 'text') writeFileSync(join(flags.out, 'replay.txt'), report.replayText(result, ctx))
-      if (format === 'md') writeFileSync(join(flags.out, 'replay.md'), await report.replayMarkdown(result, ctx))
+      // The tables and the report file appear together, or none of them (full disk, Ctrl-C).
+      const output = new (await import('../io/atomic-output.js')).AtomicOutput('the replay tables', '--out')
+      let files: string[]
+      try {
+        files = await report.writeReplayCsv(result, flags.out, output)
+        if (format === 'json') output.writeFile(join(flags.out, 'replay.json'), `${JSON.stringify(report.replayJson(result, ctx), null, 2)}\n`)
+        if (format === 'text') output.writeFile(join(flags.out, 'replay.txt'), report.replayText(result, ctx))
+        if (format === 'md') output.writeFile(join(flags.out, 'replay.md'), await report.replayMarkdown(result, ctx))
+        output.commit()
+      } finally {
+        output.abort()
+      }
       if (format === 'csv') {
         this.log(files.join('\n'))
         return

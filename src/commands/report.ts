@@ -23,8 +23,9 @@ export default class Report extends BaseCommand {
     const {loadConfigFile, parseSetFlags} = await import('../replay/config.js')
     const {replayFile} = await import('../compare/replay-one.js')
     const {startProgress} = await import('../compare/progress.js')
-    const {writeReplayHtmlReport} = await import('../report/html/replay-html.js')
+    const {checkReplayHtmlReportPaths, writeReplayHtmlReport} = await import('../report/html/replay-html.js')
     const overrides = {...(flags.config ? loadConfigFile(flags.config) : {}), ...parseSetFlags(flags.set)}
+    checkReplayHtmlReportPaths({out: flags.out, csvDir: flags['csv-dir']})
     const bar = await startProgress(flags.quiet, 'replay')
     let result
     try {

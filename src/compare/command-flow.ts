@@ -4,6 +4,7 @@
  * condition failed. The commands stay thin; this is the one place that decides the output.
  */
 import type {Command} from '@oclif/core'
+import {checkOutputFile} from '../io/output-path.js'
 import {UserError} from '../util/errors.js'
 import {compareCsv, compareMarkdown, compareText, type CompareDoc} from './compare-doc.js'
 import {evaluate, type Condition} from './fail-if.js'
@@ -25,12 +26,16 @@ export interface FlowOptions {
   html?: string
 }
 
+const HTML_OUTPUT = {what: 'the HTML page', field: '--html'}
+
 function json(doc: unknown): string {
   return `${JSON.stringify(doc, null, 2)}\n`
 }
 
 export async function runAndPrint(cmd: Command, o: FlowOptions): Promise<void> {
   if (o.shard && o.html) throw new UserError('--html needs every cell', {field: '--html', expected: "no --shard (give --html to 'migtrace merge' instead)"})
+  // Before the sweep, not after it: a directory or an unwritable place for the page is one line now.
+  if (o.html !== undefined) checkOutputFile(o.html, HTML_OUTPUT)
   const run = sweepRun(o.definition)
   const indices = shardIndices(run.items.length, o.shard)
   const bar = await startProgress(o.quiet, o.definition.command === 'grid' ? 'grid' : 'compare', indices.length)
@@ -50,6 +55,7 @@ export async function runAndPrint(cmd: Command, o: FlowOptions): Promise<void> {
 
 /** Print the full document of a sweep; exit 1 when a --fail-if condition holds. */
 export async function printDoc(cmd: Command, def: SweepDef, results: ItemResult[], o: {conditions: Condition[]; format: string; quiet: boolean; html?: string}): Promise<void> {
+  if (o.html !== undefined) checkOutputFile(o.html, HTML_OUTPUT)
   const doc = sweepDoc(def, results)
   if (o.conditions.length > 0 && doc.schema === 'migtrace.compare/1') {
     const base = results.find((r) => r.name === (doc as CompareDoc).baseline)

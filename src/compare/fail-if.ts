@@ -14,6 +14,7 @@
  * baseline) on every variant but the baseline. A ratio or percentage against a baseline of 0 is
  * undefined and never fails (use @delta there).
  */
+import {listFlagItems} from '../util/list-flag.js'
 import {UserError, showValue} from '../util/errors.js'
 import {parseDurationNs, parseSize} from '../util/units.js'
 import {CAUSE_PREFIX, diff, metricSpec, METRICS, type MetricSpec} from './metrics.js'
@@ -84,7 +85,7 @@ export function checkConditionVariants(conditions: readonly Condition[], names: 
 
 /** `--fail-if` flags; each may hold several conditions separated by commas. */
 export function parseConditions(flags: readonly string[]): Condition[] {
-  return flags.flatMap((f) => f.split(',')).filter((s) => s.trim() !== '').map(parseCondition)
+  return listFlagItems(flags, '--fail-if', "'redundant>0.05,downtimeMs>300'").map(parseCondition)
 }
 
 function holds(a: number | string, op: Op, b: number | string): boolean {

@@ -7,6 +7,7 @@
  * ambiguous (QEMU reads 1G as 1 GiB/s, a link is sold as 1 Gbit/s), and so is a bare number.
  */
 import {formatDurationNs, formatRate, parseDurationNs, parseRate} from '../util/units.js'
+import {listFlagItems} from '../util/list-flag.js'
 import {UserError, showValue} from '../util/errors.js'
 import type {Driver} from '../replay/index.js'
 import type {ItemResult, Overrides, SweepRun} from './sweep.js'
@@ -45,9 +46,8 @@ export interface GridDef {
 
 /** Parse axis lists (comma-separated flags, repeatable); duplicates are refused. */
 export function gridAxes(bandwidths: readonly string[], downtimes: readonly string[]): Pick<GridDef, 'bandwidths' | 'downtimes'> {
-  const split = (xs: readonly string[]): string[] => xs.flatMap((x) => x.split(',')).map((s) => s.trim()).filter((s) => s !== '')
-  const bw = split(bandwidths).map((text) => ({text, bytesPerSec: parseGridBandwidth(text)}))
-  const dt = split(downtimes).map((text) => ({text, ms: parseGridDowntime(text)}))
+  const bw = listFlagItems(bandwidths, '--bandwidth', '1Gbit/s,2.5Gbit/s,10Gbit/s').map((text) => ({text, bytesPerSec: parseGridBandwidth(text)}))
+  const dt = listFlagItems(downtimes, '--downtime', '50ms,300ms,1s').map((text) => ({text, ms: parseGridDowntime(text)}))
   if (bw.length === 0) throw new UserError('no bandwidths', {field: '--bandwidth', expected: 'a list such as 1Gbit/s,2.5Gbit/s,10Gbit/s'})
   if (dt.length === 0) throw new UserError('no downtime limits', {field: '--downtime', expected: 'a list such as 50ms,300ms,1s'})
   const dup = <T>(xs: T[], key: (x: T) => number, field: string, show: (x: T) => string): void => {

@@ -2,7 +2,7 @@
  * Replay reports: text (headline + per-iteration table), JSON (schema migtrace.replay/1), CSV files
  * per table, Markdown. Every figure comes from analysis/replay-tables (itself from the ledger).
  */
-import {mkdirSync, writeFileSync} from 'node:fs'
+import type {AtomicOutput} from '../io/atomic-output.js'
 import {join} from 'node:path'
 import {causeList} from '../ledger/causes.js'
 import {causeColumns, iterationColumns, replayHeadline, replayTables, sendCountColumns} from '../analysis/replay-tables.js'
@@ -188,7 +188,6 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
   return `${out.join('\n')}\n`
 }
 
-/** CSV files per table into dir; returns the paths written. */
 type Columns = Record<string, (number | string | boolean | null)[]>
 
 /**
@@ -214,12 +213,12 @@ export async function replayTableCsv(cols: Columns): Promise<string> {
   return text.endsWith('\n') ? text : `${text}\n`
 }
 
-export async function writeReplayCsv(r: ReplayResult, dir: string): Promise<string[]> {
-  mkdirSync(dir, {recursive: true})
+/** CSV files per table into dir, as part of `output` (they appear when it is committed); returns their paths. */
+export async function writeReplayCsv(r: ReplayResult, dir: string, output: AtomicOutput): Promise<string[]> {
   const written: string[] = []
   for (const [name, cols] of replayTableColumns(r)) {
     const p = join(dir, `${name}.csv`)
-    writeFileSync(p, await replayTableCsv(cols))
+    output.writeFile(p, await replayTableCsv(cols))
     written.push(p)
   }
   return written

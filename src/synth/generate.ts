@@ -26,6 +26,12 @@ export interface Synthesis {
   header: TraceHeader
   layout: TraceLayout
   durationNs: number
+  /**
+   * Events the spec asks for, from its rates: every `rate` parameter times its workload's active
+   * window (the rate is per entry, split between its vCPUs). Fixed costs (mapping, pinning, one
+   * pass over a region) are not counted: a floor, for refusing what cannot finish.
+   */
+  estimatedEvents: number
   /** Events in time order; the batch object is reused from one step to the next. */
   batches(batchSize?: number): Generator<EventBatch>
 }
@@ -139,10 +145,19 @@ function build(spec: SynthSpec): Synthesis {
     })
   })
 
+  let estimatedEvents = 0
+  for (const p of planned) {
+    const start = Math.min(p.entry.start ?? 0, duration)
+    const end = Math.min(p.entry.end ?? duration, duration)
+    const seconds = Math.max(0, end - start) / 1e9
+    for (const [name, d] of Object.entries(p.def.params)) if (d.type === 'rate') estimatedEvents += p.params.num(name) * seconds
+  }
+
   return {
     header,
     layout,
     durationNs: duration,
+    estimatedEvents,
     *batches(batchSize = DEFAULT_BATCH) {
       const merger = new TrackMerger(tracks, batchSize)
       for (let b = merger.next(); b !== undefined; b = merger.next()) yield b
@@ -155,7 +170,21 @@ export interface WriteOptions {
   gzip?: boolean
   /** Called after each batch with the share of guest time done (0..1). */
   onProgress?: (done: number) => void
+  /** Refuse a spec whose rates ask for more events, and stop (writing nothing) past it. Default DEFAULT_MAX_EVENTS. */
+  maxEvents?: number
 }
+
+/**
+ * 10^9 events: minutes of work and tens of GB of CSV on a laptop. A spec asking for far more (a
+ * typo of a rate or a duration: 10^16 events would run for years) is refused before it starts.
+ */
+export const DEFAULT_MAX_EVENTS = 1e9
+
+function tooManyEvents(what: string, events: number, max: number): UserError {
+  return new UserError(what, {field: '--max-events', expected: `at most ${formatCount(max)} events (raise the limit with --max-events N)`, found: formatCount(events)})
+}
+
+const formatCount = (n: number): string => (!Number.isFinite(n) ? 'more than 1e308' : n >= 1e6 ? n.toExponential(2).replace('e+', 'e') : String(Math.round(n)))
 
 export interface WriteResult {
   path: string
@@ -175,10 +204,17 @@ export function outputTarget(path: string, gzip: boolean): {path: string; format
 export async function writeSynthTrace(spec: SynthSpec, out: string, opts: WriteOptions = {}): Promise<WriteResult> {
   const target = outputTarget(out, opts.gzip ?? false)
   const syn = synthesize(spec)
+  const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS
+  if (syn.estimatedEvents > maxEvents) {
+    const e = tooManyEvents('the spec asks for more events than the limit', syn.estimatedEvents, maxEvents)
+    throw spec.origin !== undefined ? e.withLocation(spec.origin) : e
+  }
   const names = syn.layout.devices.map((d) => d.id)
   const writer = await TraceWriter.open(target.path, syn.header, names, target.format)
   try {
     for (const b of syn.batches()) {
+      // The estimate is a floor: the cap holds whatever the workloads really emit.
+      if (writer.eventsWritten + b.length > maxEvents) throw tooManyEvents(`stopped after ${writer.eventsWritten} events: the trace would exceed the limit`, writer.eventsWritten + b.length, maxEvents)
       await writer.writeBatch(b)
       opts.onProgress?.(syn.durationNs > 0 ? Math.min(1, b.t[b.length - 1]! / syn.durationNs) : 1)
     }

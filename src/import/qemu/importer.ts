@@ -4,10 +4,12 @@
  * memslots) and the bulk-stage sends; the second emits events in columnar batches through
  * TraceWriter, so a failure at any point leaves no output file.
  */
+import {resolve} from 'node:path'
 import {K, Op, createBatch, resetBatch, type EventBatch} from '../../trace/events.js'
 import type {HeaderInput, TraceHeader} from '../../trace/header.js'
 import {parseHeader} from '../../trace/header.js'
-import {TraceWriter} from '../../trace/write/writer.js'
+import {TraceWriter, formatFromPath} from '../../trace/write/writer.js'
+import {checkOutputFile} from '../../io/output-path.js'
 import {UserError} from '../../util/errors.js'
 import {readJsonFile} from '../../util/json-file.js'
 import {COMPILED_EVENTS, type CompiledEvent} from './formats.js'
@@ -120,6 +122,18 @@ async function walk(
     if (r !== undefined) await r
   }
   counts.lines = lineNo
+}
+
+/**
+ * A file with no QEMU trace-event line is not a QEMU log (a README, JSON, a migtrace trace, an
+ * empty file): refused, instead of written out as a trace of 0 events. A line counts when it names
+ * an event migtrace reads, or has the log backend's `TID@SECONDS.MICROS:` prefix (any event).
+ */
+function checkIsQemuLog(file: string, s: ScanState): void {
+  if (s.used.size > 0 || (s.firstUs !== undefined && s.firstUs >= 0)) return
+  const example = "lines such as '1234@1700000000.123456:migrate_set_state new state active', from -trace ... -D FILE"
+  if (s.lines === 0) throw new UserError('empty file: no QEMU trace-event line', {file, expected: example})
+  throw new UserError(`no QEMU trace-event line in ${s.lines} line${s.lines === 1 ? '' : 's'}`, {file, expected: example})
 }
 
 async function scan(file: string): Promise<ScanState> {
@@ -360,12 +374,17 @@ const STATE_KIND: Record<string, number | undefined> = {
 }
 
 export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummary> {
+  // The output is checked before the log is read twice, not after.
+  if (formatFromPath(opts.out) === undefined) throw new UserError('cannot tell the trace format from the file name', {file: opts.out, field: '--out', expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+  if (resolve(opts.out) === resolve(opts.trace)) throw new UserError('the output would overwrite the QEMU log', {file: opts.out, field: '--out', expected: 'another file name'})
+  checkOutputFile(opts.out, {what: 'the trace', field: '--out'})
   const lab = opts.workload !== undefined ? (readJson(opts.workload, 'lab config') as LabConfig) : undefined
   if (lab !== undefined && (typeof lab !== 'object' || lab === null || typeof lab.args !== 'object' || lab.args === null))
     throw new UserError('not a qemu-lab config.json', {file: opts.workload, field: 'args', expected: 'an object of migrate.py options', found: 'nothing'})
   const observed = opts.stats !== undefined ? readQueryMigrate(opts.stats) : undefined
 
   const s = await scan(opts.trace)
+  checkIsQemuLog(opts.trace, s)
   const res = resolveLayout(opts, s, lab)
   const mapper = new OffsetMapper(res.header)
 

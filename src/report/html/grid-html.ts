@@ -4,7 +4,7 @@ import {GRID_CHARTS} from '../../charts/grid/heatmap.js'
 import {renderCharts} from '../../charts/render.js'
 import type {GridDoc} from '../../compare/grid-doc.js'
 import {formatBytes, formatDurationNs} from '../../util/units.js'
-import {writeFileAtomic} from './atomic.js'
+import {writeFileAtomic} from '../../io/atomic-output.js'
 import {chartSection} from './charts-section.js'
 import {esc, page, table} from './page.js'
 
@@ -39,6 +39,6 @@ ${charts.map((c) => chartSection(c, undefined)).join('\n')}
 
 export async function writeGridHtml(doc: GridDoc, out: string): Promise<string> {
   const path = resolve(out)
-  writeFileAtomic(path, await gridHtml(doc))
+  writeFileAtomic(path, await gridHtml(doc), 'the HTML page', '--html')
   return path
 }

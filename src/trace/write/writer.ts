@@ -1,12 +1,14 @@
 /**
- * Streaming trace writer. Output goes to a temporary file beside the target, renamed into place only
- * when the whole trace was written: a failed or interrupted run leaves no half-written trace.
- * The format follows the file name: `.csv` or `.jsonl`, either with `.gz` for gzip.
+ * Streaming trace writer. Output goes to a temporary file beside the target (src/io/atomic-output.ts),
+ * renamed into place only when the whole trace was written: a failed or interrupted run, or a full
+ * disk, leaves no half-written trace. The format follows the file name: `.csv` or `.jsonl`, either
+ * with `.gz` for gzip.
  */
-import {createReadStream, createWriteStream, renameSync, rmSync, writeFileSync, type WriteStream} from 'node:fs'
-import {pipeline} from 'node:stream/promises'
+import {createReadStream, createWriteStream, type WriteStream} from 'node:fs'
+import {finished, pipeline} from 'node:stream/promises'
 import {createGzip, gzipSync, type Gzip} from 'node:zlib'
-import {once} from 'node:events'
+import {AtomicOutput} from '../../io/atomic-output.js'
+import {checkOutputFile} from '../../io/output-path.js'
 import type {EventBatch} from '../events.js'
 import type {TraceHeader} from '../header.js'
 import {serializeHeader} from '../header.js'
@@ -40,13 +42,16 @@ const FLUSH_AT = 1 << 20
 const CSV_CHUNK_SLACK = 1 << 16
 
 export class TraceWriter {
-  private readonly tmp: string
+  private readonly out = new AtomicOutput('the trace')
+  private readonly eventsFile: string
   private readonly file: WriteStream
   private readonly gz?: Gzip
   private readonly sink: NodeJS.WritableStream
   private buf = ''
   private closed = false
   private failure?: Error
+  /** Writes waiting for 'drain': a stream error must end the wait (a full disk never drains). */
+  private waiting: ((e: Error) => void)[] = []
   readonly format: TraceFormat
   private readonly csv?: CsvBatchEncoder
   private chunk?: Buffer
@@ -63,12 +68,13 @@ export class TraceWriter {
   ) {
     this.format = info.format
     if (info.format === 'csv') this.csv = new CsvBatchEncoder(devNames)
-    this.tmp = `${path}.tmp-${process.pid}-${Date.now()}`
-    this.file = createWriteStream(this.tmp)
-    this.file.on('error', (e) => (this.failure = e))
+    // With the header at close, the events go to a scratch file first (see open).
+    this.eventsFile = headerAtClose ? this.out.scratchFor(path) : this.out.tempFor(path)
+    this.file = createWriteStream(this.eventsFile)
+    this.file.on('error', (e) => this.fail(e))
     if (info.gzip) {
       this.gz = createGzip({level: gzipLevel})
-      this.gz.on('error', (e) => (this.failure = e))
+      this.gz.on('error', (e) => this.fail(e))
       this.gz.pipe(this.file)
       this.sink = this.gz
     } else {
@@ -88,14 +94,39 @@ export class TraceWriter {
   static async open(path: string, header: TraceHeader, devNames: readonly string[], format?: FormatInfo, opts: {headerAtClose?: boolean; gzipLevel?: number} = {}): Promise<TraceWriter> {
     const info = format ?? formatFromPath(path)
     if (!info) throw new UserError('cannot tell the trace format from the file name', {file: path, expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+    // Before any work: a directory, a device or a read-only place is refused in one line now,
+    // not after the whole trace was generated.
+    checkOutputFile(path, {what: 'the trace'})
     const w = new TraceWriter(path, info, devNames, opts.headerAtClose === true, opts.gzipLevel ?? 6)
-    if (!w.headerAtClose) await w.write(headerText(header, info.format))
+    try {
+      if (!w.headerAtClose) await w.write(headerText(header, info.format))
+    } catch (e) {
+      await w.abort()
+      throw e
+    }
     return w
   }
 
+  private fail(e: Error): void {
+    this.failure ??= e
+    for (const wake of this.waiting.splice(0)) wake(e)
+  }
+
   private async write(text: string | Buffer): Promise<void> {
-    if (this.failure) throw this.failure
-    if (!this.sink.write(text)) await once(this.sink as NodeJS.EventEmitter, 'drain')
+    if (this.failure) throw this.out.failure(this.failure, this.path)
+    if (this.sink.write(text)) return
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => {
+        this.sink.removeListener('drain', onDrain)
+        reject(this.out.failure(e, this.path))
+      }
+      const onDrain = (): void => {
+        this.waiting = this.waiting.filter((w) => w !== onError)
+        resolve()
+      }
+      this.sink.once('drain', onDrain)
+      this.waiting.push(onError)
+    })
   }
 
   /** Append every event of a batch. */
@@ -149,28 +180,27 @@ export class TraceWriter {
     if (this.closed) return
     this.closed = true
     if (this.headerAtClose !== (header !== undefined)) throw new Error('bug: close(header) goes with open(..., {headerAtClose: true})')
-    const whole = `${this.tmp}.whole`
     try {
       await this.flushChunk()
       if (this.buf.length > 0) await this.write(this.buf)
       this.buf = ''
-      const done = once(this.file, 'close')
+      if (this.failure) throw this.failure
       this.sink.end()
-      await done
+      // Settles when the file is flushed and closed, or at its first error (ENOSPC at the end).
+      await finished(this.file)
       if (this.failure) throw this.failure
       if (header !== undefined) {
+        // The header in front of the events, in the target's own temp file; the events' file is scratch.
         const text = Buffer.from(headerText(header, this.info.format))
-        writeFileSync(whole, this.info.gzip ? gzipSync(text, {level: 9}) : text)
-        await pipeline(createReadStream(this.tmp), createWriteStream(whole, {flags: 'a'}))
-        rmSync(this.tmp, {force: true})
-        renameSync(whole, this.path)
-      } else {
-        renameSync(this.tmp, this.path)
+        this.out.writeFile(this.path, this.info.gzip ? gzipSync(text, {level: 9}) : text)
+        await pipeline(createReadStream(this.eventsFile), createWriteStream(this.out.tempFor(this.path), {flags: 'a'}))
       }
+      this.out.commit()
     } catch (e) {
-      rmSync(this.tmp, {force: true})
-      rmSync(whole, {force: true})
-      throw e
+      this.file.destroy()
+      this.gz?.destroy()
+      this.out.abort()
+      throw this.out.failure(e, this.path)
     }
   }
 
@@ -179,8 +209,7 @@ export class TraceWriter {
    * long producer runs), where abort() could not finish.
    */
   removeTempSync(): void {
-    rmSync(this.tmp, {force: true})
-    rmSync(`${this.tmp}.whole`, {force: true})
+    this.out.abort()
   }
 
   /** Drop the output: nothing is left at the target path. */
@@ -189,6 +218,6 @@ export class TraceWriter {
     this.closed = true
     this.file.destroy()
     this.gz?.destroy()
-    rmSync(this.tmp, {force: true})
+    this.out.abort()
   }
 }
