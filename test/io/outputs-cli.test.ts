@@ -42,7 +42,7 @@ test('bad output paths: one line, exit 2, nothing written', async (t) => {
     [['report', SMALL, '--out', 'adir'], "adir: field '--out': cannot write the HTML report: is a directory (expected a file name)"],
     [['report', SMALL, '--out', 'afile/r.html'], "afile/r.html: field '--out': cannot write the HTML report: afile is a file, not a directory (expected a path inside a directory)"],
     [['report', SMALL, '--out', 'r.html', '--csv-dir', 'afile'], "afile: field '--csv-dir': cannot write the report's CSV tables: is a file, not a directory (expected a directory (created when missing))"],
-    [['grid', SMALL, '--bandwidth', '1G', '--downtime', '1s', '--html', 'adir'], "adir: field '--html': cannot write the HTML page: is a directory (expected a file name)"],
+    [['grid', SMALL, '--bandwidth', '1Gbit/s', '--downtime', '1s', '--html', 'adir'], "adir: field '--html': cannot write the HTML page: is a directory (expected a file name)"],
     [['import', 'qemu', QEMU_LOG, '--out', 'adir/'], "adir/: field '--out': cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz)"],
     [['import', 'qemu', QEMU_LOG, '--out', 'afile/x.csv'], "afile/x.csv: field '--out': cannot write the trace: afile is a file, not a directory (expected a path inside a directory)"],
     [['import', 'qemu', 'adir', '--out', 'x.csv'], 'adir: is a directory, not a QEMU trace log (expected a QEMU trace log (-trace ... -D FILE), optionally gzip-compressed)'],
