@@ -241,7 +241,7 @@ async function scan(file: string): Promise<ScanState> {
 }
 
 /** 7.2 prints `as_id << 16 | slot` as the slot; 9.1+ prints them apart. */
-function slotId(a: ParsedArgs): {as: number; slot: number} {
+export function slotId(a: ParsedArgs): {as: number; slot: number} {
   const raw = a.num[1]!
   if (!Number.isNaN(a.num[0]!)) return {as: a.num[0]!, slot: raw}
   return {as: raw >>> 16, slot: raw & 0xffff}
