@@ -8,6 +8,9 @@ import {installInterruptHandler} from '../io/interrupt.js'
 import {UserError} from '../util/errors.js'
 import {isParseError, usageLine, type ParseErrorLike} from './usage-error.js'
 
+/** The document --json prints for a user's mistake (docs/schemas/error.schema.json). */
+export const ERROR_SCHEMA = 'migtrace.error/1'
+
 export abstract class BaseCommand extends Command {
   public override async init(): Promise<void> {
     await super.init()
@@ -20,7 +23,7 @@ export abstract class BaseCommand extends Command {
     if (err instanceof Errors.ExitError) throw err
     if (err instanceof UserError) {
       if (this.jsonEnabled()) {
-        this.logJson({error: err.toJSON()})
+        this.logJson({schema: ERROR_SCHEMA, error: err.toJSON()})
       } else {
         process.stderr.write(`migtrace: ${err.message}\n`)
       }
@@ -33,7 +36,7 @@ export abstract class BaseCommand extends Command {
     if (isParseError(err)) {
       const flagNames = Object.keys((this.constructor as typeof Command).flags ?? {})
       const line = usageLine(err as ParseErrorLike, this.config.bin, this.id?.replaceAll(':', ' ') ?? '', [...flagNames, 'json', 'help'])
-      if (this.jsonEnabled()) this.logJson({error: {message: line}})
+      if (this.jsonEnabled()) this.logJson({schema: ERROR_SCHEMA, error: {message: line}})
       else process.stderr.write(`${this.config.bin}: ${line}\n`)
       Errors.exit(2)
     }
@@ -45,7 +48,7 @@ export abstract class BaseCommand extends Command {
       Errors.exit(2)
     }
     if (err.oclif?.exit === 2 && this.jsonEnabled()) {
-      this.logJson({error: {message: err.message}})
+      this.logJson({schema: ERROR_SCHEMA, error: {message: err.message}})
       Errors.exit(2)
     }
     return super.catch(err)

@@ -13,10 +13,10 @@ export default class Convert extends BaseCommand {
     output: Args.string({description: 'trace to write (.csv, .jsonl, optionally .gz)', required: true}),
   }
 
-  async run(): Promise<{input: string; output: string; events: number}> {
+  async run(): Promise<{schema: string; input: string; output: string; events: number}> {
     const {args} = await this.parse(Convert)
     const events = await convertTrace(args.input, args.output)
     this.log(`${args.output}: ${events} events written`)
-    return {input: args.input, output: args.output, events}
+    return {schema: 'migtrace.convert/1', input: args.input, output: args.output, events}
   }
 }

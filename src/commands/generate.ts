@@ -13,6 +13,7 @@ export default class Generate extends BaseCommand {
     '<%= config.bin %> <%= command.id %> hotset --param hotSize=64M --param hotShare=0.95 --seed 7 --out hot.csv.gz',
     '<%= config.bin %> <%= command.id %> --spec fixtures/synth/passthrough.json --out vfio.jsonl --gzip',
   ]
+  static override enableJsonFlag = true
   static override args = {
     workload: Args.string({description: 'workload to run on every vCPU (see docs/generate.md)', required: false, options: WORKLOAD_NAMES}),
   }
@@ -33,7 +34,7 @@ export default class Generate extends BaseCommand {
     gzip: Flags.boolean({description: 'compress with gzip (.gz is appended to the name when missing)', default: false}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<{schema: string; path: string; events: number; guestTimeNs: number; seed: number}> {
     const {args, flags} = await this.parse(Generate)
     let spec: SynthSpec
     if (flags.spec !== undefined) {
@@ -49,6 +50,7 @@ export default class Generate extends BaseCommand {
       const res = await writeSynthTrace(spec, flags.out, {gzip: flags.gzip, onProgress: bar?.update, maxEvents})
       bar?.stop()
       this.log(`wrote ${res.events} events (${formatDurationNs(spec.durationNs)} of guest time, seed ${spec.seed}) to ${res.path}`)
+      return {schema: 'migtrace.generate/1', path: res.path, events: res.events, guestTimeNs: spec.durationNs, seed: spec.seed}
     } catch (e) {
       throw e instanceof UserError && flags.spec === undefined ? flagError(e) : e
     } finally {

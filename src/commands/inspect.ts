@@ -24,13 +24,13 @@ export default class Inspect extends BaseCommand {
     bucket: Flags.string({description: 'write-rate bucket width, e.g. 10ms or 1s (default: chosen for at most 50 buckets)'}),
   }
 
-  async run(): Promise<InspectResult | void> {
+  async run(): Promise<(InspectResult & {schema: string}) | void> {
     const {args, flags} = await this.parse(Inspect)
     const bucketNs = flags.bucket === undefined ? undefined : parseDurationNs(flags.bucket, '--bucket')
     if (bucketNs !== undefined && bucketNs < 1) this.error('--bucket must be at least 1ns', {exit: 2})
     const trace = await openTrace(args.trace)
     const result = await inspectTrace(trace, {bucketNs})
-    if (this.jsonEnabled()) return result
+    if (this.jsonEnabled()) return {schema: 'migtrace.inspect/1', ...result}
     if (flags.csv) {
       const csv = (await inspectTable(result, flags.table as InspectTableName)).toCSV()
       process.stdout.write(csv.endsWith('\n') ? csv : `${csv}\n`)

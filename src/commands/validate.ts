@@ -21,6 +21,7 @@ export default class Validate extends BaseCommand {
     const {args, flags} = await this.parse(Validate)
     const r = await validateTrace(args.trace, {maxErrors: flags['max-errors']})
     const json = {
+      schema: 'migtrace.validate/1',
       file: r.file,
       valid: r.valid,
       format: r.format,

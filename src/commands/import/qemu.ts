@@ -7,6 +7,7 @@ export default class ImportQemu extends BaseCommand {
     '<%= config.bin %> import qemu trace-src.log.gz --stats final-src.json --workload config.json --out traces/run.csv.gz',
     '<%= config.bin %> import qemu qemu.log --layout header.json --out run.jsonl',
   ]
+  static override enableJsonFlag = true
   static override args = {
     log: Args.string({description: 'QEMU trace log (-trace ... -D FILE, optionally gzip-compressed)', required: true}),
   }
@@ -18,7 +19,7 @@ export default class ImportQemu extends BaseCommand {
     console: Flags.string({description: "qemu-lab source console (src-serial.log): verify and re-create the dirtier's writes; needs --workload"}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<Record<string, unknown>> {
     const {args, flags} = await this.parse(ImportQemu)
     const {importQemuTrace} = await import('../../import/qemu/importer.js')
     const r = await importQemuTrace({trace: args.log, out: flags.out, layout: flags.layout, stats: flags.stats, workload: flags.workload, console: flags.console})
@@ -31,5 +32,19 @@ export default class ImportQemu extends BaseCommand {
     if (src.skippedEvents) this.log(`events not representable: ${JSON.stringify(src.skippedEvents)}`)
     const w = src.workload as {writes?: string; consoleIntervalsVerified?: number} | undefined
     if (w) this.log(`workload: ${w.consoleIntervalsVerified} console intervals verified; writes ${w.writes}`)
+    return {
+      schema: 'migtrace.import-qemu/1',
+      log: args.log,
+      out: flags.out,
+      events: r.events,
+      lines: r.lines,
+      layoutFrom: String(src.layoutFrom),
+      used: r.used,
+      unknown: r.unknown,
+      otherLines: r.otherLines,
+      ...(src.unmappedPagesSent ? {unmappedPagesSent: src.unmappedPagesSent} : {}),
+      ...(src.skippedEvents ? {skippedEvents: src.skippedEvents} : {}),
+      ...(w ? {workload: w} : {}),
+    }
   }
 }

@@ -1,0 +1,253 @@
+/**
+ * The JSON every command prints (--json, --format json), as zod types: one place that says what a
+ * tool reading migtrace's output may rely on. docs/schemas/*.schema.json are generated from these
+ * (scripts/json-schemas.ts, z.toJSONSchema); test/cli/json-schemas.test.ts fails when the docs and
+ * these types drift apart, and when a command prints a field these types do not declare.
+ *
+ * Each document's top level is strict (an undeclared field is drift); nested sections that other
+ * parts of migtrace own and extend (settings, KVM counters, device and mode sections) are declared
+ * by their shape where it is stable and left open (looseObject) where it grows.
+ */
+import {z} from 'zod'
+
+const num = z.number()
+const int = z.number().int()
+const counts = z.record(z.string(), z.number())
+const open = z.looseObject({})
+
+export const ErrorOutput = z.strictObject({
+  schema: z.literal('migtrace.error/1'),
+  error: z.looseObject({
+    message: z.string().describe('the one line printed on stderr without --json'),
+    file: z.string().optional(),
+    line: int.optional(),
+    field: z.string().optional(),
+    expected: z.string().optional(),
+    found: z.string().optional(),
+  }),
+})
+
+const traceError = z.looseObject({message: z.string(), file: z.string().optional(), line: int.optional(), field: z.string().optional(), expected: z.string().optional(), found: z.string().optional()})
+
+export const ValidateOutput = z.strictObject({
+  schema: z.literal('migtrace.validate/1'),
+  file: z.string(),
+  valid: z.boolean(),
+  format: z.enum(['csv', 'jsonl']).nullable().describe('null when the file could not be read at all'),
+  gzip: z.boolean(),
+  headerFile: z.string().nullable().optional(),
+  events: int.describe('events read'),
+  errors: z.array(traceError),
+  stoppedEarly: z.boolean().describe('--max-errors was reached'),
+})
+
+export const InspectOutput = z.strictObject({
+  schema: z.literal('migtrace.inspect/1'),
+  file: z.string(),
+  format: z.enum(['csv', 'jsonl']),
+  gzip: z.boolean(),
+  headerFile: z.string(),
+  events: int,
+  eventsByKind: counts,
+  firstNs: num,
+  lastNs: num,
+  durationNs: num,
+  vcpus: int,
+  pageSize: int,
+  guestMemoryBytes: num,
+  totalPages: int,
+  memory: z.looseObject({ramBlocks: z.array(open), memslots: z.array(open), populated: z.unknown(), dirtyTracking: open}),
+  distinctPagesWritten: int,
+  distinctBytesWritten: num,
+  writes: z.looseObject({events: int, bytes: num, byKind: open, byVcpu: z.array(int), readsByVcpu: z.array(int)}),
+  writeRate: z.looseObject({bucketNs: num, buckets: z.array(open)}),
+  virtioMem: z.array(open),
+  vfio: z.array(open),
+  kvm: open,
+  migration: z.looseObject({events: z.array(open), syncs: int, pagesSent: open}),
+})
+
+export const ConvertOutput = z.strictObject({
+  schema: z.literal('migtrace.convert/1'),
+  input: z.string(),
+  output: z.string(),
+  events: int,
+})
+
+export const GenerateOutput = z.strictObject({
+  schema: z.literal('migtrace.generate/1'),
+  path: z.string().describe('the file written (.gz appended with --gzip)'),
+  events: int,
+  guestTimeNs: num,
+  seed: int,
+})
+
+export const ImportQemuOutput = z.strictObject({
+  schema: z.literal('migtrace.import-qemu/1'),
+  log: z.string(),
+  out: z.string(),
+  events: int.describe('trace events written'),
+  lines: int.describe('log lines read'),
+  layoutFrom: z.string().describe('where the guest layout came from'),
+  used: counts.describe('QEMU trace events used, by name'),
+  unknown: counts.describe('QEMU trace events not used, by name'),
+  otherLines: int.describe('lines that are not trace events'),
+  unmappedPagesSent: z.unknown().optional(),
+  skippedEvents: z.unknown().optional(),
+  workload: open.optional(),
+})
+
+const nullableOpen = open.nullable()
+
+export const ReplayOutput = z.strictObject({
+  schema: z.literal('migtrace.replay/1'),
+  trace: z.string(),
+  driver: z.enum(['qemu', 'recorded']),
+  stopPolicy: z.string(),
+  verdict: z.string().describe('converged, not-converged, inconclusive, cancelled, postcopy, ...'),
+  stopReason: z.string(),
+  iterations: int,
+  dirtySyncCount: int,
+  totalTimeMs: num,
+  setupTimeMs: num,
+  downtimeMs: num,
+  downtime: z.strictObject({
+    ramMs: num,
+    deviceStateMs: num,
+    ramPages: int,
+    ramBytes: num,
+    deviceStateBytes: num,
+    vfioStateMs: num,
+    vfioStateBytes: num,
+    limitMs: num,
+  }),
+  pagesSent: int,
+  bytesSent: num,
+  ratioToRam: num,
+  firstPages: int,
+  redirtiedPages: int,
+  zeroPages: int,
+  redundantPages: int.describe('double-copies: re-sends of unchanged pages'),
+  redundantBytes: num,
+  redundantByCause: counts.describe('double-copied pages by cause id'),
+  lostWrites: int,
+  guest: z.strictObject({bytes: num, pages: int, pageSize: int}),
+  traceEndedFirst: z.boolean(),
+  traceEndMs: num,
+  migrationStartMs: num,
+  stall: z.unknown().nullable(),
+  sendHistogram: z.array(int).describe('pages sent k times, k = 0..15+'),
+  kvm: open,
+  lazyClears: int,
+  events: open,
+  settings: z.record(z.string(), z.unknown()).describe('every setting as resolved for this run'),
+  notes: z.array(z.string()),
+  vfio: open.optional(),
+  virtioMem: open.optional(),
+  postcopy: nullableOpen,
+  snapshot: nullableOpen,
+  throttle: nullableOpen,
+  transport: nullableOpen,
+  perIteration: z.array(z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]))),
+  expect: z.unknown().optional().describe("model against QEMU's observed figures (--expect or an imported trace)"),
+})
+
+const diffCell = z.strictObject({delta: num, ratio: num.nullable(), pct: num.nullable()})
+const metricDef = z.strictObject({name: z.string(), unit: z.string(), better: z.string()})
+
+const diffSide = z.strictObject({file: z.string(), trace: z.string(), driver: z.string(), verdict: z.string(), stopReason: z.string(), metrics: counts})
+
+export const DiffOutput = z.strictObject({
+  schema: z.literal('migtrace.diff/1'),
+  baseline: diffSide,
+  other: diffSide,
+  settingsChanged: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])),
+  metrics: z.array(metricDef),
+  diff: z.record(z.string(), diffCell),
+})
+
+const failIf = z.array(z.looseObject({condition: z.string(), failed: z.boolean(), checks: z.array(open)}))
+
+export const CompareOutput = z.strictObject({
+  schema: z.literal('migtrace.compare/1'),
+  trace: z.string(),
+  driver: z.string(),
+  baseline: z.string(),
+  base: z.record(z.string(), z.unknown()),
+  metrics: z.array(metricDef),
+  variants: z.array(
+    z.strictObject({name: z.string(), settings: z.record(z.string(), z.string()), effective: z.record(z.string(), z.unknown()), verdict: z.string(), stopReason: z.string(), metrics: counts}),
+  ),
+  diffs: z.array(z.strictObject({variant: z.string(), metrics: z.record(z.string(), diffCell)})),
+  failIf: failIf.optional(),
+  failed: z.boolean().optional(),
+})
+
+export const GridOutput = z.strictObject({
+  schema: z.literal('migtrace.grid/1'),
+  trace: z.string(),
+  driver: z.string(),
+  base: z.record(z.string(), z.unknown()),
+  bandwidthSetting: z.enum(['both', 'max-bandwidth', 'link-bandwidth']),
+  bandwidths: z.array(z.strictObject({text: z.string(), bytesPerSec: num})),
+  downtimes: z.array(z.strictObject({text: z.string(), ms: num})),
+  cells: z.array(
+    z.strictObject({
+      bandwidth: z.string(),
+      bandwidthBytesPerSec: num,
+      downtimeLimit: z.string(),
+      downtimeLimitMs: num,
+      verdict: z.string(),
+      stopReason: z.string(),
+      totalTimeMs: num,
+      downtimeMs: num,
+      metrics: counts,
+    }),
+  ),
+})
+
+export const ShardOutput = z.strictObject({
+  schema: z.literal('migtrace.shard/1'),
+  command: z.enum(['compare', 'grid']),
+  shard: z.strictObject({index: int, count: int}),
+  total: int,
+  definition: open,
+  results: z.array(z.looseObject({index: int, name: z.string(), verdict: z.string(), stopReason: z.string(), metrics: counts})),
+})
+
+export const ReportOutput = z.strictObject({
+  schema: z.literal('migtrace.report/1'),
+  trace: z.string(),
+  verdict: z.string(),
+  totalTimeMs: num,
+  downtimeMs: num,
+  html: z.string().describe('the HTML file written'),
+  csvDir: z.string().describe('the folder of the CSV table behind each chart'),
+  charts: z.array(z.looseObject({id: z.string()})),
+  tables: z.array(z.unknown()),
+})
+
+/** Every output document by file name (docs/schemas/<name>.schema.json) and schema id. */
+export const OUTPUT_SCHEMAS = {
+  error: ErrorOutput,
+  validate: ValidateOutput,
+  inspect: InspectOutput,
+  convert: ConvertOutput,
+  generate: GenerateOutput,
+  'import-qemu': ImportQemuOutput,
+  replay: ReplayOutput,
+  diff: DiffOutput,
+  compare: CompareOutput,
+  grid: GridOutput,
+  shard: ShardOutput,
+  report: ReportOutput,
+} as const
+
+export type OutputName = keyof typeof OUTPUT_SCHEMAS
+
+/** The JSON Schema of one output, as written to docs/schemas (stable key order, 2-space indent). */
+export function jsonSchemaText(name: OutputName): string {
+  const schema = z.toJSONSchema(OUTPUT_SCHEMAS[name], {target: 'draft-2020-12'}) as Record<string, unknown>
+  const id = (OUTPUT_SCHEMAS[name].shape.schema as z.ZodLiteral<string>).value
+  return `${JSON.stringify({$id: `https://migtrace.invalid/schemas/${name}.schema.json`, title: id, ...schema}, null, 2)}\n`
+}
