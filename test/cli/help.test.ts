@@ -63,7 +63,7 @@ test('a bad flag value is one line, also in --json mode', async (t) => {
   t.is(o.stderr, "migtrace: Expected --format=xml to be one of: text, json, csv, md; see 'migtrace replay --help'\n")
   const j = await runCli(['replay', 'x.csv', '--bogus', '--json'])
   t.is(j.code, 2)
-  t.deepEqual(JSON.parse(j.stdout), {error: {message: "unknown flag --bogus; see 'migtrace replay --help'"}})
+  t.deepEqual(JSON.parse(j.stdout), {schema: 'migtrace.error/1', error: {message: "unknown flag --bogus; see 'migtrace replay --help'"}})
 })
 
 test('autocomplete is registered', async (t) => {
