@@ -29,7 +29,14 @@ export default class Inspect extends BaseCommand {
     const bucketNs = flags.bucket === undefined ? undefined : parseDurationNs(flags.bucket, '--bucket')
     if (bucketNs !== undefined && bucketNs < 1) this.error('--bucket must be at least 1ns', {exit: 2})
     const trace = await openTrace(args.trace)
-    const result = await inspectTrace(trace, {bucketNs})
+    const {startFileProgress} = await import('../compare/progress.js')
+    const bar = await startFileProgress(false, 'inspect', args.trace)
+    let result
+    try {
+      result = await inspectTrace(trace, {bucketNs})
+    } finally {
+      bar.stop()
+    }
     if (this.jsonEnabled()) return {schema: 'migtrace.inspect/1', ...result}
     if (flags.csv) {
       const csv = (await inspectTable(result, flags.table as InspectTableName)).toCSV()

@@ -43,8 +43,15 @@ export default class Replay extends BaseCommand {
     const trace = await openTrace(args.trace)
     const settings = resolveSettings(trace.header, overrides)
     const driver = flags.driver as 'qemu' | 'recorded'
-    const noStartEvent = driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
-    const result = await replay({header: trace.header, layout: trace.layout, events: trace.events(), file: args.trace}, {driver, settings, overrides, noStartEvent})
+    const {startFileProgress} = await import('../compare/progress.js')
+    const bar = await startFileProgress(false, 'replay', args.trace)
+    let result
+    try {
+      const noStartEvent = driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
+      result = await replay({header: trace.header, layout: trace.layout, events: trace.events(), file: args.trace}, {driver, settings, overrides, noStartEvent})
+    } finally {
+      bar.stop()
+    }
     const ctx = {trace: args.trace}
     const expectRows = await this.expectations(flags.expect, flags['no-expect'] ? undefined : trace.header.observed, result)
 

@@ -22,14 +22,14 @@ export default class Report extends BaseCommand {
     const {args, flags} = await this.parse(Report)
     const {loadConfigFile, parseSetFlags} = await import('../replay/config.js')
     const {replayFile} = await import('../compare/replay-one.js')
-    const {startProgress} = await import('../compare/progress.js')
+    const {startFileProgress} = await import('../compare/progress.js')
     const {checkReplayHtmlReportPaths, writeReplayHtmlReport} = await import('../report/html/replay-html.js')
     const overrides = {...(flags.config ? loadConfigFile(flags.config) : {}), ...parseSetFlags(flags.set)}
     checkReplayHtmlReportPaths({out: flags.out, csvDir: flags['csv-dir']})
-    const bar = await startProgress(flags.quiet, 'replay')
+    const bar = await startFileProgress(flags.quiet, 'replay', args.trace)
     let result
     try {
-      result = await replayFile({trace: args.trace, overrides, driver: flags.driver as 'qemu' | 'recorded'}, (n) => bar.update(n))
+      result = await replayFile({trace: args.trace, overrides, driver: flags.driver as 'qemu' | 'recorded'})
     } finally {
       bar.stop()
     }

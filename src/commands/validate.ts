@@ -19,7 +19,14 @@ export default class Validate extends BaseCommand {
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(Validate)
-    const r = await validateTrace(args.trace, {maxErrors: flags['max-errors']})
+    const {startFileProgress} = await import('../compare/progress.js')
+    const bar = await startFileProgress(false, 'validate', args.trace)
+    let r
+    try {
+      r = await validateTrace(args.trace, {maxErrors: flags['max-errors']})
+    } finally {
+      bar.stop()
+    }
     const json = {
       schema: 'migtrace.validate/1',
       file: r.file,

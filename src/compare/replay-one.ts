@@ -4,9 +4,9 @@
  * grid and the worker threads, so that a compare column equals a single replay.
  */
 import {openTrace} from '../trace/read/open.js'
-import type {EventBatch} from '../trace/events.js'
 import {resolveSettings, type RawOverrides} from '../replay/config.js'
 import {hasMigStart, replay, type Driver, type ReplayResult} from '../replay/index.js'
+import {withReadFraction} from './progress.js'
 
 export interface ReplayFileJob {
   trace: string
@@ -15,19 +15,12 @@ export interface ReplayFileJob {
   driver: Driver
 }
 
-async function* counting(events: AsyncIterable<EventBatch>, onEvents: (n: number) => void): AsyncIterable<EventBatch> {
-  let n = 0
-  for await (const b of events) {
-    n += b.length
-    onEvents(n)
-    yield b
-  }
-}
-
-export async function replayFile(job: ReplayFileJob, onEvents?: (eventsSoFar: number) => void): Promise<ReplayResult> {
+/** onProgress: the share (0..1) of the trace file the replay pass has read, for progress bars. */
+export async function replayFile(job: ReplayFileJob, onProgress?: (fraction: number) => void): Promise<ReplayResult> {
   const trace = await openTrace(job.trace)
   const settings = resolveSettings(trace.header, job.overrides)
   const noStartEvent = job.driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
-  const events = onEvents ? counting(trace.events(), onEvents) : trace.events()
-  return replay({header: trace.header, layout: trace.layout, events, file: job.trace}, {driver: job.driver, settings, overrides: job.overrides, noStartEvent})
+  return withReadFraction(job.trace, onProgress, () =>
+    replay({header: trace.header, layout: trace.layout, events: trace.events(), file: job.trace}, {driver: job.driver, settings, overrides: job.overrides, noStartEvent}),
+  )
 }

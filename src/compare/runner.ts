@@ -15,7 +15,10 @@ import type {JobMessage, ReplyMessage} from './worker-protocol.js'
 export interface RunOptions {
   /** Worker threads; 1 runs inline. Default: the number of CPUs. */
   jobs?: number
-  /** Called after each item with (items done, items to do). */
+  /**
+   * Called as items progress with (items done, items to do); `done` is fractional, counting each
+   * running item by the share of its trace read so far.
+   */
   onProgress?: (done: number, total: number) => void
 }
 
@@ -37,13 +40,29 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
   const jobs = Math.max(1, Math.min(opts.jobs ?? defaultJobs(), indices.length))
   const results = new Map<number, ItemResult>()
   let done = 0
-  const progress = (): void => opts.onProgress?.(++done, indices.length)
+  const running = new Map<number, number>()
+  const report = (): void => {
+    let partial = 0
+    for (const f of running.values()) partial += f
+    opts.onProgress?.(done + partial, indices.length)
+  }
+  const progress = (i: number): void => {
+    running.delete(i)
+    done++
+    report()
+  }
+  const partly = opts.onProgress
+    ? (i: number, f: number): void => {
+        running.set(i, f)
+        report()
+      }
+    : undefined
   if (jobs === 1) {
     for (const i of indices) {
       const item = run.items[i]!
-      const r = await replayFile({trace: run.trace, overrides: item.overrides, driver: run.driver})
+      const r = await replayFile({trace: run.trace, overrides: item.overrides, driver: run.driver}, partly && ((f) => partly(i, f)))
       results.set(i, itemResult(i, item.name, r))
-      progress()
+      progress(i)
     }
     return results
   }
@@ -68,12 +87,16 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
         }
         active++
         const item = run.items[i]!
-        w.postMessage({index: i, name: item.name, trace: run.trace, driver: run.driver, overrides: item.overrides} satisfies JobMessage)
+        w.postMessage({index: i, name: item.name, trace: run.trace, driver: run.driver, overrides: item.overrides, progress: partly !== undefined} satisfies JobMessage)
       }
       for (let k = 0; k < jobs; k++) {
         const w = new Worker(script)
         workers.push(w)
         w.on('message', (m: ReplyMessage) => {
+          if ('progress' in m) {
+            partly?.(m.index, m.progress)
+            return
+          }
           active--
           if (!m.ok) {
             if (m.userError) fail(new UserError(m.userError.reason, m.userError.details))
@@ -81,7 +104,7 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
             return
           }
           results.set(m.index, m.result)
-          progress()
+          progress(m.index)
           if (!failed) feed(w)
         })
         w.on('error', (e) => fail(e))

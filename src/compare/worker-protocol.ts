@@ -9,8 +9,11 @@ export interface JobMessage {
   trace: string
   driver: Driver
   overrides: Overrides
+  /** Post {index, progress} messages while the replay reads its trace. */
+  progress?: boolean
 }
 
 export type ReplyMessage =
+  | {index: number; progress: number}
   | {index: number; ok: true; result: ItemResult}
   | {index: number; ok: false; userError?: {reason: string; details: UserErrorDetails}; message: string; stack?: string}

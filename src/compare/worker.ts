@@ -13,7 +13,16 @@ if (!parentPort) throw new Error('bug: compare/worker.js must run in a worker th
 const port = parentPort
 
 port.on('message', (job: JobMessage) => {
-  replayFile({trace: job.trace, overrides: job.overrides, driver: job.driver}).then(
+  // progress: the share of the trace read, posted at most every 1 %
+  let posted = 0
+  const onProgress = job.progress
+    ? (f: number): void => {
+        if (f - posted < 0.01) return
+        posted = f
+        port.postMessage({index: job.index, progress: f} satisfies ReplyMessage)
+      }
+    : undefined
+  replayFile({trace: job.trace, overrides: job.overrides, driver: job.driver}, onProgress).then(
     (r) => port.postMessage({index: job.index, ok: true, result: itemResult(job.index, job.name, r)} satisfies ReplyMessage),
     (e: unknown) => {
       const err = e instanceof Error ? e : new Error(String(e))

@@ -7,6 +7,7 @@ import {createReadStream, openSync, readSync, closeSync, statSync} from 'node:fs
 import {open} from 'node:fs/promises'
 import {createGunzip} from 'node:zlib'
 import {UserError} from '../../util/errors.js'
+import {noteTraceBytesRead} from './progress.js'
 
 const CHUNK = 1 << 20
 
@@ -49,7 +50,10 @@ export async function* readChunks(path: string, gzip: boolean): AsyncGenerator<B
   const stream = gzip ? file.pipe(createGunzip({chunkSize: CHUNK})) : file
   if (gzip) file.on('error', (e) => stream.destroy(e))
   try {
-    for await (const chunk of stream) yield chunk as Buffer
+    for await (const chunk of stream) {
+      noteTraceBytesRead(path, file.bytesRead)
+      yield chunk as Buffer
+    }
   } catch (e) {
     if (e instanceof UserError) throw e
     const code = (e as NodeJS.ErrnoException).code ?? ''
