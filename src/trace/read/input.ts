@@ -82,6 +82,7 @@ export async function* readChunksReusing(path: string, gzip: boolean): AsyncGene
     throw fsError(e, path)
   }
   const bufs = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)]
+  let total = 0
   try {
     for (let k = 0; ; k ^= 1) {
       const buf = bufs[k]!
@@ -92,6 +93,7 @@ export async function* readChunksReusing(path: string, gzip: boolean): AsyncGene
         throw fsError(e, path)
       }
       if (n === 0) return
+      noteTraceBytesRead(path, (total += n))
       yield n === CHUNK ? buf : buf.subarray(0, n)
     }
   } finally {
