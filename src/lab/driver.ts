@@ -30,7 +30,7 @@ import {QmpClient, type QmpEvent} from '../qemu/qmp.js'
 import {QemuProcess, describeExit} from '../qemu/process.js'
 import {hostNowUs} from '../qemu/host-clock.js'
 import {UserError} from '../util/errors.js'
-import {loadSample, waitForLoad, hostCpus, type LoadSample} from './host-load.js'
+import {cpuBetween, cpuSnapshot, loadSample, waitForLoad, hostCpus, type CpuSnapshot, type LoadSample} from './host-load.js'
 import {requireImage, type ImageManifest} from './image.js'
 import {checkOptions, labArgs, type LabRunOptions} from './options.js'
 import {migrationSetup, qemuArgs, shellQuote, traceEvents} from './qemu-args.js'
@@ -148,7 +148,7 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     driver: 'migtrace lab run',
     started_at: new Date().toISOString(),
     load,
-    load_note: "1-, 5-, 15-minute load averages (/proc/loadavg): 'start' before the QEMUs started (other work on the host), 'migrate' at the migrate command and 'end' after it (both QEMUs included)",
+    load_note: "1-, 5-, 15-minute load averages (/proc/loadavg): 'start' before the QEMUs started (other work on the host), 'migrate' at the migrate command and 'end' after it (both QEMUs included). The load average counts niced work too; host_cpu_during_migration says what the CPUs did from migrate to the end: qemu_s (both QEMUs), others_s (other non-niced work, which competes with QEMU), niced_s, idle_s",
   }
   const writeConfig = (): void => writeFileSync(join(dir, 'config.json'), json(config))
   writeConfig()
@@ -159,6 +159,7 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
   const timeline = createWriteStream(join(dir, 'timeline.jsonl'))
   const samples: TimelineSample[] = []
   let failure: Error | undefined
+  let cpuAtMigrate: CpuSnapshot = cpuSnapshot([])
   try {
     for (const role of ROLES) {
       vms[role] = await QemuProcess.spawn({binary: o.qemu, args: argv[role], name: role, console: {raw: file(role, 'serial.log'), stamped: file(role, 'console.log')}, stderrFile: file(role, 'qemu.err')})
@@ -186,10 +187,13 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     writeConfig()
 
     const t0 = hostNowUs()
+    cpuAtMigrate = cpuSnapshot([vms.src!.pid, vms.dst!.pid])
     summary.migrate_start_host_time = t0 / 1e6
     await qmp.src!.execute('migrate', {uri})
     note(`migrate ${uri}`)
     const fin = await poll(o, qmp.src!, t0, timeline, samples, summary, note)
+    summary.host_cpu_during_migration = cpuBetween(cpuAtMigrate, cpuSnapshot([vms.src!.pid, vms.dst!.pid]))
+    config.host_cpu_during_migration = summary.host_cpu_during_migration
     await new Promise((r) => timeline.end(r))
     summary.status = fin.status
     writeFileSync(join(dir, 'final-src.json'), json(fin))

@@ -39,3 +39,46 @@ export async function waitForLoad(max: number, timeoutS: number, onWait?: (s: Lo
     await sleep(5000)
   }
 }
+
+/**
+ * CPU time by kind, for the share of the host a run really had: the load average counts niced
+ * work too (other helpers here run at nice 19 and barely slow a normal-priority QEMU), so the
+ * run also records what /proc/stat says was spent, and what the QEMUs themselves used.
+ */
+export interface CpuSnapshot {
+  /** Clock ticks (USER_HZ) since boot: user (not niced), nice, system (incl. irq), idle (incl. iowait). */
+  user: number
+  nice: number
+  system: number
+  idle: number
+  /** utime + stime of each watched process. */
+  procs: Record<number, number>
+  atMs: number
+}
+
+const TICKS_PER_S = 100 // USER_HZ on Linux x86
+
+function procTicks(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return Number(f[11]) + Number(f[12]) // utime, stime (fields 14, 15)
+  } catch {
+    return 0
+  }
+}
+
+export function cpuSnapshot(pids: readonly number[]): CpuSnapshot {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0] = f
+  return {user, nice, system: system + irq + softirq, idle: idle + iowait, procs: Object.fromEntries(pids.map((p) => [p, procTicks(p)])), atMs: Date.now()}
+}
+
+/** Seconds of each kind between two snapshots; `others` = non-niced busy time not used by the watched processes. */
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): {wall_s: number; cores: number; qemu_s: number; others_s: number; niced_s: number; idle_s: number} {
+  const s = (x: number): number => Math.round((x / TICKS_PER_S) * 100) / 100
+  let qemu = 0
+  for (const pid of Object.keys(b.procs)) qemu += (b.procs[Number(pid)] ?? 0) - (a.procs[Number(pid)] ?? 0)
+  const busy = b.user - a.user + (b.system - a.system)
+  return {wall_s: Math.round(b.atMs - a.atMs) / 1000, cores: hostCpus(), qemu_s: s(qemu), others_s: s(Math.max(0, busy - qemu)), niced_s: s(b.nice - a.nice), idle_s: s(b.idle - a.idle)}
+}

@@ -25,6 +25,17 @@ export interface LabRunOptions {
   cpu?: string
   machine: string
   memMib: number
+  /**
+   * KiB added to -m under TCG so pc.ram is not a multiple of 256 KiB (64 pages). QEMU before 9.0
+   * syncs an aligned RAM block through the word-at-a-time fast path of
+   * cpu_physical_memory_sync_dirty_bitmap(), which clears DIRTY_MEMORY_MIGRATION bits without
+   * resetting TCG's TLB dirty state (tlb_reset_dirty_range_all): a vCPU whose TLB entry was already
+   * dirty keeps writing that page without marking it, and the write is lost to the migration
+   * (fixed upstream by "system/physmem: Fix migration dirty bitmap coherency with TCG memory
+   * access", QEMU 9.0). An unaligned block takes the per-page path, which resets the TLB. 0 = the
+   * exact size (QEMU 7.2's lossy tracking). docs/lab.md, "the destination guest crashes".
+   */
+  ramPadKib: number
   smp: number
   // the guest workload (lab/guest/dirtier.c)
   wsMib: number
@@ -78,6 +89,7 @@ export const DEFAULTS: Omit<LabRunOptions, 'name' | 'work'> = {
   tcgThread: 'single',
   machine: 'pc',
   memMib: 1024,
+  ramPadKib: 8,
   smp: 1,
   wsMib: 256,
   rate: 10000,
@@ -124,6 +136,7 @@ export function checkOptions(o: LabRunOptions): void {
   if (o.memMib < 64) bad('--mem', 'at least 64 MiB', o.memMib)
   if (o.wsMib < 0 || o.wsMib > o.memMib - 48) bad('--ws', `0 to ${o.memMib - 48} MiB (guest RAM less the kernel's share)`, o.wsMib)
   if (o.smp < 1) bad('--smp', 'at least 1', o.smp)
+  if (o.ramPadKib < 0 || o.ramPadKib % 8 !== 0 || o.ramPadKib >= 256) bad('--ram-pad', 'a multiple of 8 KiB below 256 (QEMU rounds -m up to 8 KiB)', o.ramPadKib)
   if (o.hotPct < 1 || o.hotPct > 100) bad('--hot', '1 to 100 (%)', o.hotPct)
   if (o.hotProb < 0 || o.hotProb > 100) bad('--hotp', '0 to 100 (%)', o.hotProb)
   if (o.rate < -1) bad('--rate', 'page writes/s, 0 for none or -1 for as fast as possible', o.rate)
@@ -141,6 +154,11 @@ export function checkOptions(o: LabRunOptions): void {
   if (o.dirtyRing > 0 && o.accel !== 'kvm') bad('--dirty-ring', '--accel kvm (TCG has no dirty ring)', o.dirtyRing)
 }
 
+/** Guest RAM as QEMU gets it, MiB (with the TCG pad; fractional when padded). */
+export function guestRamMib(o: Pick<LabRunOptions, 'memMib' | 'ramPadKib' | 'accel'>): number {
+  return o.memMib + (o.accel === 'tcg' ? o.ramPadKib : 0) / 1024
+}
+
 /** The `args` object of config.json: migrate.py's names (the importer reads them) plus the new ones. */
 export function labArgs(o: LabRunOptions, image: {kernel: string; initrd: string}): Record<string, unknown> {
   return {
@@ -152,7 +170,10 @@ export function labArgs(o: LabRunOptions, image: {kernel: string; initrd: string
     tcg_thread: o.accel === 'tcg' ? o.tcgThread : null,
     cpu: o.cpu ?? null,
     machine: o.machine,
-    mem: o.memMib,
+    // the RAM QEMU got (MiB, with the pad): the importer's layout reads it
+    mem: guestRamMib(o),
+    mem_requested: o.memMib,
+    ram_pad_kib: o.accel === 'tcg' ? o.ramPadKib : 0,
     smp: o.smp,
     ws: o.wsMib,
     rate: o.rate,

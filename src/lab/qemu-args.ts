@@ -4,7 +4,7 @@
  * the driver can set its capabilities before the stream arrives. The guest console goes to QEMU's
  * stdout (`-serial stdio`), where the launcher stamps each line with the host time.
  */
-import type {LabRunOptions} from './options.js'
+import {guestRamMib, type LabRunOptions} from './options.js'
 
 /**
  * Trace-event presets. Names checked against `qemu-system-x86_64 -trace help` of Debian's QEMU 7.2
@@ -91,7 +91,9 @@ export function qemuArgs(o: LabRunOptions, role: 'src' | 'dst', image: {kernel: 
   const a = ['-name', `lab-${role}`, '-accel', accel]
   if (o.cpu !== undefined) a.push('-cpu', o.cpu)
   // maxmem leaves room for the virtio-mem region (device memory) and alignment.
-  const mem = o.vmemSizeMib > 0 ? `${o.memMib}M,maxmem=${o.memMib + o.vmemSizeMib + 128}M` : `${o.memMib}M`
+  const ramKib = Math.round(guestRamMib(o) * 1024)
+  const size = ramKib % 1024 === 0 ? `${ramKib / 1024}M` : `${ramKib}K`
+  const mem = o.vmemSizeMib > 0 ? `${size},maxmem=${o.memMib + o.vmemSizeMib + 128}M` : size
   a.push('-m', mem, '-smp', String(o.smp), '-machine', o.machine, '-nodefaults', '-display', 'none', '-vga', 'none')
   a.push('-serial', 'stdio', '-qmp', `unix:${paths.qmp},server=on,wait=off`)
   a.push('-kernel', image.kernel, '-initrd', image.initrd)

@@ -32,6 +32,7 @@ test('option checks name the flag and what it needs', (t) => {
     [{vmemSizeMib: 1024, vmemRequestedMib: 3}, /field '--vmem-requested'.*multiple of 2 MiB/],
     [{dirtyRing: 4096}, /field '--dirty-ring'.*--accel kvm/],
     [{throttleInitial: 30}, /--auto-converge as well/],
+    [{ramPadKib: 4}, /field '--ram-pad'.*multiple of 8 KiB/],
   ]
   for (const [o, re] of cases) t.throws(() => checkOptions(opts(o)), {instanceOf: UserError, message: re})
 })
@@ -40,7 +41,10 @@ test('command lines: same machine on both sides, -incoming defer on the destinat
   const o = opts({memMib: 512, vmemSizeMib: 1024, vmemRequestedMib: 512, wsMib: 128, rate: 5000, extraQemu: ['-cpu', 'max']})
   const src = qemuArgs(o, 'src', image, paths, '/run/trace-events.list')
   const dst = qemuArgs(o, 'dst', image, {qmp: '/run/dst-qmp.sock', trace: '/run/trace-dst.log'}, '/run/trace-events.list')
-  t.deepEqual(src.slice(0, 6), ['-name', 'lab-src', '-accel', 'tcg,thread=single', '-m', '512M,maxmem=1664M'])
+  t.deepEqual(src.slice(0, 6), ['-name', 'lab-src', '-accel', 'tcg,thread=single', '-m', '524296K,maxmem=1664M'])
+  // 8 KiB more than asked (the default pad): pc.ram avoids QEMU 7.2's lossy aligned sync fast path
+  t.is(qemuArgs({...o, ramPadKib: 0}, 'src', image, paths, undefined)[5], '512M,maxmem=1664M')
+  t.is(qemuArgs(opts({accel: 'kvm'}), 'src', image, paths, undefined)[5], '1024M')
   t.true(src.includes('virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=512M'))
   t.deepEqual(src.slice(src.indexOf('-trace'), src.indexOf('-trace') + 6), ['-trace', 'events=/run/trace-events.list', '-D', '/run/trace-src.log', '-msg', 'timestamp=on'])
   t.false(src.includes('-incoming'))
@@ -70,7 +74,7 @@ test('migration set-up: multifd on both sides, xbzrle and throttle on the source
   t.true(migrationSetup(opts({onTimeout: 'postcopy'})).src.caps['postcopy-ram'])
   const a = labArgs(opts({bandwidthMibs: 64}), image)
   // the importer reads migrate.py's names
-  t.like(a, {ws: 256, rate: 10000, bandwidth: 64, downtime: 300, mem: 1024, accel: 'tcg', warmup: 3, seed: 1, kernel: '/img/vmlinuz'})
+  t.like(a, {ws: 256, rate: 10000, bandwidth: 64, downtime: 300, mem: 1024 + 8 / 1024, mem_requested: 1024, ram_pad_kib: 8, accel: 'tcg', warmup: 3, seed: 1, kernel: '/img/vmlinuz'})
 })
 
 test('passes.csv: the first sample of each (sync count, status), with throttle and xbzrle columns', (t) => {

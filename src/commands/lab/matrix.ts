@@ -1,0 +1,43 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../cli/base-command.js'
+import {UserError} from '../../util/errors.js'
+
+export default class LabMatrix extends BaseCommand {
+  static override summary = "Run the lab's matrix (lab/matrix.json) and keep each run's small results in lab/runs/"
+  static override description =
+    'Runs each entry of the matrix with `migtrace lab run` (QEMU at normal priority; the load average and the CPU the run got are recorded in its config.json), copies its small files (config, finals, passes, summary, consoles, the comparison; the source trace when its gzip is under 1.5 MB) into lab/runs/<name>/, then regenerates the tables in docs/lab.md.'
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --only random,postcopy --max-load 3']
+  static override flags = {
+    matrix: Flags.string({description: 'matrix file', default: 'lab/matrix.json'}),
+    only: Flags.string({description: 'comma-separated run names (default: all)'}),
+    'runs-dir': Flags.string({description: 'where the kept results go', default: 'lab/runs'}),
+    doc: Flags.string({description: 'document whose lab table section is regenerated', default: 'docs/lab.md'}),
+    work: Flags.string({description: 'lab work directory (default $MIGTRACE_LAB_WORK or ~/.cache/migtrace-lab)'}),
+    'max-load': Flags.string({description: 'passed to each run: wait for the 1-minute load average to fall to this (0 = do not wait)', default: '0'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(LabMatrix)
+    const {readMatrix, runEntry, keepResults} = await import('../../lab/matrix.js')
+    const {labTables, writeTableIntoDoc} = await import('../../lab/results-table.js')
+    const {labWorkDir} = await import('../../lab/paths.js')
+    const {join} = await import('node:path')
+    const spec = readMatrix(flags.matrix)
+    const only = flags.only?.split(',').map((s) => s.trim()).filter(Boolean)
+    const unknown = only?.filter((n) => !spec.runs.some((r) => r.name === n)) ?? []
+    if (unknown.length > 0) throw new UserError('no such run in the matrix', {file: flags.matrix, field: '--only', found: unknown.join(', '), expected: spec.runs.map((r) => r.name).join(', ')})
+    const work = flags.work ?? labWorkDir()
+    const failed: string[] = []
+    for (const run of spec.runs.filter((r) => only === undefined || only.includes(r.name))) {
+      this.log(`=== ${run.name}: ${run.what}`)
+      const code = await runEntry(spec, run, ['--max-load', flags['max-load']], flags.work, (l) => this.log(`  ${l}`))
+      const kept = keepResults(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))
+      if (code !== 0) failed.push(run.name)
+      this.log(`  kept ${kept.length} files in ${join(flags['runs-dir'], run.name)}${code !== 0 ? ` (lab run exit ${code})` : ''}`)
+    }
+    const t = labTables(flags['runs-dir'], spec.runs)
+    writeTableIntoDoc(flags.doc, t.markdown)
+    this.log(`${flags.doc}: tables of ${t.runs} runs`)
+    if (failed.length > 0) this.error(`runs that failed: ${failed.join(', ')}`, {exit: 1})
+  }
+}

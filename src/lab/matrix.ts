@@ -1,0 +1,85 @@
+/**
+ * The lab's run matrix (lab/matrix.json): run each entry with `migtrace lab run`, then keep its
+ * small results in the project (lab/runs/<name>/) so the table in docs/lab.md can be regenerated
+ * and the model checked against them without QEMU. Big files (QEMU's trace logs, the imported
+ * trace) stay in the work directory unless small enough (see KEEP_TRACE_BYTES).
+ */
+import {spawn} from 'node:child_process'
+import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {UserError} from '../util/errors.js'
+
+export interface MatrixRun {
+  name: string
+  what: string
+  args: string[]
+}
+
+export interface MatrixSpec {
+  common: string[]
+  runs: MatrixRun[]
+}
+
+/** Files copied into lab/runs/<name>/ (all small: JSON, CSV, consoles, the comparison). */
+export const KEPT_FILES = ['config.json', 'summary.json', 'observed.json', 'final-src.json', 'final-dst.json', 'passes.csv', 'timeline.jsonl', 'events.jsonl', 'src-console.log', 'dst-console.log', 'expect.txt', 'replay.json']
+
+/** The source trace log is kept too when its gzip is at most this big. */
+export const KEEP_TRACE_BYTES = 1_500_000
+
+const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+export function readMatrix(path: string): MatrixSpec {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new UserError('cannot read the lab matrix', {file: path, found: (e as Error).message})
+  }
+  const m = raw as Partial<MatrixSpec>
+  if (!Array.isArray(m.runs) || !m.runs.every((r) => typeof r?.name === 'string' && Array.isArray(r.args)))
+    throw new UserError('not a lab matrix', {file: path, field: 'runs', expected: 'a list of {name, what, args: [...]}'})
+  return {common: Array.isArray(m.common) ? m.common : [], runs: m.runs as MatrixRun[]}
+}
+
+/** `migtrace lab run` for one entry, as a child process (its output passed through). Resolves with its exit code. */
+export function runEntry(spec: MatrixSpec, run: MatrixRun, extra: string[], work: string | undefined, onLine: (l: string) => void): Promise<number> {
+  const args = [CLI, 'lab', 'run', '--name', run.name, '--force', ...spec.common, ...run.args, ...extra, ...(work ? ['--work', work] : [])]
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NODE_ENV: 'production'}})
+    let buf = ''
+    const take = (d: string): void => {
+      buf += d
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, nl))
+        buf = buf.slice(nl + 1)
+      }
+    }
+    child.stdout.setEncoding('utf8').on('data', take)
+    child.stderr.setEncoding('utf8').on('data', take)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (buf !== '') onLine(buf)
+      resolve(code ?? 1)
+    })
+  })
+}
+
+/** Copy a run's small files from its run directory into `dest` (replacing what was there). */
+export function keepResults(runDir: string, dest: string): string[] {
+  rmSync(dest, {recursive: true, force: true})
+  mkdirSync(dest, {recursive: true})
+  const kept: string[] = []
+  for (const f of KEPT_FILES) {
+    if (!existsSync(join(runDir, f))) continue
+    copyFileSync(join(runDir, f), join(dest, f))
+    kept.push(f)
+  }
+  const trace = join(runDir, 'trace-src.log.gz')
+  if (existsSync(trace) && statSync(trace).size <= KEEP_TRACE_BYTES) {
+    copyFileSync(trace, join(dest, 'trace-src.log.gz'))
+    kept.push('trace-src.log.gz')
+  }
+  return kept
+}
