@@ -5,7 +5,7 @@
  * crash line on it is a crash after the migration.
  */
 export interface GuestState {
-  state: 'alive' | 'crashed' | 'rebooted' | 'silent'
+  state: 'alive' | 'crashed' | 'rebooted' | 'silent' | 'not-run'
   /** The first crash line, or why silent. */
   detail?: string
   /** DIRTIER progress lines on the whole console, and in the observation window. */

@@ -199,7 +199,9 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     writeFileSync(join(dir, 'final-src.json'), json(fin))
     const dstFinal = await finalOf(qmp.dst!)
     writeFileSync(join(dir, 'final-dst.json'), json(dstFinal))
-    note(`migration ${String(fin.status)}: total-time ${String(fin['total-time'])} ms, downtime ${String(fin.downtime)} ms, transferred ${String((fin.ram as Record<string, unknown> | undefined)?.transferred)}`)
+    const ramOf = (r: Record<string, unknown> | undefined): Record<string, unknown> | undefined => r?.ram as Record<string, unknown> | undefined
+    if (fin.ram !== undefined) note(`migration ${String(fin.status)}: total-time ${String(fin['total-time'])} ms, downtime ${String(fin.downtime)} ms, transferred ${String(ramOf(fin)?.transferred)}`)
+    else note(`migration ${String(fin.status)} (QEMU dropped its figures; last active sample: transferred ${String(ramOf(summary.last_active as Record<string, unknown> | undefined)?.transferred)}, dirty-sync-count ${String(ramOf(summary.last_active as Record<string, unknown> | undefined)?.['dirty-sync-count'])})`)
     // The comparison needs RAM figures; QEMU drops them on cancel, so the last active sample stands in.
     const observed = fin.ram !== undefined ? fin : (summary.last_active as Record<string, unknown> | undefined)
     if (observed) writeFileSync(join(dir, 'observed.json'), json({...observed, ...(observed !== fin ? {status: String(fin.status), observedNote: 'QEMU drops the ram section on cancel: the last active query-migrate sample'} : {})}))
@@ -207,7 +209,9 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     const dstFrom = vms.dst!.consoleLines.length
     await sleep(o.postRunS * 1000)
     // The destination's guest runs only from the switchover on: its whole console is after it.
-    const dstState: GuestState = guestState(vms.dst!.consoleLines.map((l) => l.line), vms.dst!.consoleLines.slice(dstFrom).map((l) => l.line))
+    // (A migration that did not complete never started the destination's guest.)
+    const dstState: GuestState =
+      fin.status === 'completed' ? guestState(vms.dst!.consoleLines.map((l) => l.line), vms.dst!.consoleLines.slice(dstFrom).map((l) => l.line)) : {state: 'not-run', detail: `the migration ended ${String(fin.status)}`, dirtierLines: 0, dirtierLinesInWindow: 0}
     summary.dst_guest = dstState
     note(`destination guest: ${dstState.state}${dstState.detail ? ` (${dstState.detail})` : ''}`)
     summary.src_status = await qmp.src!.execute('query-status')

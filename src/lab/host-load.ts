@@ -46,10 +46,11 @@ export async function waitForLoad(max: number, timeoutS: number, onWait?: (s: Lo
  * run also records what /proc/stat says was spent, and what the QEMUs themselves used.
  */
 export interface CpuSnapshot {
-  /** Clock ticks (USER_HZ) since boot: user (not niced), nice, system (incl. irq), idle (incl. iowait). */
+  /** Clock ticks (USER_HZ) since boot: user (not niced), nice, system, irq + softirq (loopback TCP of the migration stream lands here), idle (incl. iowait). */
   user: number
   nice: number
   system: number
+  irq: number
   idle: number
   /** utime + stime of each watched process. */
   procs: Record<number, number>
@@ -71,14 +72,14 @@ function procTicks(pid: number): number {
 export function cpuSnapshot(pids: readonly number[]): CpuSnapshot {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0] = f
-  return {user, nice, system: system + irq + softirq, idle: idle + iowait, procs: Object.fromEntries(pids.map((p) => [p, procTicks(p)])), atMs: Date.now()}
+  return {user, nice, system, irq: irq + softirq, idle: idle + iowait, procs: Object.fromEntries(pids.map((p) => [p, procTicks(p)])), atMs: Date.now()}
 }
 
 /** Seconds of each kind between two snapshots; `others` = non-niced busy time not used by the watched processes. */
-export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): {wall_s: number; cores: number; qemu_s: number; others_s: number; niced_s: number; idle_s: number} {
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): {wall_s: number; cores: number; qemu_s: number; others_s: number; niced_s: number; irq_s: number; idle_s: number} {
   const s = (x: number): number => Math.round((x / TICKS_PER_S) * 100) / 100
   let qemu = 0
   for (const pid of Object.keys(b.procs)) qemu += (b.procs[Number(pid)] ?? 0) - (a.procs[Number(pid)] ?? 0)
   const busy = b.user - a.user + (b.system - a.system)
-  return {wall_s: Math.round(b.atMs - a.atMs) / 1000, cores: hostCpus(), qemu_s: s(qemu), others_s: s(Math.max(0, busy - qemu)), niced_s: s(b.nice - a.nice), idle_s: s(b.idle - a.idle)}
+  return {wall_s: Math.round(b.atMs - a.atMs) / 1000, cores: hostCpus(), qemu_s: s(qemu), others_s: s(Math.max(0, busy - qemu)), niced_s: s(b.nice - a.nice), irq_s: s(b.irq - a.irq), idle_s: s(b.idle - a.idle)}
 }

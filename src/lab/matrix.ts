@@ -42,9 +42,22 @@ export function readMatrix(path: string): MatrixSpec {
   return {common: Array.isArray(m.common) ? m.common : [], runs: m.runs as MatrixRun[]}
 }
 
+/** The common flags, less those the run sets itself (a run's own value wins), then the run's. */
+export function mergeArgs(common: readonly string[], own: readonly string[]): string[] {
+  const set = new Set(own.filter((a) => a.startsWith('--')))
+  const out: string[] = []
+  for (let i = 0; i < common.length; i++) {
+    const flag = common[i]!
+    const hasValue = i + 1 < common.length && !common[i + 1]!.startsWith('--')
+    if (!set.has(flag)) out.push(flag, ...(hasValue ? [common[i + 1]!] : []))
+    if (hasValue) i++
+  }
+  return [...out, ...own]
+}
+
 /** `migtrace lab run` for one entry, as a child process (its output passed through). Resolves with its exit code. */
 export function runEntry(spec: MatrixSpec, run: MatrixRun, extra: string[], work: string | undefined, onLine: (l: string) => void): Promise<number> {
-  const args = [CLI, 'lab', 'run', '--name', run.name, '--force', ...spec.common, ...run.args, ...extra, ...(work ? ['--work', work] : [])]
+  const args = [CLI, 'lab', 'run', '--name', run.name, '--force', ...mergeArgs(spec.common, run.args), ...extra, ...(work ? ['--work', work] : [])]
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NODE_ENV: 'production'}})
     let buf = ''

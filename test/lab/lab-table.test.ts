@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
 import {BEGIN, END, labTables, writeTableIntoDoc} from '../../src/lab/results-table.js'
-import {readMatrix} from '../../src/lab/matrix.js'
+import {mergeArgs, readMatrix} from '../../src/lab/matrix.js'
 import {UserError} from '../../src/util/errors.js'
 import {ROOT} from '../helpers/cli.js'
 
@@ -48,4 +48,8 @@ test('the project\'s matrix reads; a bad one is one clear error', (t) => {
   t.true(['random', 'sequential', 'hotspot', 'high-rate', 'fast-link', 'slow-link', 'auto-converge', 'virtio-mem', 'postcopy', 'multifd-2', 'multifd-4', 'multifd-zstd', 'xbzrle-hot'].every((n) => m.runs.some((r) => r.name === n)))
   writeFileSync(join(tmp, 'bad.json'), '{"runs": [{"name": 1}]}')
   t.throws(() => readMatrix(join(tmp, 'bad.json')), {instanceOf: UserError, message: /bad\.json: field 'runs': not a lab matrix/})
+})
+
+test('a run\'s own flags win over the common ones', (t) => {
+  t.deepEqual(mergeArgs(['--mem', '1024', '--trace', 'pages', '--force-x', '--post-run', '3'], ['--mem', '512', '--post-run', '5']), ['--trace', 'pages', '--force-x', '--mem', '512', '--post-run', '5'])
 })
