@@ -4,68 +4,20 @@
  * per-iteration columns (VFIO pinned and reported-dirty pages at each iteration's sync).
  */
 import type {ReplayResult} from '../replay/result.js'
-import type {VfioSyncRecord} from '../model/vfio/component.js'
-import type {VfioDeviceState} from '../model/vfio/container.js'
-import type {VmemAnomaly, VmemRequestRecord} from '../model/virtio-mem/component.js'
+import type {VfioContainerData, VfioData} from '../model/vfio/component.js'
+import type {VirtioMemData, VirtioMemDeviceData} from '../model/virtio-mem/component.js'
 
-export interface VfioContainerData {
-  id: string
-  capability: string
-  mode: string
-  pinnedScope: boolean
-  mappedPages: number
-  pinnedPages: number
-  pinEvents: number
-  unpinEvents: number
-  pinFaults: number
-  deferredAtSetupPages: number
-  perSync: VfioSyncRecord[]
-  devices: (VfioDeviceState & {stateBytes: number})[]
-}
-export interface VfioData {
-  tracking: string
-  stopCopyQueryFails: boolean
-  pinnedOverTime: {tNs: number; pinnedPages: number}[]
-  containers: VfioContainerData[]
-}
-export interface VmemDeviceData {
-  id: string
-  base: number
-  regionSize: number
-  blockSize: number
-  pluggedBytes: number
-  requestedSize: number
-  usableRegionSize: number
-  pluggedOverTime: {tNs: number; pluggedBytes: number}[]
-  requests: Record<string, Record<string, number>>
-  resizes: number
-  resizesRefused: number
-  pagesSkippedUnplugged: number
-  bytesSkippedUnplugged: number
-  wastePages: number
-  wasteBytes: number
-  unpluggedWriteEvents: number
-  unpluggedWritePages: number
-  /** Pages written while unplugged and not migrated: the destination discards them (not lost writes). */
-  unpluggedNotMigratedPages: number
-  refusedWrites: number
-  anomalyPages: number
-}
-export interface VmemData {
-  discardAware: boolean
-  unpluggedWrite: string
-  devices: VmemDeviceData[]
-  requestLog: VmemRequestRecord[]
-  anomalies: VmemAnomaly[]
-}
+export type {VfioContainerData, VfioData}
+export type VmemData = VirtioMemData
+export type VmemDeviceData = VirtioMemDeviceData
 
 export const VFIO_CAUSES = ['vfio-pinned', 'vfio-cumulative', 'vfio-no-tracking', 'vfio-dma-logged'] as const
 
 export function vfioData(r: ReplayResult): VfioData | undefined {
-  return r.components.vfio as unknown as VfioData | undefined
+  return r.components.vfio
 }
 export function vmemData(r: ReplayResult): VmemData | undefined {
-  return r.components['virtio-mem'] as unknown as VmemData | undefined
+  return r.components['virtio-mem']
 }
 
 /** Per-sync VFIO figures summed over containers, one entry per iteration row (matched by time). */

@@ -4,7 +4,6 @@
  * ReplayResult; reports only format these.
  */
 import type {ColumnTable} from 'arquero'
-import {causeList} from '../ledger/causes.js'
 import type {ReplayResult} from '../replay/result.js'
 import {deviceIterationColumns} from './device-tables.js'
 
@@ -94,7 +93,7 @@ export function iterationColumns(r: ReplayResult): Record<string, (number | stri
 }
 
 export function causeColumns(r: ReplayResult): Record<string, (number | string)[]> {
-  const causes = causeList()
+  const causes = r.causes
   const normal = r.guest.pageSize + 8
   return {
     cause: causes.map((c) => c.id),

@@ -5,7 +5,7 @@
  * taken from the ReplayResult's headline figures, rounded as the replay JSON rounds them, so a
  * compare column equals what `migtrace replay --json` prints for the same settings.
  */
-import {causeList} from '../ledger/causes.js'
+import {KNOWN_CAUSES} from '../replay/host.js'
 import {replayHeadline} from '../analysis/replay-tables.js'
 import type {ReplayResult} from '../replay/result.js'
 
@@ -46,7 +46,7 @@ export const METRICS: readonly MetricSpec[] = [
 export const CAUSE_PREFIX = 'redundantBy.'
 
 export function causeMetricSpecs(): MetricSpec[] {
-  return causeList().map((c) => ({name: `${CAUSE_PREFIX}${c.id}`, unit: 'pages', better: 'lower', doc: `double-copies caused by ${c.id}`}))
+  return KNOWN_CAUSES.map((c) => ({name: `${CAUSE_PREFIX}${c.id}`, unit: 'pages', better: 'lower', doc: `double-copies caused by ${c.id}`}))
 }
 
 export function allMetricSpecs(): MetricSpec[] {
@@ -92,7 +92,7 @@ export function outcomeOf(r: ReplayResult): Outcome {
     lostWrites: h.lostWrites,
     converged: r.verdict === 'converged' ? 1 : 0,
   }
-  for (const c of causeList()) metrics[`${CAUSE_PREFIX}${c.id}`] = r.totals.redundantByCause[c.id] ?? 0
+  for (const c of KNOWN_CAUSES) metrics[`${CAUSE_PREFIX}${c.id}`] = r.totals.redundantByCause[c.id] ?? 0
   return {verdict: r.verdict, stopReason: r.stopReason, metrics}
 }
 

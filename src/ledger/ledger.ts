@@ -7,9 +7,22 @@
  *   source gave when it set the page's migration-bitmap bit;
  * - zero: the page holds only zeros (never written, not populated).
  * Per page one byte: send count (low 4 bits, saturating at 15) and pending cause (high 4 bits).
+ * The ledger knows no model type: it reads page contents through PageContent and numbers causes
+ * by the run's cause list (the model's CauseTable fits both shapes).
  */
-import type {GuestMemory} from '../model/memory.js'
-import {causeList, MAX_CAUSES} from './causes.js'
+
+/** A run can tell at most this many causes apart: a page's pending cause is kept in 4 bits. */
+export const MAX_CAUSES = 16
+
+/** The two bits per page the ledger classifies a send by (the model's GuestMemory has them). */
+export interface PageContent {
+  /** The page holds data (else it is a zero page). */
+  readonly nonzero: {readonly words: Uint32Array}
+  /** The destination's copy is stale (written since its last send). */
+  readonly modified: {readonly words: Uint32Array}
+  /** Pages whose destination copy is stale now. */
+  staleCount(): number
+}
 
 export const SendClass = {first: 0, redirtied: 1, redundant: 2, zero: 3} as const
 export type SendClassName = keyof typeof SendClass
@@ -52,11 +65,14 @@ export class SendLedger {
   readonly normalBytes: number
 
   constructor(
-    readonly memory: GuestMemory,
+    readonly memory: PageContent,
+    pages: number,
     readonly pageSize: number,
+    /** The run's causes by code (a live list: parts may add causes while the model is built). */
+    readonly causes: readonly {readonly id: string}[],
     public zeroPageDetection = true,
   ) {
-    this.info = new Uint8Array(memory.pages)
+    this.info = new Uint8Array(pages)
     this.normalBytes = PAGE_HEADER_BYTES + pageSize
   }
 
@@ -64,6 +80,15 @@ export class SendLedger {
     this.info.fill(0)
     this.total.fill(0)
     this.iter.fill(0)
+  }
+
+  get pagesSent(): number {
+    return this.total[C.pages]!
+  }
+
+  /** Bytes of RAM records on the wire so far. */
+  get bytesSent(): number {
+    return this.total[C.bytes]!
   }
 
   /** The dirty source that set page p's migration-bitmap bit. */
@@ -118,11 +143,27 @@ export class SendLedger {
     return bytes
   }
 
-  /** Snapshot and zero the iteration counters. */
-  beginIteration(): Float64Array {
-    const snap = Float64Array.from(this.iter)
-    this.iter.fill(0)
-    return snap
+  /** The current iteration's counts; the counters start again from zero. */
+  takeIteration(): IterationCounts {
+    const c = this.iter
+    const out: IterationCounts = {
+      pagesSent: c[C.pages]!,
+      bytesSent: c[C.bytes]!,
+      first: c[C.first]!,
+      redirtied: c[C.redirtied]!,
+      redundant: c[C.redundant]!,
+      zero: c[C.zero]!,
+      redundantByCause: this.causeCounts(c),
+    }
+    c.fill(0)
+    return out
+  }
+
+  /** Redundant pages by cause id, from a counter array (every cause of the run listed). */
+  causeCounts(counters: Float64Array): Record<string, number> {
+    const out: Record<string, number> = {}
+    this.causes.forEach((c, i) => (out[c.id] = counters[C.cause + i]!))
+    return out
   }
 
   totals(): LedgerTotals {
@@ -135,7 +176,7 @@ export class SendLedger {
       redundantPages: t[C.redundant]!,
       zeroPages: t[C.zero]!,
       normalPages: t[C.pages]! - (this.zeroPageDetection ? t[C.zero]! : 0),
-      redundantByCause: causeCounts(t),
+      redundantByCause: this.causeCounts(t),
     }
   }
 
@@ -164,23 +205,13 @@ export interface IterationCounts {
   redundantByCause: Record<string, number>
 }
 
-/**
- * Adds an iteration's counters (from beginIteration) to a row; the causes are those of this
- * counter array (a row is closed once).
- */
-export function addIterationCounts(row: IterationCounts, c: Float64Array): void {
-  row.pagesSent += c[C.pages]!
-  row.bytesSent += c[C.bytes]!
-  row.first += c[C.first]!
-  row.redirtied += c[C.redirtied]!
-  row.redundant += c[C.redundant]!
-  row.zero += c[C.zero]!
-  row.redundantByCause = causeCounts(c)
-}
-
-/** Redundant pages by cause id, from a counter array (every registered cause listed). */
-export function causeCounts(counters: Float64Array): Record<string, number> {
-  const out: Record<string, number> = {}
-  causeList().forEach((c, i) => (out[c.id] = counters[C.cause + i]!))
-  return out
+/** Adds an iteration's counts to a row (a row is closed once: its causes are those counts'). */
+export function addIterationCounts(row: IterationCounts, c: IterationCounts): void {
+  row.pagesSent += c.pagesSent
+  row.bytesSent += c.bytesSent
+  row.first += c.first
+  row.redirtied += c.redirtied
+  row.redundant += c.redundant
+  row.zero += c.zero
+  row.redundantByCause = c.redundantByCause
 }

@@ -12,7 +12,15 @@ export interface DirtySink {
   mergeWord(w: number, bits: number, cause: number): void
 }
 
-export interface ModelComponent {
+/**
+ * Where the model reports which cause set a page's bit (the replay wires the send ledger here):
+ * the model's output port, so the model never imports the ledger.
+ */
+export interface PageCauseSink {
+  setCause(p: number, code: number): void
+}
+
+export interface ModelComponent<D = unknown> {
   readonly id: string
   /** Event kind codes this component consumes in the engine's event loop. */
   readonly kinds: readonly number[]
@@ -34,5 +42,34 @@ export interface ModelComponent {
   nextTimer?(): number
   onTimer?(now: number): void
   finalize?(now: number): void
-  data(): Record<string, unknown>
+  /** What the component saw, for reports (typed per component). */
+  data(): D
+}
+
+/**
+ * A device with migration data of its own, as QEMU's SaveVMHandlers of an iterable device (VFIO):
+ * the engine asks every such device the same three questions.
+ */
+export interface MigratableState {
+  /** state_pending_estimate (exact: _exact): bytes that must go before the switchover. */
+  pendingBytes(exact: boolean): number
+  /** save_live_iterate: bytes handed to the stream in one turn of the migration loop. */
+  iterate(): number
+  /** save_live_complete_precopy: bytes sent during the downtime. */
+  stopCopy(): number
+}
+
+/**
+ * Memory a RamDiscardManager (virtio-mem) has discarded: guest writes there are misbehaviour the
+ * engine must hand over first, and the migration bitmap may have to drop such ranges again.
+ */
+export interface DiscardManager {
+  /** Words of a page bitmap: 1 = the page is discarded (an unplugged block). */
+  readonly discardedWords: Uint32Array
+  /** A guest write to a discarded page: counted; false = refused, do not apply it. */
+  guestWrite(p: number): boolean
+  /** Pages set in `modified` that lie in discarded memory (the destination discards them too). */
+  discardedStalePages(modified: {readonly words: Uint32Array; readonly size: number}): number
+  /** ramblock_dirty_bitmap_clear_discarded_pages: discarded ranges leave the migration bitmap again. */
+  clearDiscardedAgain(): number
 }

@@ -1,17 +1,24 @@
 /**
- * Replay entry point: run a trace's events through the host model and a precopy driver.
+ * Replay entry point: run a trace's events through the host model and a driver in one session.
  * `events` may be any (async) iterable of batches, so tests can pass in-memory batches; a batch may
- * be reused by its producer after the engine has consumed it.
+ * be reused by its producer after the session has consumed it.
  */
 import type {EventBatch} from '../trace/events.js'
 import {K} from '../trace/events.js'
 import type {TraceHeader} from '../trace/header.js'
 import type {TraceLayout} from '../trace/layout.js'
-import {normalizeOverrides, resolveSettings, type RawOverrides, type ReplaySettings, type SettingKey} from './config.js'
-import {PrecopyEngine} from './engine.js'
-import {RecordedReplay} from './recorded.js'
-import {SnapshotEngine} from './snapshot.js'
+import {normalizeOverrides, resolveSettings, type RawOverrides} from './config.js'
+import type {ReplaySettings, SettingKey} from './settings.js'
+import {HostModel} from './host.js'
+import {ReplaySession} from './session.js'
+import type {ReplayDriver} from './driver.js'
+import {PrecopyDriver} from './drivers/precopy.js'
+import {RECORDED_CAUSES, RecordedDriver} from './drivers/recorded.js'
+import {SnapshotDriver} from './drivers/snapshot.js'
+import {buildResult} from './result-builder.js'
 import type {Driver, ReplayResult} from './result.js'
+
+export type {Driver, ReplayResult} from './result.js'
 
 export interface ReplayInput {
   header: TraceHeader
@@ -35,37 +42,17 @@ export async function replay(input: ReplayInput, opts: ReplayOptions = {}): Prom
   const overrides = normalizeOverrides(opts.overrides ?? {})
   const settings = opts.settings ?? resolveSettings(input.header, overrides)
   const pinned = new Set(Object.keys(overrides) as SettingKey[])
-  if ((opts.driver ?? 'qemu') === 'recorded') {
-    const rec = new RecordedReplay(input.header, input.layout, settings, {file: input.file, pinned})
-    for await (const b of input.events) if (rec.feed(b)) break
-    return rec.finish()
-  }
-  if (settings.mode === 'background-snapshot') {
-    const snap = new SnapshotEngine(input.header, input.layout, settings, {noStartEvent: opts.noStartEvent, file: input.file})
-    for await (const b of input.events) if (snap.feed(b)) break
-    snap.endOfTrace()
-    return snap.result()
-  }
-  const engine = new PrecopyEngine(input.header, input.layout, settings, {pinned, noStartEvent: opts.noStartEvent, file: input.file})
-  let done = false
-  let result: ReplayResult | undefined
-  for await (const b of input.events) {
-    if (!done) {
-      if (!engine.feed(b)) continue
-      done = true
-      if (!engine.wantsEventsAfterMigration) break
-      engine.endOfTrace()
-      result = engine.result()
-      engine.feedAfterMigration(b, engine.stoppedAt)
-    } else engine.feedAfterMigration(b, 0)
-  }
-  if (result === undefined) {
-    engine.endOfTrace()
-    return engine.result()
-  }
-  const vm = engine.virtioMemData()
-  if (vm) result.components['virtio-mem'] = vm
-  return result
+  const recorded = (opts.driver ?? 'qemu') === 'recorded'
+  const host = new HostModel(input.header, input.layout, settings, {driverCauses: recorded ? RECORDED_CAUSES : []})
+  const session = new ReplaySession(host, input.header.vcpus)
+  let driver: ReplayDriver
+  if (recorded) driver = new RecordedDriver(host, settings, {file: input.file})
+  else if (settings.mode === 'background-snapshot') driver = new SnapshotDriver(host, session.clock, settings, {noStartEvent: opts.noStartEvent, file: input.file})
+  else driver = new PrecopyDriver(host, session.clock, settings, {pinned, noStartEvent: opts.noStartEvent, file: input.file})
+  session.driver = driver
+  for await (const b of input.events) if (session.feed(b)) break
+  session.endOfTrace()
+  return buildResult(session, driver, driver.settings, driver.figures({lastEventNs: session.lastEventNs, notReplayed: session.notReplayed}))
 }
 
 /** One pass over the events looking for a mig_start (stops at the first one). */
@@ -77,6 +64,3 @@ export async function hasMigStart(events: AsyncIterable<EventBatch> | Iterable<E
   }
   return false
 }
-
-export type {ReplayResult, IterationRow, Verdict, Driver} from './result.js'
-export type {StopReason} from './policies.js'

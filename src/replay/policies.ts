@@ -9,7 +9,7 @@
  *   iteration index 29, or when more than 3x guest RAM was sent.
  * A policy sees the engine through PrecopyControl and never touches model state directly.
  */
-import type {ReplaySettings, StopPolicyName} from './config.js'
+import type {ReplaySettings, StopPolicyName} from './settings.js'
 
 /** `postcopy`: the run switched to postcopy (result.postcopy.trigger says why). */
 export type StopReason = 'converged' | 'max-iterations' | 'data-cap' | 'time-cap' | 'trace-end' | 'cancelled' | 'postcopy'

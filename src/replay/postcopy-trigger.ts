@@ -12,7 +12,7 @@
  * Like QEMU the check comes before the convergence check of the stop policy (postcopy_start is
  * tested before complete_ready in migration_iteration_run).
  */
-import type {ReplaySettings} from './config.js'
+import type {ReplaySettings} from './settings.js'
 import type {IterationRow} from './result.js'
 
 export class PostcopyTrigger {

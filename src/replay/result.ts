@@ -1,7 +1,9 @@
 /** What a replay produces: plain data, from which analysis tables and reports are built. */
 import type {LedgerTotals} from '../ledger/ledger.js'
+import type {CauseSpec} from '../model/causes.js'
 import {KINDS} from '../trace/events.js'
-import type {ReplaySettings} from './config.js'
+import type {ComponentData} from './host.js'
+import type {ReplaySettings} from './settings.js'
 import type {StopReason} from './policies.js'
 
 export type Driver = 'qemu' | 'recorded'
@@ -84,12 +86,19 @@ export interface ReplayResult {
   iterations: number
   dirtySyncCount: number
   totals: LedgerTotals
+  /**
+   * Every byte that went on the wire (query-migrate `transferred`, migration_transferred_bytes()):
+   * RAM records, VFIO device data, the device state, the postcopy package.
+   */
+  transferredBytes: number
+  /** The run's double-copy causes, by code (ids key totals.redundantByCause). */
+  causes: readonly CauseSpec[]
   lostWrites: number
   /** pages sent k times, k = 0..15 (15 = 15 or more). */
   sendHistogram: number[]
   guest: {pages: number; pageSize: number; bytes: number}
   rows: IterationRow[]
-  components: Record<string, Record<string, unknown>>
+  components: ComponentData & {recorded?: {ringPagesRecorded: number; clearsRecorded: number}}
   events: {replayed: number; writes: number; notReplayed: number; ignored: Record<string, number>; unmapped: number}
   lazyClears: number
   stall?: StallInfo

@@ -19,7 +19,7 @@
  * Both stop at the switchover (migration_iteration_finish / postcopy: the destination is not
  * throttled).
  */
-import type {ReplaySettings} from './config.js'
+import type {ReplaySettings} from './settings.js'
 import type {GuestClock} from './throttle-clock.js'
 import type {ThrottleResult, ThrottleStep} from './result.js'
 

@@ -4,7 +4,6 @@
  */
 import type {AtomicOutput} from '../io/atomic-output.js'
 import {join} from 'node:path'
-import {causeList} from '../ledger/causes.js'
 import {causeColumns, iterationColumns, replayHeadline, replayTables, sendCountColumns} from '../analysis/replay-tables.js'
 import {modeJson, modeMarkdownRows, modeTextLines} from './postcopy-report.js'
 import {settingsToJson} from '../replay/config.js'
@@ -119,7 +118,7 @@ export function replayText(r: ReplayResult, ctx: ReportContext): string {
     ['  by class', `first ${int(h.firstPages)}, re-dirtied ${int(h.redirtiedPages)}, double-copies ${int(h.redundantPages)}, zero ${int(h.zeroPages)}`],
     ['double-copies', `${int(h.redundantPages)} pages (${formatBytes(h.redundantBytes)})`],
   ]
-  for (const c of causeList()) {
+  for (const c of r.causes) {
     const n = r.totals.redundantByCause[c.id] ?? 0
     if (n > 0) kv.push([`  ${c.id}`, `${int(n)} pages`])
   }

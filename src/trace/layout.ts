@@ -40,6 +40,11 @@ export interface DeviceEntry {
   subIndex: number
 }
 
+/** TraceLayout.pageSpanEnd with the page size given: the form hot loops call with a local. */
+export function pageSpanEnd(gpa: number, len: number, p0: number, pageSize: number): number {
+  return len > 0 ? p0 + Math.floor(((gpa % pageSize) + len - 1) / pageSize) + 1 : p0 + 1
+}
+
 export class TraceLayout {
   readonly pageSize: number
   readonly pageShift: number
@@ -136,6 +141,15 @@ export class TraceLayout {
     const i = this.slotIndexOf(gpa)
     if (i < 0) return -1
     return this.slotFirstPage[i]! + Math.floor((gpa - this.slotStart[i]!) / this.pageSize)
+  }
+
+  /**
+   * End (exclusive) of the global pages an access of `len` bytes at `gpa` touches, from its first
+   * page p0 = gpaToPage(gpa): [p0, end). A zero length touches one page. The one place the
+   * address-and-length to page-span rule lives.
+   */
+  pageSpanEnd(gpa: number, len: number, p0: number): number {
+    return pageSpanEnd(gpa, len, p0, this.pageSize)
   }
 
   /** End (exclusive) of the memslot holding gpa, or -1. */

@@ -6,7 +6,8 @@ import test from 'ava'
 import {Bitmap} from '../../src/model/bitmap.js'
 import {KvmBitmapLog} from '../../src/model/kvm/bitmap-log.js'
 import {KvmDirtyRing} from '../../src/model/kvm/dirty-ring.js'
-import {KvmIoctlError, type DirtyLogMode} from '../../src/model/kvm/types.js'
+import {KvmIoctlError} from '../../src/model/kvm/types.js'
+import {dirtyLogMode, type DirtyLogModeName} from '../../src/model/kvm/modes.js'
 import {machine, prng, MiB} from '../replay/helpers.js'
 
 /** The reference: kvm_main.c / dirty_ring.c semantics, page by page. */
@@ -18,7 +19,7 @@ class RefKvm {
   logging: boolean[]
   fullExits = 0
   constructor(
-    readonly mode: DirtyLogMode,
+    readonly mode: DirtyLogModeName,
     readonly pages: number,
     readonly slots: {first: number; pages: number}[],
     vcpus: number,
@@ -98,7 +99,7 @@ for (const mode of ['bitmap', 'manual', 'manual-initially-set'] as const) {
       const rnd = prng(seed * 7919)
       // Two slots: 96 pages low, and a high slot whose length is not a multiple of 64.
       const {layout} = machine({ramBlocks: [{name: 'a', size: 96 * 4096}, {name: 'b', size: 200 * 4096}]})
-      const kvm = new KvmBitmapLog(layout, mode)
+      const kvm = new KvmBitmapLog(layout, dirtyLogMode(mode))
       const slots = layout.slots.map((s) => ({first: s.firstPage, pages: s.pages}))
       const ref = new RefKvm(mode, layout.totalPages, slots, 1, 0)
       const cache = new Bitmap(layout.totalPages)
@@ -199,7 +200,7 @@ test('ring soft limit: 4096 entries with PML leave 3520 (O15)', (t) => {
 
 test('only the first write to a protected page is logged', (t) => {
   const {layout} = machine({memory: 8 * MiB})
-  const legacy = new KvmBitmapLog(layout, 'bitmap')
+  const legacy = new KvmBitmapLog(layout, dirtyLogMode('bitmap'))
   legacy.startLogging(0)
   legacy.write(5, 0)
   legacy.write(5, 0)
@@ -212,7 +213,7 @@ test('only the first write to a protected page is logged', (t) => {
   legacy.write(5, 0)
   t.is(legacy.stats.loggedWrites, 2)
 
-  const manual = new KvmBitmapLog(layout, 'manual')
+  const manual = new KvmBitmapLog(layout, dirtyLogMode('manual'))
   manual.startLogging(0)
   manual.write(7, 0)
   t.is(manual.getDirtyLog(0, cache), 1)
@@ -223,7 +224,7 @@ test('only the first write to a protected page is logged', (t) => {
   manual.write(7, 0)
   t.is(manual.stats.loggedWrites, 2)
 
-  const init = new KvmBitmapLog(layout, 'manual-initially-set')
+  const init = new KvmBitmapLog(layout, dirtyLogMode('manual-initially-set'))
   init.startLogging(0)
   t.is(init.getDirtyLog(0, cache), layout.totalPages, 'INITIALLY_SET: the first GET reports every page')
   init.write(9, 0)
@@ -232,11 +233,11 @@ test('only the first write to a protected page is logged', (t) => {
 
 test('KVM_CLEAR_DIRTY_LOG alignment rules', (t) => {
   const {layout} = machine({ramBlocks: [{name: 'a', size: 100 * 4096}]})
-  const kvm = new KvmBitmapLog(layout, 'manual')
+  const kvm = new KvmBitmapLog(layout, dirtyLogMode('manual'))
   kvm.startLogging(0)
   t.throws(() => kvm.clearDirtyLog(0, 32, 64, null, 0, 100), {instanceOf: KvmIoctlError, message: /first_page 32/})
   t.throws(() => kvm.clearDirtyLog(0, 0, 65, null, 0, 100), {instanceOf: KvmIoctlError, message: /num_pages 65/})
   t.notThrows(() => kvm.clearDirtyLog(0, 64, 36, null, 0, 100), 'an unaligned count that reaches the slot end is fine')
   t.throws(() => kvm.clearDirtyLog(0, 64, 64, null, 0, 100), {instanceOf: KvmIoctlError, message: /past the slot/})
-  t.throws(() => new KvmBitmapLog(layout, 'bitmap').clearDirtyLog(0, 0, 64, null, 0, 64), {instanceOf: KvmIoctlError})
+  t.throws(() => new KvmBitmapLog(layout, dirtyLogMode('bitmap')).clearDirtyLog(0, 0, 64, null, 0, 64), {instanceOf: KvmIoctlError})
 })

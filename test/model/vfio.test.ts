@@ -1,6 +1,6 @@
 /** The VFIO model on its own: the unpin-between-reads sequence of the v15/v16 review, per tracking. */
 import test from 'ava'
-import {ReplayModel} from '../../src/replay/model.js'
+import {HostModel} from '../../src/replay/host.js'
 import {resolveSettings} from '../../src/replay/config.js'
 import {popcount32} from '../../src/model/bitmap.js'
 import type {DirtySink} from '../../src/model/component.js'
@@ -11,8 +11,8 @@ const PS = 4096
 
 function setup(tracking: string) {
   const {header, layout} = machine({memory: 64 * MiB, vfio: [{id: 'vfio0', dirtyTracking: 'type1', devices: [{id: 'dev0'}]}]})
-  const model = new ReplayModel(header, layout, resolveSettings(header, {'vfio-tracking': tracking}))
-  const vfio = model.devices.vfio!
+  const model = new HostModel(header, layout, resolveSettings(header, {'vfio-tracking': tracking}))
+  const vfio = model.vfio!
   const feed = (records: EventRecord[]): void => {
     for (const b of batchesOf(layout, records)) for (let i = 0; i < b.length; i++) vfio.handleEvent(b, i, b.t[i]!)
   }

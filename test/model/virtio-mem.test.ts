@@ -1,6 +1,6 @@
 /** virtio-mem requests and responses exactly as virtio_mem_handle_request answers them (§6). */
 import test from 'ava'
-import {ReplayModel} from '../../src/replay/model.js'
+import {HostModel} from '../../src/replay/host.js'
 import {resolveSettings} from '../../src/replay/config.js'
 import {VirtioMemDevice, VMEM_RESP, VMEM_STATE, VIRTIO_MEM_USABLE_EXTENT} from '../../src/model/virtio-mem/device.js'
 import type {EventRecord} from '../../src/trace/events.js'
@@ -67,9 +67,9 @@ test('the component: BUSY while a migration runs, ACK after it; unplug discards 
     virtioMem: [{id: 'vm0', base: BASE, regionSize: 64 * MiB, blockSize: BS, plugged: 16 * MiB, requestedSize: 32 * MiB}],
     vfio: [{id: 'vfio0', dirtyTracking: 'none', devices: [{id: 'dev0'}]}],
   })
-  const model = new ReplayModel(header, layout, resolveSettings(header))
-  const vm = model.devices.virtioMem!
-  const vfio = model.devices.vfio!
+  const model = new HostModel(header, layout, resolveSettings(header))
+  const vm = model.virtioMem!
+  const vfio = model.vfio!
   const feed = (rs: EventRecord[]): void => {
     for (const b of batchesOf(layout, rs)) for (let i = 0; i < b.length; i++) model.byKind[b.kind[i]!]!.handleEvent!(b, i, b.t[i]!)
   }

@@ -4,7 +4,7 @@ import {evenly, binWidth, MAX_POINTS} from '../../src/charts/downsample.js'
 import {renderCharts} from '../../src/charts/render.js'
 import {REPLAY_CHARTS} from '../../src/charts/replay/index.js'
 import type {IterationRow, ReplayResult} from '../../src/replay/result.js'
-import {causeList} from '../../src/ledger/causes.js'
+import {KNOWN_CAUSES} from '../../src/replay/host.js'
 import {chartSections, marksByType} from './svg-marks.js'
 
 test('evenly keeps the first and the last and at most max items', (t) => {
@@ -21,7 +21,7 @@ test('evenly keeps the first and the last and at most max items', (t) => {
 
 /** A replay of 5,000 live iterations (what a non-converging run under a long time cap looks like). */
 function longReplay(n: number): ReplayResult {
-  const [c1, c2] = [causeList()[1]!.id, causeList()[3]!.id]
+  const [c1, c2] = [KNOWN_CAUSES[1]!.id, KNOWN_CAUSES[3]!.id]
   const rows: IterationRow[] = Array.from({length: n}, (_, i) => ({
     iteration: i,
     phase: i === n - 1 ? 'stop-copy' : 'live',
@@ -60,6 +60,8 @@ function longReplay(n: number): ReplayResult {
     iterations: n - 1,
     dirtySyncCount: n,
     totals: {pagesSent: n * 1000, bytesSent: n * 4104000, firstPages: 0, redirtiedPages: 0, redundantPages: n * 90, zeroPages: 0, normalPages: n * 1000, redundantByCause: {[c1]: n * 60, [c2]: n * 30}},
+    transferredBytes: n * 4104000,
+    causes: KNOWN_CAUSES,
     lostWrites: 0,
     sendHistogram: new Array(16).fill(0),
     guest: {pages: 262144, pageSize: 4096, bytes: 2 ** 30},

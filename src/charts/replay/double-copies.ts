@@ -3,7 +3,7 @@
  * iteration, stacked by the cause the dirty source gave when it set the page's bitmap bit.
  * More than 200 iterations are summed into bins of equal width.
  */
-import {causeList} from '../../ledger/causes.js'
+import {KNOWN_CAUSES} from '../../replay/host.js'
 import type {ReplayResult} from '../../replay/result.js'
 import {binWidth} from '../downsample.js'
 import {BASE_CONFIG, CAUSE_PALETTE, CHART_HEIGHT, CHART_WIDTH} from '../theme.js'
@@ -19,7 +19,7 @@ export const doubleCopiesChart: ChartDef<ReplayResult> = {
   rows: (r) => {
     const out: ChartRow[] = []
     for (const x of r.rows)
-      for (const c of causeList()) {
+      for (const c of r.causes) {
         const pages = x.redundantByCause[c.id] ?? 0
         if (pages > 0) out.push({iteration: x.iteration, phase: x.phase, cause: c.id, pages})
       }
@@ -41,8 +41,8 @@ export const doubleCopiesChart: ChartDef<ReplayResult> = {
       values = [...sums.values()]
       xTitle = `iteration (bins of ${width})`
     }
-    // colours by registration index (stable across reports); legend: the causes present only
-    const all = causeList().map((c) => c.id)
+    // colours by the causes' fixed order (stable across reports); legend: the causes present only
+    const all = KNOWN_CAUSES.map((c) => c.id)
     const causes = all.filter((id) => values.some((v) => v.cause === id))
     return {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

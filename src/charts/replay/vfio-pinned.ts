@@ -8,11 +8,7 @@ import {COLORS} from '../theme.js'
 import type {ChartDef} from '../types.js'
 import {r3, stepChartSpec, stepPoints} from './time-series.js'
 
-interface VfioData {
-  pinnedOverTime: {tNs: number; pinnedPages: number}[]
-}
-
-const data = (r: ReplayResult): VfioData | undefined => r.components.vfio as VfioData | undefined
+const data = (r: ReplayResult) => r.components.vfio
 
 export const vfioPinnedChart: ChartDef<ReplayResult> = {
   id: 'vfio-pinned',

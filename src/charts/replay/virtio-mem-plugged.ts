@@ -9,11 +9,7 @@ import {r3, stepChartSpec, stepPoints} from './time-series.js'
 
 const MiB = 2 ** 20
 
-interface VirtioMemData {
-  devices: {id: string; regionSize: number; requestedSize: number; pluggedOverTime: {tNs: number; pluggedBytes: number}[]}[]
-}
-
-const data = (r: ReplayResult): VirtioMemData | undefined => r.components['virtio-mem'] as VirtioMemData | undefined
+const data = (r: ReplayResult) => r.components['virtio-mem']
 
 export const virtioMemPluggedChart: ChartDef<ReplayResult> = {
   id: 'virtio-mem-plugged',

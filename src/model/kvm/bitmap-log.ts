@@ -15,12 +15,14 @@
 import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap, popcount32, wordRangeMask} from '../bitmap.js'
 import {KvmIoctlError, type KvmBitmapDirtyLog, type KvmStats} from './types.js'
+import type {DirtyLogMode} from './modes.js'
 
 export function emptyKvmStats(): KvmStats {
   return {loggedWrites: 0, gets: 0, clears: 0, clearedPages: 0, ringPushes: 0, ringFullExits: 0, reaps: 0, harvested: 0}
 }
 
 export class KvmBitmapLog implements KvmBitmapDirtyLog {
+  readonly family = 'bitmap' as const
   readonly manualProtect: boolean
   readonly initiallySet: boolean
   readonly dirty: Bitmap
@@ -36,10 +38,11 @@ export class KvmBitmapLog implements KvmBitmapDirtyLog {
 
   constructor(
     readonly layout: TraceLayout,
-    readonly mode: 'bitmap' | 'manual' | 'manual-initially-set',
+    readonly mode: DirtyLogMode,
   ) {
-    this.manualProtect = mode !== 'bitmap'
-    this.initiallySet = mode === 'manual-initially-set'
+    if (mode.family !== 'bitmap') throw new Error(`bug: ${mode.name} is not a bitmap mode`)
+    this.manualProtect = mode.manualProtect
+    this.initiallySet = mode.initiallySet
     this.dirty = new Bitmap(layout.totalPages)
     this.initial = new Bitmap(this.initiallySet ? layout.totalPages : 0)
     this.logging = new Uint8Array(layout.slots.length)

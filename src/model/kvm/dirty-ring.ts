@@ -11,6 +11,7 @@ import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap} from '../bitmap.js'
 import {emptyKvmStats} from './bitmap-log.js'
 import type {KvmRingDirtyLog, KvmStats} from './types.js'
+import {dirtyLogMode} from './modes.js'
 
 /** KVM_DIRTY_RING_RSVD_ENTRIES. */
 export const RING_RESERVED_ENTRIES = 64
@@ -18,7 +19,8 @@ export const RING_RESERVED_ENTRIES = 64
 export const PML_ENTRIES = 512
 
 export class KvmDirtyRing implements KvmRingDirtyLog {
-  readonly mode = 'ring' as const
+  readonly mode = dirtyLogMode('ring')
+  readonly family = 'ring' as const
   readonly stats: KvmStats = emptyKvmStats()
   readonly softLimit: number
   /** 1 = write-protected: the next write is logged. */

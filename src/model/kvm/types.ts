@@ -4,15 +4,7 @@
  * indices into `TraceLayout.slots` where an ioctl names a memslot.
  */
 import type {Bitmap} from '../bitmap.js'
-
-/**
- * - `bitmap`: legacy KVM_GET_DIRTY_LOG, get-and-clear with re-protect.
- * - `manual`: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: GET copies, KVM_CLEAR_DIRTY_LOG clears.
- * - `manual-initially-set`: manual plus KVM_DIRTY_LOG_INITIALLY_SET (QEMU's default since 4.0).
- * - `ring`: KVM_CAP_DIRTY_LOG_RING, per-vCPU rings harvested by QEMU.
- */
-export type DirtyLogMode = 'bitmap' | 'manual' | 'manual-initially-set' | 'ring'
-export const DIRTY_LOG_MODES: readonly DirtyLogMode[] = ['bitmap', 'manual', 'manual-initially-set', 'ring']
+import type {DirtyLogMode} from './modes.js'
 
 export interface KvmStats {
   /** Guest writes that KVM logged (first write to a protected page). */
@@ -29,6 +21,8 @@ export interface KvmStats {
 
 export interface KvmDirtyLog {
   readonly mode: DirtyLogMode
+  /** mode.family, as a discriminant for the two interfaces below. */
+  readonly family: 'bitmap' | 'ring'
   readonly stats: KvmStats
   reset(): void
   /** KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES set on slot index s. */
@@ -44,8 +38,7 @@ export interface KvmDirtyLog {
 
 /** The bitmap modes: GET and CLEAR on a memslot. */
 export interface KvmBitmapDirtyLog extends KvmDirtyLog {
-  readonly mode: 'bitmap' | 'manual' | 'manual-initially-set'
-  readonly manualProtect: boolean
+  readonly family: 'bitmap'
   /** KVM_GET_DIRTY_LOG on slot index s: overwrite `into` over the slot's pages; returns set bits. */
   getDirtyLog(s: number, into: Bitmap): number
   /**
@@ -58,7 +51,7 @@ export interface KvmBitmapDirtyLog extends KvmDirtyLog {
 
 /** The ring mode: harvest (reap + reset) instead of GET/CLEAR. */
 export interface KvmRingDirtyLog extends KvmDirtyLog {
-  readonly mode: 'ring'
+  readonly family: 'ring'
   readonly softLimit: number
   /** Harvest every vCPU's ring into `into` and reset (re-protect) the pages; returns entries. */
   reap(into: Bitmap): number

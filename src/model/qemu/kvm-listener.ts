@@ -9,9 +9,8 @@
 import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap, wordRangeMask} from '../bitmap.js'
 import type {DirtySink, ModelComponent} from '../component.js'
-import {Cause} from '../../ledger/causes.js'
-import {createKvmDirtyLog, type DirtyLogMode, type KvmBitmapDirtyLog, type KvmDirtyLog, type KvmRingDirtyLog} from '../kvm/index.js'
-import type {ClearPolicy} from '../../replay/config.js'
+import {MODEL_CAUSES, type CauseCodes} from '../causes.js'
+import {createKvmDirtyLog, type ClearPolicy, type DirtyLogMode, type KvmBitmapDirtyLog, type KvmDirtyLog, type KvmRingDirtyLog, type KvmStats} from '../kvm/index.js'
 
 export const REAPER_PERIOD_NS = 1e9
 
@@ -21,11 +20,18 @@ export interface KvmListenerOptions {
   vcpus: number
   ringSize: number
   pml: boolean
-  /** Cause given to KVM-logged bits (lazy-clear-window when QEMU clears lazily). */
+  /** The migration bitmap clears lazily (x-clear-bitmap-shift chunks at their first send). */
   lazyClear: boolean
+  causes: CauseCodes
 }
 
-export class KvmListener implements ModelComponent {
+export interface KvmData extends KvmStats {
+  mode: DirtyLogMode['name']
+  clearPolicy: ClearPolicy
+  clearCalls: number
+}
+
+export class KvmListener implements ModelComponent<KvmData> {
   readonly id = 'kvm'
   readonly kinds: readonly number[] = []
   readonly kvm: KvmDirtyLog
@@ -33,7 +39,9 @@ export class KvmListener implements ModelComponent {
   readonly cache: Bitmap
   private readonly ring?: KvmRingDirtyLog
   private readonly bitmapLog?: KvmBitmapDirtyLog
+  /** Cause of a KVM-logged bit: the window in which a write after the sync's re-protect lands. */
   private readonly windowCause: number
+  private readonly initialCause: number
   private nextReap = Infinity
   logging = false
   /** KVM_CLEAR_DIRTY_LOG calls issued by QEMU's log_clear. */
@@ -45,9 +53,10 @@ export class KvmListener implements ModelComponent {
   ) {
     this.kvm = createKvmDirtyLog(layout, opts.mode, opts)
     this.cache = new Bitmap(layout.totalPages)
-    if (this.kvm.mode === 'ring') this.ring = this.kvm as KvmRingDirtyLog
+    if (this.kvm.family === 'ring') this.ring = this.kvm as KvmRingDirtyLog
     else this.bitmapLog = this.kvm as KvmBitmapDirtyLog
-    this.windowCause = opts.mode !== 'ring' && opts.mode !== 'bitmap' && opts.lazyClear ? Cause.lazyClearWindow : Cause.syncWindow
+    this.windowCause = opts.causes.code(opts.mode.lazyClear && opts.lazyClear ? MODEL_CAUSES.lazyClearWindow : MODEL_CAUSES.syncWindow)
+    this.initialCause = opts.mode.initiallySet ? opts.causes.code(MODEL_CAUSES.initiallySet) : 0
   }
 
   reset(): void {
@@ -126,7 +135,7 @@ export class KvmListener implements ModelComponent {
       if (bits === 0) continue
       if (init) {
         const ib = (bits & init[w]!) >>> 0
-        if (ib !== 0) sink.mergeWord(w, ib, Cause.initiallySet)
+        if (ib !== 0) sink.mergeWord(w, ib, this.initialCause)
         const rest = (bits & ~ib) >>> 0
         if (rest !== 0) sink.mergeWord(w, rest, this.windowCause)
       } else sink.mergeWord(w, bits, this.windowCause)
@@ -136,7 +145,7 @@ export class KvmListener implements ModelComponent {
 
   /** kvm_log_clear (kvm_physical_log_clear): a no-op unless manual protect. */
   logClear(a: number, b: number): void {
-    if (!this.bitmapLog || !this.bitmapLog.manualProtect) return
+    if (!this.bitmapLog || !this.opts.mode.manualProtect) return
     const slots = this.layout.slots
     for (let s = 0; s < slots.length; s++) {
       const slot = slots[s]!
@@ -179,7 +188,7 @@ export class KvmListener implements ModelComponent {
     return this.ring ? this.ring.reap(this.cache) : 0
   }
 
-  data(): Record<string, unknown> {
-    return {mode: this.kvm.mode, clearPolicy: this.opts.clearPolicy, ...this.kvm.stats, clearCalls: this.clearCalls}
+  data(): KvmData {
+    return {mode: this.kvm.mode.name, clearPolicy: this.opts.clearPolicy, ...this.kvm.stats, clearCalls: this.clearCalls}
   }
 }

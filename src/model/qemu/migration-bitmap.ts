@@ -7,8 +7,7 @@
  */
 import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap, lowestBit, popcount32} from '../bitmap.js'
-import type {DirtySink} from '../component.js'
-import type {SendLedger} from '../../ledger/ledger.js'
+import type {DirtySink, PageCauseSink} from '../component.js'
 
 export class MigrationBitmap implements DirtySink {
   readonly bmap: Bitmap
@@ -26,7 +25,8 @@ export class MigrationBitmap implements DirtySink {
 
   constructor(
     readonly layout: TraceLayout,
-    readonly ledger: SendLedger,
+    /** Told the cause of every bit this bitmap newly sets (the send ledger, wired by the replay). */
+    readonly causes: PageCauseSink,
     readonly shift: number,
   ) {
     this.bmap = new Bitmap(layout.totalPages)
@@ -69,7 +69,7 @@ export class MigrationBitmap implements DirtySink {
     this.newPages += n
     const base = w * 32
     while (nw !== 0) {
-      this.ledger.setCause(base + lowestBit(nw), cause)
+      this.causes.setCause(base + lowestBit(nw), cause)
       nw = (nw & (nw - 1)) >>> 0
     }
   }

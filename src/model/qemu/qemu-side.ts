@@ -13,9 +13,15 @@ import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap} from '../bitmap.js'
 import type {DirtySink, ModelComponent} from '../component.js'
 import type {GuestMemory} from '../memory.js'
-import {Cause} from '../../ledger/causes.js'
+import {MODEL_CAUSES, type CauseCodes} from '../causes.js'
 
-export class QemuSideDirtySource implements ModelComponent {
+export interface QemuSideData {
+  writes: number
+  pagesMarked: number
+  unmapped: number
+}
+
+export class QemuSideDirtySource implements ModelComponent<QemuSideData> {
   readonly kinds: readonly number[]
   private bits?: Bitmap
   private lo = Infinity
@@ -24,13 +30,16 @@ export class QemuSideDirtySource implements ModelComponent {
   writes = 0
   pagesMarked = 0
   unmapped = 0
+  private readonly cause: number
 
   constructor(
     readonly id: 'dma' | 'vhost',
     readonly layout: TraceLayout,
     readonly memory: GuestMemory,
+    causes: CauseCodes,
   ) {
     this.kinds = [id === 'dma' ? K.dma_write : K.vhost_write]
+    this.cause = causes.code(MODEL_CAUSES.dmaVhost)
   }
 
   reset(): void {
@@ -53,14 +62,12 @@ export class QemuSideDirtySource implements ModelComponent {
 
   handleEvent(b: EventBatch, i: number): void {
     const gpa = b.gpa[i]!
-    const len = Math.max(1, b.len[i]!)
     const p0 = this.layout.gpaToPage(gpa)
     if (p0 < 0) {
       this.unmapped++
       return
     }
-    const ps = this.layout.pageSize
-    const p1 = p0 + Math.floor(((gpa % ps) + len - 1) / ps) + 1
+    const p1 = this.layout.pageSpanEnd(gpa, b.len[i]!, p0)
     this.writes++
     for (let p = p0; p < p1; p++) {
       this.memory.write(p)
@@ -82,14 +89,14 @@ export class QemuSideDirtySource implements ModelComponent {
     for (let w = this.lo; w <= this.hi; w++) {
       const v = words[w]!
       if (v === 0) continue
-      sink.mergeWord(w, v, Cause.dmaVhost)
+      sink.mergeWord(w, v, this.cause)
       words[w] = 0
     }
     this.lo = Infinity
     this.hi = -1
   }
 
-  data(): Record<string, unknown> {
+  data(): QemuSideData {
     return {writes: this.writes, pagesMarked: this.pagesMarked, unmapped: this.unmapped}
   }
 }

@@ -10,11 +10,12 @@ import type {EventBatch} from '../../trace/events.js'
 import {K} from '../../trace/events.js'
 import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap, popcount32} from '../bitmap.js'
-import type {DirtySink, ModelComponent} from '../component.js'
+import type {DirtySink, MigratableState, ModelComponent} from '../component.js'
+import type {CauseCodes} from '../causes.js'
 import type {GuestMemory} from '../memory.js'
 import type {MigrationBitmap} from '../qemu/migration-bitmap.js'
-import {VfioContainer, countAndNot} from './container.js'
-import {resolveTracking, VfioCause, VFIO_MIG_STOP_COPY_SIZE, VFIO_SAVE_CHUNK, type VfioTracking, type VfioTrackingSetting} from './tracking.js'
+import {VfioContainer, countAndNot, type VfioDeviceState} from './container.js'
+import {resolveTracking, VFIO_CAUSES, VFIO_MIG_STOP_COPY_SIZE, VFIO_SAVE_CHUNK, type VfioTracking, type VfioTrackingSetting} from './tracking.js'
 
 export interface VfioDeps {
   layout: TraceLayout
@@ -25,6 +26,7 @@ export interface VfioDeps {
   stopCopyQueryFails: boolean
   /** Pages that exist but are not populated (unplugged virtio-mem blocks): never mapped. */
   hidden?: Bitmap
+  causes: CauseCodes
 }
 
 /** One sync as VFIO saw it (per container). */
@@ -40,9 +42,40 @@ export interface VfioSyncRecord {
   deferredPages: number
 }
 
+export interface VfioContainerData {
+  id: string
+  capability: 'none' | 'type1' | 'device'
+  mode: VfioTracking
+  pinnedScope: boolean
+  iommuPageSize: number
+  mappings: number
+  mappedPages: number
+  pinnedPages: number
+  pinEvents: number
+  unpinEvents: number
+  pinFaults: number
+  unpinUnderflow: number
+  maps: number
+  unmaps: number
+  recordedDirtyPagesIoctls: number
+  deferredAtSetupPages: number
+  deferredAtSetupBytes: number
+  perSync: VfioSyncRecord[]
+  devices: (VfioDeviceState & {stateBytes: number})[]
+}
+
+/** What the VFIO model reports (docs/vfio-virtio-mem.md). */
+export interface VfioData {
+  tracking: VfioTrackingSetting
+  stopCopyQueryFails: boolean
+  unknownDeviceEvents: number
+  pinnedOverTime: {tNs: number; pinnedPages: number}[]
+  containers: VfioContainerData[]
+}
+
 const MS = 1e6
 
-export class VfioModel implements ModelComponent {
+export class VfioModel implements ModelComponent<VfioData>, MigratableState {
   readonly id = 'vfio'
   readonly kinds = [K.vfio_map, K.vfio_unmap, K.vfio_pin, K.vfio_unpin, K.vfio_dma_write, K.vfio_state, K.vfio_dirty_pages]
   readonly containers: VfioContainer[]
@@ -58,9 +91,13 @@ export class VfioModel implements ModelComponent {
   private deferredAtSetup: number[] = []
   private unknownDevice = 0
   private readonly scratch: Bitmap
+  /** This run's codes of VFIO_CAUSES. */
+  private readonly cause: {[K in keyof typeof VFIO_CAUSES]: number}
 
   constructor(private readonly deps: VfioDeps) {
     const {layout} = deps
+    const c = deps.causes
+    this.cause = {pinned: c.code(VFIO_CAUSES.pinned), cumulative: c.code(VFIO_CAUSES.cumulative), noTracking: c.code(VFIO_CAUSES.noTracking), dmaLogged: c.code(VFIO_CAUSES.dmaLogged)}
     this.containers = layout.header.vfio.map(
       (c) => new VfioContainer(c, layout, resolveTracking(deps.tracking, c.dirtyTracking, c.devices.length > 0 && c.devices.every((d) => d.dmaLogging))),
     )
@@ -215,11 +252,11 @@ export class VfioModel implements ModelComponent {
         const f = fetched[w]!
         if (mode === 'none') {
           out = mapped[w]! | f
-          cause = VfioCause.noTracking
+          cause = this.cause.noTracking
         } else if (mode === 'device') {
           out = dirty[w]! | f
           dirty[w] = 0
-          cause = VfioCause.dmaLogged
+          cause = this.cause.dmaLogged
         } else {
           // update_user_bitmap: an IOMMU-backed group marks its whole mapping.
           let d = dirty[w]!
@@ -234,7 +271,7 @@ export class VfioModel implements ModelComponent {
             // reset-readd-pinned: bitmap_clear + vfio_dma_populate_bitmap; cumulative: no clear.
             dirty[w] = mode === 'cumulative' ? d | pinned[w]! : pinned[w]!
           }
-          cause = nonPinnedScope ? VfioCause.noTracking : VfioCause.pinned
+          cause = nonPinnedScope ? this.cause.noTracking : this.cause.pinned
           fromPinned = mode === 'cumulative' && !nonPinnedScope ? out & ~pinned[w]! : 0
         }
         fetched[w] = 0
@@ -244,7 +281,7 @@ export class VfioModel implements ModelComponent {
         if (fromPinned !== 0) {
           // Bits a reset would have dropped: only the cumulative bitmap still holds them.
           sink.mergeWord(w, (out & ~fromPinned) >>> 0, cause)
-          sink.mergeWord(w, fromPinned >>> 0, VfioCause.cumulative)
+          sink.mergeWord(w, fromPinned >>> 0, this.cause.cumulative)
         } else sink.mergeWord(w, out, cause)
       }
       if (defer) this.deferred[ci] = lastStage ? 0 : this.countDeferred(c)
@@ -350,7 +387,7 @@ export class VfioModel implements ModelComponent {
     return [...out.values()]
   }
 
-  data(): Record<string, unknown> {
+  data(): VfioData {
     const ps = this.deps.layout.pageSize
     return {
       tracking: this.deps.tracking,
@@ -360,7 +397,7 @@ export class VfioModel implements ModelComponent {
       containers: this.containers.map((c, ci) => ({
         id: c.id,
         capability: c.spec.dirtyTracking,
-        mode: c.mode as VfioTracking,
+        mode: c.mode,
         pinnedScope: c.pinnedScope,
         iommuPageSize: c.spec.iommuPageSize,
         mappings: c.maps.length,

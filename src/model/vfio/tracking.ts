@@ -14,19 +14,20 @@
  * With type1 a group that never pinned (an IOMMU-backed passthrough device) reports its whole
  * mapping dirty at every read (update_user_bitmap: num_non_pinned_groups && iommu_mapped).
  */
-import {registerCause} from '../../ledger/causes.js'
+import type {CauseSpec} from '../causes.js'
 import type {VfioTrackingSetting, VfioTracking} from './modes.js'
 export {VFIO_TRACKING, VFIO_MIG_STOP_COPY_SIZE, VFIO_SAVE_CHUNK, type VfioTracking, type VfioTrackingSetting} from './modes.js'
 
-export const VfioCause = {
-  pinned: registerCause({id: 'vfio-pinned', label: 'VFIO type1: a pinned page (or one unpinned since the last read) is read dirty at every sync, written or not'}),
-  cumulative: registerCause({id: 'vfio-cumulative', label: 'VFIO type1 cumulative bitmap (v15 as coded): a bit once set is never cleared, so an unpinned page stays dirty forever'}),
-  noTracking: registerCause({
+/** The causes VFIO gives the bits it reports. */
+export const VFIO_CAUSES = {
+  pinned: {id: 'vfio-pinned', label: 'VFIO type1: a pinned page (or one unpinned since the last read) is read dirty at every sync, written or not'},
+  cumulative: {id: 'vfio-cumulative', label: 'VFIO type1 cumulative bitmap (v15 as coded): a bit once set is never cleared, so an unpinned page stays dirty forever'},
+  noTracking: {
     id: 'vfio-no-tracking',
     label: 'VFIO cannot say what the device wrote (no dirty tracking, or a type1 IOMMU-backed group): every mapped page is dirty at every sync',
-  }),
-  dmaLogged: registerCause({id: 'vfio-dma-logged', label: 'VFIO device DMA logging reported the page (written after the sync and before its own send)'}),
-} as const
+  },
+  dmaLogged: {id: 'vfio-dma-logged', label: 'VFIO device DMA logging reported the page (written after the sync and before its own send)'},
+} as const satisfies Record<string, CauseSpec>
 
 /** The behaviour a container gets: the setting, or (auto) what its header says it can do. */
 export function resolveTracking(setting: VfioTrackingSetting, capability: 'none' | 'type1' | 'device', allDevicesLog: boolean): VfioTracking {

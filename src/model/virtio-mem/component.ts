@@ -18,24 +18,27 @@ import type {EventBatch} from '../../trace/events.js'
 import {K} from '../../trace/events.js'
 import type {TraceLayout} from '../../trace/layout.js'
 import {Bitmap, popcount32, lowestBit} from '../bitmap.js'
-import type {ModelComponent} from '../component.js'
+import type {DiscardManager, ModelComponent, PageCauseSink} from '../component.js'
+import type {CauseCodes, CauseSpec} from '../causes.js'
 import type {GuestMemory} from '../memory.js'
 import type {MigrationBitmap} from '../qemu/migration-bitmap.js'
-import type {SendLedger} from '../../ledger/ledger.js'
-import {registerCause} from '../../ledger/causes.js'
 import {VirtioMemDevice, type UnpluggedWrite, VMEM_REQ, VMEM_REQ_NAMES, VMEM_RESP_NAMES, VMEM_STATE_NAMES, type BlockListener} from './device.js'
 
-export const UNPLUGGED_CAUSE = registerCause({
+export const UNPLUGGED_CAUSE: CauseSpec = {
   id: 'unplugged',
   label: 'virtio-mem memory that is not plugged: sending it is waste (the older, not discard-aware migration, or a sync that re-marked a discarded block)',
-})
+}
 
 export {UNPLUGGED_WRITE, type UnpluggedWrite} from './device.js'
 
 export interface VirtioMemDeps {
   layout: TraceLayout
   memory: GuestMemory
-  ledger: SendLedger
+  /** Told the cause of unplugged pages' bits (the send ledger). */
+  pageCauses: PageCauseSink
+  causes: CauseCodes
+  /** Bytes on the wire of a page with data and of a zero page: what sending an unplugged page wastes. */
+  wire: {normalBytes: number; zeroBytes: number}
   mb: MigrationBitmap
   /** memory_region_clear_dirty_bitmap over global pages [a, b) (KVM CLEAR). */
   logClear(a: number, b: number): void
@@ -91,7 +94,45 @@ interface DevStats {
 
 const MAX_RANGES = 64
 
-export class VirtioMemModel implements ModelComponent {
+export interface VirtioMemDeviceData {
+  id: string
+  base: number
+  regionSize: number
+  blockSize: number
+  blocks: number
+  pluggedBytes: number
+  pluggedBlocks: number
+  requestedSize: number
+  usableRegionSize: number
+  unpluggedInaccessible: boolean
+  pluggedOverTime: {tNs: number; pluggedBytes: number}[]
+  /** Responses by request: requests[request][response] = count. */
+  requests: Record<string, Record<string, number>>
+  resizes: number
+  resizesRefused: number
+  pagesSkippedUnplugged: number
+  bytesSkippedUnplugged: number
+  wastePages: number
+  wasteBytes: number
+  unpluggedWriteEvents: number
+  unpluggedWritePages: number
+  refusedWrites: number
+  anomalyPages: number
+  /** Pages written while unplugged and not migrated: the destination discards them (not lost writes). */
+  unpluggedNotMigratedPages: number
+}
+
+/** What the virtio-mem model reports (docs/vfio-virtio-mem.md). */
+export interface VirtioMemData {
+  discardAware: boolean
+  unpluggedWrite: UnpluggedWrite
+  unknownDeviceEvents: number
+  devices: VirtioMemDeviceData[]
+  requestLog: VmemRequestRecord[]
+  anomalies: VmemAnomaly[]
+}
+
+export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardManager {
   readonly id = 'virtio-mem'
   readonly kinds = [K.vmem_plug, K.vmem_unplug, K.vmem_unplug_all, K.vmem_state, K.vmem_resize]
   readonly devices: VirtioMemDevice[]
@@ -112,8 +153,11 @@ export class VirtioMemModel implements ModelComponent {
   private unknownDevice = 0
   private nowNs = 0
 
+  private readonly unpluggedCause: number
+
   constructor(private readonly deps: VirtioMemDeps) {
     const {layout} = deps
+    this.unpluggedCause = deps.causes.code(UNPLUGGED_CAUSE)
     this.devices = layout.header.virtioMem.map((spec) => {
       const first = layout.gpaToPage(spec.base)
       if (first < 0) throw new Error(`bug: virtio-mem ${spec.id} region is in no memslot`)
@@ -299,10 +343,12 @@ export class VirtioMemModel implements ModelComponent {
   }
 
   /**
-   * Postcopy recovery re-clears discarded ranges after the bitmap reload (ram_dirty_bitmap_reload
-   * -> ramblock_dirty_bitmap_clear_discarded_pages). Returns the pages cleared.
+   * Discarded ranges leave the migration bitmap again (ramblock_dirty_bitmap_clear_discarded_pages,
+   * with no lazy clear): QEMU does it after setup only on postcopy recovery (ram_dirty_bitmap_reload);
+   * the model also does it at a postcopy switchover with the final-sync hole closed. Returns the
+   * pages cleared.
    */
-  clearDiscardedOnResume(): number {
+  clearDiscardedAgain(): number {
     if (!this.deps.discardAware) return 0
     this.accountSends()
     const n = this.clearDiscarded(false)
@@ -356,14 +402,14 @@ export class VirtioMemModel implements ModelComponent {
 
   /** The older behaviour: unplugged pages stay in bmap; a re-send of one unchanged is `unplugged`. */
   private markUnpluggedCause(di: number): void {
-    const {mb, ledger} = this.deps
+    const {mb, pageCauses} = this.deps
     const [w0, w1] = this.wordSpan(this.devices[di]!)
     const bm = mb.bmap.words
     const un = this.unplugged.words
     for (let w = w0; w < w1; w++) {
       let v = (bm[w]! & un[w]!) >>> 0
       while (v !== 0) {
-        ledger.setCause(w * 32 + lowestBit(v), UNPLUGGED_CAUSE)
+        pageCauses.setCause(w * 32 + lowestBit(v), this.unpluggedCause)
         v = (v & (v - 1)) >>> 0
       }
     }
@@ -381,10 +427,9 @@ export class VirtioMemModel implements ModelComponent {
 
   /** Unplugged pages set in bmap at the last sync and clear now were sent: waste. */
   private accountSends(): void {
-    const {mb, memory, ledger} = this.deps
+    const {mb, memory, wire} = this.deps
     const bm = mb.bmap.words
     const nz = memory.nonzero.words
-    const zeroBytes = ledger.zeroPageDetection ? 9 : ledger.normalBytes
     this.devices.forEach((d, i) => {
       const [w0, w1] = this.wordSpan(d)
       const s = this.snap[i]!
@@ -397,7 +442,7 @@ export class VirtioMemModel implements ModelComponent {
         const n = popcount32(sent)
         const full = popcount32((sent & nz[w]!) >>> 0)
         st.wastePages += n
-        st.wasteBytes += full * ledger.normalBytes + (n - full) * zeroBytes
+        st.wasteBytes += full * wire.normalBytes + (n - full) * wire.zeroBytes
         s[w - w0] = (old & ~sent) >>> 0
       }
     })
@@ -405,7 +450,7 @@ export class VirtioMemModel implements ModelComponent {
 
   /** A sync that newly set bmap bits of unplugged pages: an anomaly, with the pages. */
   private findAnomalies(): void {
-    const {mb, ledger, layout} = this.deps
+    const {mb, pageCauses, layout} = this.deps
     const bm = mb.bmap.words
     const un = this.unplugged.words
     this.devices.forEach((d, i) => {
@@ -426,7 +471,7 @@ export class VirtioMemModel implements ModelComponent {
         pages += popcount32(v)
         while (v !== 0) {
           const p = w * 32 + lowestBit(v)
-          ledger.setCause(p, UNPLUGGED_CAUSE)
+          pageCauses.setCause(p, this.unpluggedCause)
           if (p === runEnd) runEnd++
           else {
             flush()
@@ -449,7 +494,15 @@ export class VirtioMemModel implements ModelComponent {
    * all devices: guest data the destination will not have, and need not, since it discards
    * unplugged memory on load (virtio_mem_post_load -> virtio_mem_restore_unplugged).
    */
-  unpluggedStalePages(modified: Bitmap, a = 0, b = modified.size): number {
+  discardedStalePages(modified: {readonly words: Uint32Array; readonly size: number}): number {
+    return this.unpluggedStalePages(modified, 0, modified.size)
+  }
+
+  get discardedWords(): Uint32Array {
+    return this.unplugged.words
+  }
+
+  private unpluggedStalePages(modified: {readonly words: Uint32Array}, a: number, b: number): number {
     const uw = this.unplugged.words
     const mw = modified.words
     let n = 0
@@ -465,7 +518,7 @@ export class VirtioMemModel implements ModelComponent {
     return n
   }
 
-  data(): Record<string, unknown> {
+  data(): VirtioMemData {
     if (this.running) this.accountSends()
     const ps = this.deps.layout.pageSize
     return {

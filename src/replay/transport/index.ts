@@ -13,7 +13,7 @@
  */
 import type {TraceLayout} from '../../trace/layout.js'
 import {PAGE_HEADER_BYTES, ZERO_PAGE_BYTES} from '../../ledger/ledger.js'
-import type {ReplaySettings, TransportName} from '../config.js'
+import type {ReplaySettings, TransportName} from '../settings.js'
 
 export interface TransportStats {
   /** Page-table operations (host pages remapped, or write-protected for a snapshot). */

@@ -2,14 +2,13 @@
  * Per transport, what the guest paid (downtime, fault latency, blocked time) and what the host
  * paid (bytes on the stream, RAM bytes copied, page-table operations).
  */
-import {C} from '../../ledger/ledger.js'
-import type {ReplayModel} from '../model.js'
+import type {HostModel} from '../host.js'
 import type {ReplayResult, TransportResult} from '../result.js'
 
-export function transportResult(model: ReplayModel, r: ReplayResult): TransportResult {
-  const tp = model.transport
-  const t = model.ledger.total
-  const normalPages = t[C.pages]! - t[C.zero]!
+export function transportResult(host: HostModel, r: ReplayResult): TransportResult {
+  const tp = host.transport
+  const t = host.ledger.totals()
+  const normalPages = t.pagesSent - t.zeroPages
   // Only the network copies page contents through the stream; remapping moves them.
   const ramBytes = tp.kind === 'network' ? normalPages * r.guest.pageSize : 0
   const lat = r.postcopy?.latencyNs ?? r.snapshot?.latencyNs
@@ -23,11 +22,11 @@ export function transportResult(model: ReplayModel, r: ReplayResult): TransportR
       blocktimeMs: r.postcopy?.blocktimeMs ?? r.snapshot?.stallMs ?? 0,
     },
     host: {
-      bytes: t[C.bytes]!,
+      bytes: t.bytesSent,
       ramBytes,
       pageTableOps: Math.round(tp.stats.pageTableOps),
       pageTableMs: tp.stats.pageTableNs / 1e6,
-      pagesNotSent: model.sharedDirtyPages + (tp.ramShared ? r.guest.pages : 0),
+      pagesNotSent: host.sharedDirtyPages + (tp.ramShared ? r.guest.pages : 0),
     },
   }
 }

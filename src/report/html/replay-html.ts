@@ -4,7 +4,6 @@
  * the HTML unless a CSV folder is given). Every file is written atomically, the HTML last.
  */
 import {basename, dirname, extname, join, resolve} from 'node:path'
-import {causeList} from '../../ledger/causes.js'
 import {iterationColumns, replayHeadline} from '../../analysis/replay-tables.js'
 import {settingsToJson, SETTINGS} from '../../replay/config.js'
 import type {ReplayResult} from '../../replay/result.js'
@@ -67,7 +66,7 @@ function headline(r: ReplayResult): string {
     ['  by class', `first ${int(h.firstPages)}, re-dirtied ${int(h.redirtiedPages)}, double-copies ${int(h.redundantPages)}, zero ${int(h.zeroPages)}`],
     ['double-copies', `${int(h.redundantPages)} pages (${formatBytes(h.redundantBytes)})${h.pagesSent > 0 ? `, ${((100 * h.redundantPages) / h.pagesSent).toFixed(2)} % of pages sent` : ''}`],
   ]
-  for (const c of causeList()) {
+  for (const c of r.causes) {
     const n = r.totals.redundantByCause[c.id] ?? 0
     if (n > 0) rows.push([`  ${c.id}`, `${int(n)} pages`])
   }
@@ -89,7 +88,7 @@ function headline(r: ReplayResult): string {
 
 function causesTable(r: ReplayResult): string {
   const normal = r.guest.pageSize + 8
-  const rows: HtmlCell[][] = causeList().map((c) => {
+  const rows: HtmlCell[][] = r.causes.map((c) => {
     const n = r.totals.redundantByCause[c.id] ?? 0
     return [c.id, n, n * normal, c.label]
   })
@@ -111,7 +110,7 @@ function iterationsTable(r: ReplayResult): {html: string; rows: ChartRow[]} {
 
 function settingsTable(r: ReplayResult): string {
   const s = settingsToJson(r.settings)
-  const units = new Map(SETTINGS.map((x) => [x.key, x.unit]))
+  const units = new Map<string, string>(SETTINGS.map((x) => [x.key, x.unit]))
   return table(
     ['setting', 'value', 'unit'],
     Object.entries(s).map(([k, v]) => [k, String(v), units.get(k) ?? '']),

@@ -23,19 +23,20 @@
  *  - the page arrives after one-way latency + queueing + transfer; UFFDIO_COPY wakes the vCPU,
  *    which ran that much later from then on (the GuestClock's per-vCPU offset).
  * The destination's receivedmap is a bitmap; pages in flight sit in small typed-array lists.
+ * The precopy driver hands its due/act, accesses and events to this phase after the switchover.
  */
-import type {EventBatch} from '../trace/events.js'
-import {K} from '../trace/events.js'
-import type {TraceLayout} from '../trace/layout.js'
-import {Bitmap} from '../model/bitmap.js'
-import {Cause} from '../ledger/causes.js'
-import {C} from '../ledger/ledger.js'
-import type {ReplaySettings} from './config.js'
-import {switchoverRate} from './config.js'
-import type {ReplayModel} from './model.js'
-import type {GuestClock, GuestSink} from './throttle-clock.js'
-import {FaultLatency} from './postcopy-latency.js'
-import type {PostcopyResult} from './result.js'
+import type {EventBatch} from '../../trace/events.js'
+import {K} from '../../trace/events.js'
+import type {TraceLayout} from '../../trace/layout.js'
+import {Bitmap} from '../../model/bitmap.js'
+import type {ReplaySettings} from '../settings.js'
+import type {HostModel} from '../host.js'
+import {linkRate, type PageCosts} from '../sender/index.js'
+import type {GuestClock} from '../throttle-clock.js'
+import {FaultLatency} from '../postcopy-latency.js'
+import type {PostcopyResult} from '../result.js'
+import {Taken} from '../driver.js'
+import {InFlight} from './postcopy-inflight.js'
 
 /** MAX_DISCARDS_PER_COMMAND (migration/savevm.c). */
 export const MAX_DISCARDS_PER_COMMAND = 12
@@ -44,64 +45,9 @@ const DISCARD_CMD_BYTES = 4 + 1 + 1
 /** Each discard range: be64 start + be64 length. */
 const DISCARD_RANGE_BYTES = 16
 
-/** Pages in flight to the destination: host-page ranges and arrival times, in arrival order. */
-class InFlight {
-  start = new Float64Array(256)
-  end = new Float64Array(256)
-  arrival = new Float64Array(256)
-  head = 0
-  size = 0
-
-  push(a: number, b: number, at: number): void {
-    if (this.size === this.start.length) this.grow()
-    // Keep arrival order: preempted pages may overtake queued ones (insert from the tail).
-    const n = this.start.length
-    let j = this.size
-    while (j > 0 && this.arrival[(this.head + j - 1) % n]! > at) {
-      const from = (this.head + j - 1) % n
-      const to = (this.head + j) % n
-      this.start[to] = this.start[from]!
-      this.end[to] = this.end[from]!
-      this.arrival[to] = this.arrival[from]!
-      j--
-    }
-    const k = (this.head + j) % n
-    this.start[k] = a
-    this.end[k] = b
-    this.arrival[k] = at
-    this.size++
-  }
-
-  private grow(): void {
-    const n = this.start.length
-    const s = new Float64Array(n * 2)
-    const e = new Float64Array(n * 2)
-    const r = new Float64Array(n * 2)
-    for (let j = 0; j < this.size; j++) {
-      const k = (this.head + j) % n
-      s[j] = this.start[k]!
-      e[j] = this.end[k]!
-      r[j] = this.arrival[k]!
-    }
-    this.start = s
-    this.end = e
-    this.arrival = r
-    this.head = 0
-  }
-
-  /** Arrival time of the in-flight range holding page p, or -1. */
-  arrivalOf(p: number): number {
-    const n = this.start.length
-    for (let j = 0; j < this.size; j++) {
-      const k = (this.head + j) % n
-      if (p >= this.start[k]! && p < this.end[k]!) return this.arrival[k]!
-    }
-    return -1
-  }
-}
-
 export interface PostcopyOptions {
-  model: ReplayModel
+  host: HostModel
+  costs: PageCosts
   layout: TraceLayout
   settings: ReplaySettings
   clock: GuestClock
@@ -114,8 +60,8 @@ export interface PostcopyOptions {
   extraPackageBytes?: number
 }
 
-export class PostcopyPhase implements GuestSink {
-  readonly model: ReplayModel
+export class PostcopyPhase {
+  readonly host: HostModel
   readonly switchNs: number
   /** Package sent: the source's downtime ends (migration_downtime_end). */
   readonly packageEndNs: number
@@ -161,8 +107,6 @@ export class PostcopyPhase implements GuestSink {
   /** Non-vCPU faults (emulated-device DMA on the destination). */
   deviceFaults = 0
   lastGuestNs = 0
-  replayed = 0
-  ignored = 0
   private readonly pageSize: number
   private readonly layout: TraceLayout
 
@@ -170,13 +114,13 @@ export class PostcopyPhase implements GuestSink {
     readonly opts: PostcopyOptions,
     now: number,
   ) {
-    const {model, layout, settings, clock} = opts
-    this.model = model
+    const {host, layout, settings, clock} = opts
+    this.host = host
     this.layout = layout
     this.pageSize = layout.pageSize
     this.switchNs = now
-    this.bytesBefore = model.ledger.total[C.bytes]!
-    const mb = model.mb
+    this.bytesBefore = host.ledger.totals().bytesSent
+    const mb = host.mb
     // ram_postcopy_send_discard_bitmap: the scan restarts from the first block.
     mb.cursor = 0
     this.hugePagesRedirtied = this.chunkHostPages()
@@ -186,17 +130,17 @@ export class PostcopyPhase implements GuestSink {
     const idBytes = layout.blocks.reduce((s, b) => s + b.name.length, 0)
     this.discardBytes = ranges * DISCARD_RANGE_BYTES + cmds * DISCARD_CMD_BYTES + (cmds > 0 ? idBytes : 0)
     this.deviceStateBytes = settings['device-state-bytes']
-    const linkRate = switchoverRate(settings)
-    this.rate = settings['max-postcopy-bandwidth'] > 0 ? Math.min(settings['max-postcopy-bandwidth'], linkRate) : linkRate
+    const link = linkRate(settings)
+    this.rate = settings['max-postcopy-bandwidth'] > 0 ? Math.min(settings['max-postcopy-bandwidth'], link) : link
     this.perByteNs = 1e9 / this.rate
-    const tp = model.transport
+    const tp = host.transport
     this.oneWayNs = tp.oneWayNs
     this.leadNs = tp.queueBytes * this.perByteNs
     this.preempt = settings['postcopy-preempt']
     // The package goes at the link rate (the rate limit is lifted at switchover start).
-    this.discardNs = (this.discardBytes * 1e9) / linkRate
-    this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / linkRate
-    this.deviceNs = (this.deviceStateBytes * 1e9) / linkRate
+    this.discardNs = (this.discardBytes * 1e9) / link
+    this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / link
+    this.deviceNs = (this.deviceStateBytes * 1e9) / link
     this.packageEndNs = now + this.discardNs + this.extraNs + this.deviceNs
     this.resumeNs = this.packageEndNs + this.oneWayNs
     this.wire = this.packageEndNs
@@ -221,7 +165,7 @@ export class PostcopyPhase implements GuestSink {
    * host page with any dirty page becomes wholly dirty. Returns the host pages changed.
    */
   private chunkHostPages(): number {
-    const mb = this.model.mb
+    const mb = this.host.mb
     const words = mb.bmap.words
     let changed = 0
     for (const b of this.layout.blocks) {
@@ -236,7 +180,7 @@ export class PostcopyPhase implements GuestSink {
           const w = p >>> 5
           const m = 1 << (p & 31)
           // mergeWord keeps migration_dirty_pages and the ledger's cause in step
-          if ((words[w]! & m) === 0) mb.markPage(p, Cause.unattributed)
+          if ((words[w]! & m) === 0) mb.markPage(p, 0 /* unattributed */)
         }
       }
     }
@@ -246,7 +190,7 @@ export class PostcopyPhase implements GuestSink {
 
   /** postcopy_send_discard_bm_ram: runs of dirty pages, per block. */
   private discardRuns(): {ranges: number} {
-    const bmap = this.model.mb.bmap
+    const bmap = this.host.mb.bmap
     let ranges = 0
     for (const b of this.layout.blocks) {
       const end = b.firstPage + b.pages
@@ -265,18 +209,22 @@ export class PostcopyPhase implements GuestSink {
 
   /** Send host page [a, e) on the wire starting at `start`; returns the arrival time. */
   private sendHostPage(a: number, e: number, start: number): {end: number; arrival: number} {
-    const model = this.model
+    const host = this.host
+    const nonzero = host.memory.nonzero
     let bytes = 0
     let pages = 0
+    let extraNs = 0
     for (let p = a; p < e; p++) {
-      if (!model.mb.bmap.get(p)) continue
+      if (!host.mb.bmap.get(p)) continue
       if (!this.sentAfter.testAndSet(p)) this.sentTwice++
-      bytes += model.sendPage(p, true)
+      const b = host.sendPage(p, true)
+      if (b > 0) extraNs += this.opts.costs.extraNs(p, nonzero.get(p))
+      bytes += b
       pages++
     }
     this.pagesAfter += pages
     this.bytesAfter += bytes
-    const end = start + bytes * this.perByteNs + model.transport.handoverNs(a, pages)
+    const end = start + bytes * this.perByteNs + extraNs
     const arrival = end + this.oneWayNs
     this.inflight.push(a, e, arrival)
     if (arrival > this.lastArrivalNs) this.lastArrivalNs = arrival
@@ -286,8 +234,8 @@ export class PostcopyPhase implements GuestSink {
   /** The background stream: every page whose take time (wire - socket backlog) is <= until. */
   private advanceSource(until: number): void {
     if (this.sourceDone) return
-    const mb = this.model.mb
-    const tp = this.model.transport
+    const mb = this.host.mb
+    const tp = this.host.transport
     while (Math.max(this.packageEndNs, this.wire - this.leadNs) <= until) {
       const p = mb.findNext()
       if (p < 0) {
@@ -303,7 +251,7 @@ export class PostcopyPhase implements GuestSink {
   /** A request for host page [a, e) reaches the source at s: returns when the page arrives. */
   private request(a: number, e: number, s: number): number {
     this.advanceSource(s)
-    const mb = this.model.mb
+    const mb = this.host.mb
     if (mb.bmap.count(a, e) === 0) {
       // get_queued_page_not_dirty: already sent (in flight or arrived): skipped.
       this.requestsSkipped++
@@ -345,15 +293,21 @@ export class PostcopyPhase implements GuestSink {
     }
   }
 
-  advanceTo(now: number): boolean {
-    if (this.done) return true
-    this.advanceSource(now)
-    this.receiveUntil(now)
-    if (this.sourceDone && this.inflight.size === 0) {
-      this.finish()
-      return true
-    }
-    return false
+  /** When the phase next has something to do: a background send or an arrival (0: it can finish). */
+  get due(): number {
+    if (this.done) return Infinity
+    const f = this.inflight
+    const arrival = f.size > 0 ? f.arrival[f.head]! : Infinity
+    if (this.sourceDone) return f.size > 0 ? arrival : 0
+    return Math.min(arrival, Math.max(this.packageEndNs, this.wire - this.leadNs))
+  }
+
+  /** Everything due up to `until`: background sends, then arrivals; finishes once all arrived. */
+  act(until: number): void {
+    if (this.done) return
+    this.advanceSource(until)
+    this.receiveUntil(until)
+    if (this.sourceDone && this.inflight.size === 0) this.finish()
   }
 
   /** The trace is over: the guest is idle, the stream finishes. */
@@ -374,7 +328,7 @@ export class PostcopyPhase implements GuestSink {
    * the host page arrives.
    */
   private fault(p: number, vcpu: number, now: number): number {
-    const tp = this.model.transport
+    const tp = this.host.transport
     const a = tp.hostPageStart(p)
     const e = tp.hostPageEnd(p)
     this.requests++
@@ -388,39 +342,33 @@ export class PostcopyPhase implements GuestSink {
     return arrival
   }
 
-  access(kind: number, vcpu: number, gpa: number, len: number, now: number): number {
+  /** A vCPU access over pages [p0, p1) at `now`: 0 once it can go on, else when its page arrives. */
+  access(kind: number, vcpu: number, p0: number, p1: number, now: number): number {
     if (now > this.lastGuestNs) this.lastGuestNs = now
-    const layout = this.layout
-    const p0 = layout.gpaToPage(gpa)
     if (p0 < 0) return 0
-    const ps = this.pageSize
-    const p1 = len > 0 ? p0 + Math.floor(((gpa % ps) + len - 1) / ps) + 1 : p0 + 1
     const rw = this.received.words
     for (let p = p0; p < p1; p++) {
       if ((rw[p >>> 5]! & (1 << (p & 31))) === 0) return this.fault(p, vcpu, now)
     }
     // Every page of the access is on the destination: the access goes on there.
-    this.replayed++
     if (kind === K.write) this.destinationWrites++
     return 0
   }
 
-  other(b: EventBatch, i: number, now: number): void {
+  /** Any other event after the switchover: device DMA on the destination may fault; the rest is dropped. */
+  control(b: EventBatch, i: number, now: number): Taken {
     const k = b.kind[i]!
     if (k === K.dma_write || k === K.vhost_write) {
       // A device on the destination touches a missing page: a non-vCPU fault (no vCPU blocks).
       const gpa = b.gpa[i]!
       const p0 = this.layout.gpaToPage(gpa)
       if (p0 >= 0) {
-        const ps = this.pageSize
-        const l = b.len[i]!
-        const p1 = l > 0 ? p0 + Math.floor(((gpa % ps) + l - 1) / ps) + 1 : p0 + 1
+        const p1 = this.layout.pageSpanEnd(gpa, b.len[i]!, p0)
         for (let p = p0; p < p1; p++) if (!this.received.get(p)) this.fault(p, -1, now)
       }
-      this.replayed++
-      return
+      return Taken.Yes
     }
-    this.ignored++
+    return Taken.Dropped
   }
 
   /** Pages of RAM blocks the destination still lacks (0 once the run is over). */

@@ -1,0 +1,445 @@
+/**
+ * The `qemu` driver: QEMU's migration thread decides when to sync, clear and send (the what-if
+ * mode). A small state machine with the time of its next action (`due`), run by the session in time
+ * order with the guest's events.
+ *
+ * The thread mirrors migration_thread(): each loop turn runs migration_update_counters (a new
+ * 100 ms window: bandwidth, threshold_size, expected_downtime), sleeps to the end of the window if
+ * the rate limit is exceeded, else asks the stop policy (migration_iteration_run) and then sends
+ * (ram_save_iterate) until the budget is spent, 50 ms have passed (checked every 64 pages) or RAM
+ * is clean. Completion (migration_completion_precopy) stops the VM, does the last-stage sync and
+ * sends what is left at the unlimited rate, then the device state. A switch to postcopy hands the
+ * rest of the run to the postcopy phase (./postcopy.ts).
+ */
+import type {EventBatch} from '../../trace/events.js'
+import {K} from '../../trace/events.js'
+import type {TraceLayout} from '../../trace/layout.js'
+import {UserError} from '../../util/errors.js'
+import {applyTraceParams} from '../config.js'
+import type {ReplaySettings, SettingKey} from '../settings.js'
+import type {HostModel} from '../host.js'
+import {POLICIES, type PrecopyControl, type StopPolicy, type StopReason} from '../policies.js'
+import {APPLY, Taken, type DriverFigures, type ReplayDriver} from '../driver.js'
+import {IterationBook, emptyRow} from '../iterations.js'
+import {Sender, sustainedRate} from '../sender/index.js'
+import type {GuestClock} from '../throttle-clock.js'
+import {Throttle} from '../throttle.js'
+import type {PostcopyPhase} from './postcopy.js'
+import {PostcopyTrigger} from '../postcopy-trigger.js'
+import {precopyFigures} from './precopy-figures.js'
+import {Switchover} from './switchover.js'
+
+const enum Phase {
+  Idle,
+  Active,
+  Done,
+}
+const enum Step {
+  Loop,
+  Sending,
+}
+
+export interface PrecopyOptions {
+  /** Keys the user set (config file / --set): trace mig_set/mig_start params do not override them. */
+  pinned?: ReadonlySet<SettingKey>
+  /** True when the trace is known to hold no mig_start: the migration then starts at 0. */
+  noStartEvent?: boolean
+  file?: string
+}
+
+export class PrecopyDriver implements ReplayDriver, PrecopyControl {
+  readonly name = 'qemu' as const
+  readonly pageSize: number
+  readonly guestPages: number
+  readonly layout: TraceLayout
+  readonly sender: Sender
+  readonly book: IterationBook
+  private readonly policy: StopPolicy
+  private phase = Phase.Idle
+  private step = Step.Loop
+  private migNext = Infinity
+  startNs = Number.NaN
+  sendStartNs = Number.NaN
+  private capNs = Infinity
+  /** Why capNs forces the switchover: time-cap, or trace-end for the post-trace VFIO cap. */
+  private capReason: StopReason = 'time-cap'
+  private capNote = ''
+  thresholdBytes = 0
+  private bandwidthBps = 0
+  private lastSyncNs = Number.NaN
+  private lastActionNs = 0
+  /** Time owed for syncs done since the thread last sent (setting `sync-cost`, per GiB of RAM). */
+  private syncDebtNs = 0
+  /** The end of the migration: switchover, cancel or postcopy, and the downtime's parts. */
+  readonly end: Switchover
+  readonly notes: string[] = []
+  readonly ignoredParams = new Set<string>()
+  throttle?: Throttle
+  private readonly postcopyTrigger: PostcopyTrigger
+  /** Events go through the clock's per-vCPU queues (postcopy, dirty-limit). */
+  slow = false
+
+  constructor(
+    readonly host: HostModel,
+    readonly clock: GuestClock,
+    public settings: ReplaySettings,
+    readonly opts: PrecopyOptions = {},
+  ) {
+    this.layout = host.layout
+    this.pageSize = host.layout.pageSize
+    this.guestPages = host.layout.guestPages
+    this.policy = POLICIES[settings['stop-policy']]
+    this.sender = new Sender(host, settings)
+    this.book = new IterationBook(host.ledger)
+    this.postcopyTrigger = new PostcopyTrigger(settings)
+    this.end = new Switchover({
+      host,
+      sender: this.sender,
+      book: this.book,
+      clock,
+      layout: this.layout,
+      sync: (lastStage, now, postcopy) => this.doSync(lastStage, now, postcopy),
+      takeSyncDebt: () => this.takeSyncDebt(),
+    })
+    const startAt = settings['start-at']
+    if (startAt !== undefined) this.scheduleStart(startAt * 1e6)
+    else if (opts.noStartEvent) this.scheduleStart(0)
+  }
+
+  // --- PrecopyControl -------------------------------------------------------------------------
+  get dirtyPages(): number {
+    return this.host.mb.dirtyPages
+  }
+  get syncCount(): number {
+    return this.host.syncCount
+  }
+  get pagesSent(): number {
+    return this.host.ledger.pagesSent
+  }
+  get roundsThresholdBytes(): number {
+    const bw = this.settings['avail-switchover-bandwidth'] || sustainedRate(this.settings)
+    return (bw * this.settings['downtime-limit']) / 1000
+  }
+  sync(): void {
+    this.doSync(false, this.lastActionNs)
+  }
+  /** RAM dirty bytes plus device data (VFIO estimate, or exact with stop_copy_size). */
+  pendingBytes(exact: boolean): number {
+    return this.host.mb.dirtyPages * this.pageSize + this.host.pendingDeviceBytes(exact)
+  }
+  complete(reason: StopReason): void {
+    this.doComplete(reason, this.lastActionNs)
+  }
+
+  // --- ReplayDriver ---------------------------------------------------------------------------
+  /** The postcopy phase after the switch (the thread's due, accesses and events are its own). */
+  post: PostcopyPhase | undefined
+  /** The host's timers run until postcopy starts. */
+  hostTimers = true
+  done = false
+
+  get endNs(): number {
+    return this.end.endNs
+  }
+
+  get due(): number {
+    if (this.post) return this.post.due
+    return this.migNext
+  }
+
+  get wantsEventsAfter(): boolean {
+    return this.host.virtioMem !== undefined
+  }
+
+  /** dirty-limit in service: each page KVM logs may make the writing vCPU sleep. */
+  get limitingWrites(): boolean {
+    return this.throttle?.limiting === true
+  }
+
+  loggedWrite(vcpu: number, now: number): number {
+    return this.throttle!.onDirtyPage(vcpu, now)
+  }
+
+  act(until: number): void {
+    if (this.post) {
+      this.post.act(until)
+      if (this.post.done) this.finishPostcopy()
+      return
+    }
+    const now = this.migNext
+    this.lastActionNs = now
+    this.migStep(now, until)
+  }
+
+  access(kind: number, vcpu: number, p0: number, p1: number, now: number): number {
+    return this.post ? this.post.access(kind, vcpu, p0, p1, now) : APPLY
+  }
+
+  control(b: EventBatch, i: number, now: number): Taken {
+    if (this.post) return this.post.control(b, i, now)
+    switch (b.kind[i]!) {
+      case K.mig_start: {
+        if (this.settings['start-at'] !== undefined || this.phase !== Phase.Idle || !Number.isNaN(this.startNs)) return Taken.Ignored
+        const params = b.params.get(i)
+        if (params) this.applyParams(params, b.line[i]!)
+        this.scheduleStart(now)
+        return Taken.Yes
+      }
+      case K.mig_set: {
+        const params = b.params.get(i)
+        if (params) this.applyParams(params, b.line[i]!)
+        return Taken.Yes
+      }
+      case K.mig_postcopy:
+        // migrate-start-postcopy: the switch happens at the migration thread's next turn.
+        if (this.phase === Phase.Done) return Taken.Ignored
+        this.postcopyTrigger.requested = true
+        return Taken.Yes
+      case K.mig_cancel:
+        if (this.phase !== Phase.Active) return Taken.Ignored
+        this.cancel(now)
+        return Taken.Yes
+      default:
+        return Taken.No
+    }
+  }
+
+  /** A trace's mig_set / mig_start params: QEMU's live parameters change from here on. */
+  private applyParams(text: string, line: number): void {
+    const next = applyTraceParams(this.settings, text, {file: this.opts.file, line: line || undefined, pinned: this.opts.pinned, notes: this.notes, ignoredParams: this.ignoredParams})
+    this.settings = next
+    this.throttle?.updateSettings(next)
+    this.postcopyTrigger.updateSettings(next)
+    // A new rate takes effect from the next page.
+    this.sender.updateSettings(next, this.migNext)
+  }
+
+  private scheduleStart(t: number): void {
+    this.startNs = t
+    this.migNext = t
+  }
+
+  // --- the migration thread -------------------------------------------------------------------
+  private migStep(now: number, until: number): void {
+    if (this.phase === Phase.Idle) return this.setup(now)
+    if (now >= this.capNs) {
+      if (this.capNote) this.notes.push(this.capNote)
+      return this.doComplete(this.capReason, now)
+    }
+    if (this.step === Step.Sending) return this.sendStep(now, until)
+    const sender = this.sender
+    // migration_rate_limit -> migration_update_counters
+    this.updateCounters(now)
+    if (sender.rateExceeded) {
+      this.migNext = sender.windowEnd
+      return
+    }
+    // postcopy_start is tested before complete_ready (migration_iteration_run).
+    const postcopyWhy = this.post ? undefined : this.postcopyTrigger.check(this.host.syncCount, this.host.mb.dirtyPages, now, this.startNs, this.book.rows)
+    if (postcopyWhy !== undefined) return this.startPostcopy(now, postcopyWhy)
+    this.policy.decide(this)
+    if (this.phase !== Phase.Active) return
+    // qemu_savevm_state_iterate: each VFIO device hands over a chunk of precopy data.
+    const devBytes = this.host.iterateDevices()
+    if (devBytes === 0 && this.host.mb.dirtyPages === 0) {
+      // Nothing to send, yet device data keeps the pending size up (VFIO stop-copy size): QEMU
+      // spins on exact queries; the model lets the rest of the 100 ms window pass per empty turn.
+      this.migNext = Math.max(now + 1, sender.windowEnd)
+      return
+    }
+    this.step = Step.Sending
+    // A sync the policy just did takes the migration thread `sync-cost` before it sends again;
+    // guest writes land meanwhile, after the GET: the window the 2019 CLEAR race is about.
+    const start = now + this.takeSyncDebt()
+    sender.beginIterate(start, devBytes)
+    this.migNext = sender.clock
+  }
+
+  private takeSyncDebt(): number {
+    const d = this.syncDebtNs
+    this.syncDebtNs = 0
+    return d
+  }
+
+  private setup(now: number): void {
+    this.phase = Phase.Active
+    this.startNs = now
+    const cap = this.settings['time-cap']
+    this.capNs = cap > 0 ? now + cap * 1e6 : Infinity
+    // ram_save_setup: bitmaps all ones, dirty log start, sync #1.
+    this.host.setup(now)
+    if (Throttle.wanted(this.settings)) {
+      this.throttle = new Throttle(this.settings, this.clock, this.pageSize, now)
+      this.throttle.start(now, 0)
+    }
+    this.doSync(false, now)
+    this.sendStartNs = now + this.settings['setup-time'] * 1e6
+    this.sender.resetWindow(this.sendStartNs)
+    this.step = Step.Loop
+    this.migNext = this.sendStartNs
+  }
+
+  /** migration_update_counters: a window's end gives the bandwidth and the switchover threshold. */
+  private updateCounters(now: number): void {
+    const bw = this.sender.updateCounters(now)
+    if (Number.isNaN(bw)) return
+    this.bandwidthBps = bw
+    const expected = this.settings['avail-switchover-bandwidth'] || bw
+    // threshold_size = expected_bw_per_ms * downtime_limit (uint64)
+    this.thresholdBytes = Math.floor((expected / 1000) * this.settings['downtime-limit'])
+  }
+
+  /** ram_save_iterate (the sender's loop), up to the next event, timer or cap. */
+  private sendStep(now: number, untilEvent: number): void {
+    const sender = this.sender
+    this.migNext = sender.sendPages(now, Math.min(untilEvent, this.capNs))
+    if (!Number.isNaN(sender.lastPageAt)) this.lastActionNs = sender.lastPageAt
+    if (sender.turnOver) this.step = Step.Loop
+  }
+
+  // --- syncs and rows -------------------------------------------------------------------------
+  private doSync(lastStage: boolean, now: number, postcopy = false): void {
+    const host = this.host
+    const newPages = host.sync(lastStage, now)
+    // migration_bitmap_sync's own time: KVM_GET_DIRTY_LOG per slot and the bitmap walk, which
+    // grow with guest RAM. The setup sync is covered by setup-time.
+    if (this.book.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.layout.guestMemoryBytes / 2 ** 30)
+    // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period.
+    if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, host.ledger.bytesSent, this.book.rows.length) && this.throttle.limiting) this.slow = true
+    const mb = host.mb
+    const sameInstant = this.lastSyncNs === now && this.book.current !== undefined
+    this.lastSyncNs = now
+    if ((lastStage || postcopy) && sameInstant) {
+      // The policy's decision sync and the last-stage sync are one moment: one stop-copy row.
+      const row = this.book.current!
+      row.phase = postcopy ? 'postcopy' : 'stop-copy'
+      row.newDirtyPages += newPages
+      row.dirtyPagesAtSync = mb.dirtyPages
+      row.syncs++
+      return
+    }
+    const bw = this.bandwidthBps || sustainedRate(this.settings)
+    const row = emptyRow({
+      iteration: this.book.rows.length,
+      phase: lastStage ? 'stop-copy' : postcopy ? 'postcopy' : 'live',
+      startNs: now,
+      dirtyPagesAtSync: mb.dirtyPages,
+      newDirtyPages: newPages,
+      thresholdBytes: this.settings['stop-policy'] === 'qemu' ? this.thresholdBytes : Math.floor(this.roundsThresholdBytes),
+      bandwidthBps: bw,
+      expectedDowntimeMs: (mb.dirtyPages * this.pageSize * 1000) / bw,
+      throttlePct: this.clock.throttlePct,
+    })
+    this.book.open(row, now, newPages)
+  }
+
+  // --- completion (./switchover.ts) ----------------------------------------------------------
+  private doComplete(reason: StopReason, now: number): void {
+    if (this.phase !== Phase.Active || this.post) return
+    if (reason !== 'converged' && reason !== 'cancelled') {
+      // postcopy-on-stall: postcopy instead of a forced stop-and-copy.
+      const why = this.postcopyTrigger.onForcedStop(reason)
+      if (why !== undefined && !this.host.transport.ramShared) return this.startPostcopy(now, why)
+    }
+    this.throttle?.stop(now)
+    this.end.complete(reason, now, this.settings)
+    this.finish()
+  }
+
+  private cancel(now: number): void {
+    this.end.cancel(now)
+    this.finish()
+  }
+
+  private finish(): void {
+    this.phase = Phase.Done
+    this.done = true
+    this.migNext = Infinity
+  }
+
+  /** The trace is over: let the migration finish with an idle guest, or force the switchover. */
+  endOfTrace(lastEventNs: number): void {
+    if (this.phase === Phase.Done) return
+    if (this.post) return this.endPostcopy()
+    if (this.phase === Phase.Idle && Number.isNaN(this.startNs))
+      throw new UserError('the trace has no mig_start event, so the migration never started', {
+        file: this.opts.file,
+        field: 'start-at',
+        expected: 'a mig_start event, or --set start-at=<ms of trace time>',
+      })
+    if (this.settings['trace-end'] === 'switchover' && this.phase === Phase.Active) {
+      this.runUntil(lastEventNs)
+      if (this.phase === Phase.Active && !this.post) {
+        const now = Math.max(lastEventNs, this.lastActionNs, this.step === Step.Sending ? this.migNext : 0)
+        this.lastActionNs = now
+        this.doComplete('trace-end', now)
+      }
+      if (this.post) this.endPostcopy()
+      return
+    }
+    this.capAfterTraceForDevices(lastEventNs)
+    this.runUntil(Infinity)
+    if (this.post) this.endPostcopy()
+  }
+
+  /** Run the thread (and the host's timers) up to `until`, after the trace. */
+  private runUntil(until: number): void {
+    for (;;) {
+      if (this.phase === Phase.Done || this.post) return
+      const timer = this.host.nextTimer()
+      const due = this.migNext
+      if (Math.min(timer, due) > until) return
+      if (timer < due) this.host.onTimer(timer)
+      else this.act(Math.min(until, timer))
+    }
+  }
+
+  /**
+   * An idle guest converges unless a VFIO device keeps pages dirty (pinned or mapped pages read
+   * dirty at every sync, a stop-copy size above the threshold): after the trace such a migration
+   * would never end, so the switchover is forced after three more passes over guest RAM.
+   */
+  private capAfterTraceForDevices(lastEventNs: number): void {
+    if (!this.host.vfio || this.phase !== Phase.Active || this.post) return
+    const from = Math.max(lastEventNs, this.lastActionNs)
+    const passNs = ((this.guestPages * (this.pageSize + 8)) / sustainedRate(this.settings)) * 1e9
+    const cap = from + 3 * passNs
+    if (cap >= this.capNs) return
+    this.capNs = cap
+    this.capReason = 'trace-end'
+    this.capNote = `the trace ended at ${(lastEventNs / 1e6).toFixed(1)} ms with a VFIO device attached; the migration had not converged, so the switchover was forced ${((3 * passNs) / 1e6).toFixed(0)} ms later (three passes over guest RAM)`
+  }
+
+  // --- postcopy (./postcopy.ts) --------------------------------------------------------------
+  /** postcopy_start at `now`, unless RAM is shared (nothing to postcopy). */
+  private startPostcopy(now: number, trigger: string): void {
+    if (this.phase !== Phase.Active || this.post) return
+    if (this.host.transport.ramShared) {
+      this.notes.push('postcopy skipped: with transport=shared RAM is already on both sides')
+      return this.doComplete('converged', now)
+    }
+    this.throttle?.stop(now)
+    this.post = this.end.startPostcopy(now, trigger, this.settings, this.startNs)
+    this.hostTimers = false
+    this.slow = true
+    this.step = Step.Loop
+    this.migNext = Infinity
+  }
+
+  private endPostcopy(): void {
+    if (this.phase === Phase.Done) return
+    this.end.finishPostcopy(true)
+    this.finish()
+  }
+
+  private finishPostcopy(): void {
+    if (this.phase === Phase.Done) return
+    this.end.finishPostcopy(false)
+    this.finish()
+  }
+
+  figures(ctx: {lastEventNs: number; notReplayed: number}): DriverFigures {
+    if (this.phase !== Phase.Done) throw new Error('bug: figures() before the migration ended')
+    return precopyFigures(this, ctx)
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The end of a precopy migration, and what it leaves: the switchover to the destination
+ * (migration_completion_precopy), a cancel, or the switch to postcopy (postcopy_start), with the
+ * times and sizes of the downtime's parts.
+ */
+import type {TraceLayout} from '../../trace/layout.js'
+import type {HostModel} from '../host.js'
+import type {IterationBook} from '../iterations.js'
+import type {StopReason} from '../policies.js'
+import type {Sender} from '../sender/index.js'
+import type {ReplaySettings} from '../settings.js'
+import type {GuestClock} from '../throttle-clock.js'
+import {PostcopyPhase} from './postcopy.js'
+
+export interface SwitchoverDeps {
+  host: HostModel
+  sender: Sender
+  book: IterationBook
+  clock: GuestClock
+  layout: TraceLayout
+  /** migration_bitmap_sync at `now` (last stage, or the postcopy switchover's plain sync). */
+  sync(lastStage: boolean, now: number, postcopy: boolean): void
+  /** Time the migration thread still owes to syncs (sync-cost), taken once. */
+  takeSyncDebt(): number
+}
+
+export class Switchover {
+  stopReason: StopReason | undefined
+  /** vm_stop: the downtime clock starts. */
+  stopNs = Number.NaN
+  endNs = Number.NaN
+  ramEndNs = Number.NaN
+  vfioEndNs = Number.NaN
+  vfioStateBytes = 0
+  finalPages = 0
+  finalBytes = 0
+  post?: PostcopyPhase
+
+  constructor(private readonly deps: SwitchoverDeps) {}
+
+  /**
+   * migration_completion_precopy at `now`: the VM stops, the last-stage sync, ram_save_complete
+   * sends everything left at the link rate (no limit, no lazy clear), then VFIO's device state
+   * (vfio_save_complete_precopy) and the non-iterable device state. Returns the migration's end.
+   */
+  complete(reason: StopReason, now: number, settings: ReplaySettings): number {
+    const {host, sender} = this.deps
+    this.stopReason = reason
+    this.stopNs = now
+    this.deps.sync(true, now, false)
+    const ram = sender.sendRemaining()
+    this.finalPages = ram.pages
+    this.finalBytes = ram.bytes
+    // The last-stage sync's time is part of the downtime.
+    this.ramEndNs = now + this.deps.takeSyncDebt() + ram.ns
+    this.vfioStateBytes = host.stopCopyDevices()
+    this.vfioEndNs = this.ramEndNs + sender.sendUnlimited(this.vfioStateBytes)
+    this.endNs = this.vfioEndNs + sender.sendUnlimited(settings['device-state-bytes'])
+    this.end(this.endNs)
+    return this.endNs
+  }
+
+  /** migrate_cancel at `now`: nothing more is sent, the source keeps running. */
+  cancel(now: number): void {
+    this.stopReason = 'cancelled'
+    this.stopNs = now
+    this.ramEndNs = now
+    this.vfioEndNs = now
+    this.endNs = now
+    this.end(now)
+  }
+
+  /**
+   * postcopy_start at `now`: the plain switchover sync (ram_postcopy_send_discard_bitmap:
+   * migration_bitmap_sync(rs, false)), the non-postcopiable devices' data, then the phase on the
+   * destination.
+   */
+  startPostcopy(now: number, trigger: string, settings: ReplaySettings, startNs: number): PostcopyPhase {
+    const {host, sender, book, clock, layout} = this.deps
+    this.stopReason = 'postcopy'
+    this.stopNs = now
+    this.deps.sync(false, now, true)
+    // That sync re-marks pages the guest wrote while unplugged, and nothing clears discarded
+    // ranges again before the discard bitmap goes out (they are cleared only at setup and on
+    // resume): the "final-sync hole". Closing it clears them as ramblock_dirty_bitmap_clear_discarded_pages.
+    if (!settings['virtio-mem-postcopy-hole']) host.discard?.clearDiscardedAgain()
+    const precopyIterations = book.live.length
+    // Non-postcopiable iterables complete first (VFIO stop-copy) and go in the package.
+    this.vfioStateBytes = host.stopCopyDevices()
+    this.post = new PostcopyPhase(
+      {host, costs: sender.costs, layout, settings, clock, vcpus: clock.vcpus, startNs, trigger, precopyIterations, extraPackageBytes: this.vfioStateBytes},
+      now,
+    )
+    return this.post
+  }
+
+  /** The postcopy phase is over (or the trace is, and the guest is idle from then on). */
+  finishPostcopy(traceOver: boolean): number {
+    const post = this.post!
+    if (traceOver) post.endOfTrace()
+    this.endNs = post.endNs
+    this.end(this.endNs)
+    return this.endNs
+  }
+
+  private end(now: number): void {
+    this.deps.host.logStop(now)
+    this.deps.book.close(now)
+  }
+}

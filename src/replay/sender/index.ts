@@ -1,0 +1,214 @@
+/**
+ * The migration stream on the source: where pages and device data leave, and what the sender's
+ * time goes on. One channel today (the migration thread's QEMUFile); the byte clock, QEMU's 100 ms
+ * rate window and the per-page costs live here so that more channels (multifd) or a new cost are
+ * changes in this directory only.
+ * - The byte clock: bytes queued back to back from `t0` at the link rate (recomputed from the
+ *   start of the run, so long runs do not drift); a page's extra sender time (PageCosts) counts as
+ *   link time, so MAX_WAIT sees it too.
+ * - The rate window (migration_rate_limit / migration_update_counters): `max-bandwidth` bytes per
+ *   100 ms; the stream sends at link speed until the budget is spent, then the thread sleeps to
+ *   the window's end (qemu-semantics.md §3.8).
+ * - `transferred` is migration_transferred_bytes(): every byte that went on the wire, RAM records
+ *   and device data alike (what the auto-converge trigger and query-migrate's `transferred` count).
+ */
+import type {HostModel} from '../host.js'
+import type {ReplaySettings} from '../settings.js'
+import {PageCosts} from './costs.js'
+import {linkRate, sustainedRate, WINDOW_NS, windowBudget} from './link.js'
+
+export {linkRate, sustainedRate, windowBudget, WINDOW_NS} from './link.js'
+export {PageCosts} from './costs.js'
+
+/** MAX_WAIT in ram_save_iterate. */
+export const MAX_WAIT_NS = 50e6
+
+export class Sender {
+  readonly costs: PageCosts
+  private rate: number
+  private perByte: number
+  private budget: number
+  /** Start of the current run of back-to-back sends, and what was queued since (bytes of link time). */
+  private t0 = 0
+  private queued = 0
+  /** The current 100 ms window: its start and the bytes sent in it. */
+  windowStart = 0
+  windowBytes = 0
+  /** migration_transferred_bytes(): everything put on the wire so far. */
+  transferred = 0
+  /** ram_save_iterate's loop: when it began and its ram_find_and_save_block calls. */
+  private iterateStart = 0
+  private iterateCalls = 0
+  /** The last sendPages() ended the loop turn (clean, budget spent or MAX_WAIT): back to the thread's loop. */
+  turnOver = false
+  /** When the last page of the last sendPages() started (NaN: it sent none). */
+  lastPageAt = Number.NaN
+
+  constructor(
+    private readonly host: HostModel,
+    settings: ReplaySettings,
+  ) {
+    this.costs = new PageCosts(host.transport, settings)
+    this.rate = sustainedRate(settings)
+    this.perByte = 1e9 / this.rate
+    this.budget = windowBudget(settings)
+    this.unlimited = linkRate(settings)
+  }
+  private unlimited: number
+
+  /** Live parameters (a trace's mig_set): a new rate takes effect from the next page. */
+  updateSettings(s: ReplaySettings, now: number): void {
+    this.rate = sustainedRate(s)
+    this.unlimited = linkRate(s)
+    this.perByte = 1e9 / this.rate
+    this.budget = windowBudget(s)
+    this.costs.updateSettings(s)
+    this.t0 = now
+    this.queued = 0
+  }
+
+  /** Link rate (bytes/s). */
+  get linkRate(): number {
+    return this.rate
+  }
+
+  /** A run of back-to-back sends starts at `t`. */
+  startRun(t: number): void {
+    this.t0 = t
+    this.queued = 0
+  }
+
+  /** When the last byte queued in this run leaves. */
+  get clock(): number {
+    return this.t0 + this.queued * this.perByte
+  }
+
+  /** Device data handed to the stream (vfio_save_iterate), at the start of a run. */
+  sendDeviceData(bytes: number): void {
+    this.queued += bytes
+    this.windowBytes += bytes
+    this.transferred += bytes
+  }
+
+  /**
+   * ram_save_target_page for page p in a live iteration: lazy CLEAR, the ledger's record, the
+   * page's bytes and its extra cost on the clock. Returns bytes on the wire (0: the page was clean).
+   */
+  sendPage(p: number): number {
+    const host = this.host
+    const bytes = host.sendPage(p, false)
+    if (bytes === 0) return 0
+    this.windowBytes += bytes
+    this.transferred += bytes
+    this.queued += bytes
+    if (this.costs.any) {
+      const extra = this.costs.extraNs(p, host.memory.nonzero.get(p))
+      if (extra > 0) this.queued += extra / this.perByte
+    }
+    return bytes
+  }
+
+  /** qemu_savevm_state_iterate starts at `t`: device data first (vfio_save_iterate), then RAM. */
+  beginIterate(t: number, deviceBytes: number): void {
+    this.iterateStart = t
+    this.iterateCalls = 0
+    this.startRun(t)
+    this.sendDeviceData(deviceBytes)
+  }
+
+  /**
+   * ram_save_iterate's loop from `now`: pages back to back until RAM is clean, the window's budget
+   * is spent, MAX_WAIT has passed (checked every 64 calls, as ram_save_iterate does) or the next
+   * send would fall after `until` (a guest event or timer comes first: the loop goes on after it).
+   * Returns the time of the thread's next action; `turnOver` says whether the loop turn ended.
+   */
+  sendPages(now: number, until: number): number {
+    const host = this.host
+    const costs = this.costs
+    const mb = host.mb
+    this.lastPageAt = Number.NaN
+    for (;;) {
+      const p = mb.findNext()
+      if (p < 0) {
+        // ram_save_iterate: pages == 0, RAM clean.
+        this.turnOver = true
+        return now
+      }
+      const bytes = host.sendPage(p, false)
+      if (bytes > 0) {
+        this.windowBytes += bytes
+        this.transferred += bytes
+        this.queued += bytes
+        if (costs.any) {
+          const extra = costs.extraNs(p, host.memory.nonzero.get(p))
+          if (extra > 0) this.queued += extra / this.perByte
+        }
+      }
+      this.lastPageAt = now
+      const next = this.t0 + this.queued * this.perByte
+      if (this.windowBytes > this.budget || ((++this.iterateCalls & 63) === 0 && next - this.iterateStart > MAX_WAIT_NS)) {
+        this.turnOver = true
+        return next
+      }
+      if (next > until) {
+        this.turnOver = false
+        return next
+      }
+      now = next
+    }
+  }
+
+  /**
+   * migration_update_counters at `now`: once the 100 ms window is over, its bandwidth (bytes/s)
+   * and a new window; NaN while the window runs.
+   */
+  updateCounters(now: number): number {
+    const spent = now - this.windowStart
+    if (spent < WINDOW_NS) return Number.NaN
+    const bw = (this.windowBytes * 1e9) / spent
+    this.resetWindow(now)
+    return bw
+  }
+
+  /** migration_rate_exceeded: the window's budget is spent. */
+  get rateExceeded(): boolean {
+    return this.windowBytes > this.budget
+  }
+
+  /** The window's end: where a thread over its budget sleeps to. */
+  get windowEnd(): number {
+    return this.windowStart + WINDOW_NS
+  }
+
+  /** A new window starts at `t` (migration_rate_reset). */
+  resetWindow(t: number): void {
+    this.windowStart = t
+    this.windowBytes = 0
+  }
+
+  /**
+   * ram_save_complete after the VM stopped: every dirty page at the link rate, no rate limit, no
+   * lazy clear. Returns the pages, their bytes and the time they took (ns).
+   */
+  sendRemaining(): {pages: number; bytes: number; ns: number} {
+    const host = this.host
+    const mb = host.mb
+    let bytes = 0
+    let pages = 0
+    let extraNs = 0
+    for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
+      const b = host.sendPage(p, true)
+      bytes += b
+      pages++
+      if (b > 0) extraNs += this.costs.extraNs(p, host.memory.nonzero.get(p))
+    }
+    this.transferred += bytes
+    return {pages, bytes, ns: (bytes * 1e9) / this.unlimited + extraNs}
+  }
+
+  /** Bytes sent at the link rate outside a run (device state during the downtime): their time (ns). */
+  sendUnlimited(bytes: number): number {
+    this.transferred += bytes
+    return (bytes * 1e9) / this.unlimited
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * One replay session: the event loop every driver runs in, written once.
+ * - The guest's clock: trace time is the guest's own; the session maps it to wall time through the
+ *   GuestClock (auto-converge dilation, pauses) and, while some vCPU runs late (postcopy and
+ *   snapshot faults, dirty-limit sleeps), feeds accesses through the clock's per-vCPU queues.
+ * - Before each event, every driver action and host timer due at or before its wall time runs
+ *   first, in time order (a send at the same instant as a write reads the old content).
+ * - Guest writes: the address-and-length to page span (TraceLayout.pageSpanEnd), the guard of
+ *   discarded (unplugged virtio-mem) pages, guest memory and KVM's dirty log; a tight loop with no
+ *   allocation on the fast path.
+ * - Other events: the driver's control kinds first, then the model part that consumes the kind;
+ *   anything nobody takes is counted by kind and named in the report.
+ * - The counters (replayed, writes, unmapped, not replayed, ignored).
+ * After the migration, a driver that still wants the guest's events (virtio-mem requests keep
+ * being answered) gets them; the result is built once, at the very end.
+ */
+import type {EventBatch} from '../trace/events.js'
+import {K} from '../trace/events.js'
+import type {TraceLayout} from '../trace/layout.js'
+import {APPLY, Taken, type ReplayDriver} from './driver.js'
+import type {HostModel} from './host.js'
+import {GuestClock, type GuestSink} from './throttle-clock.js'
+
+export class ReplaySession implements GuestSink {
+  readonly clock: GuestClock
+  driver!: ReplayDriver
+  private readonly layout: TraceLayout
+  // counters
+  lastEventNs = 0
+  replayed = 0
+  writes = 0
+  unmapped = 0
+  notReplayed = 0
+  readonly ignored = new Map<number, number>()
+  /** Set once the migration is over and the driver still wants the guest's events. */
+  private after = false
+  /** When the next driver action or host timer is due, as catchUp's advance left it. */
+  private nextAt = 0
+  /** Lost writes when the migration ended (later guest events must not change them). */
+  lostWritesAtEnd?: number
+
+  constructor(
+    readonly host: HostModel,
+    vcpus: number,
+  ) {
+    this.layout = host.layout
+    this.clock = new GuestClock(vcpus)
+  }
+
+  /** Apply one batch; true once the rest of the trace is not needed. */
+  feed(b: EventBatch): boolean {
+    if (this.after) {
+      this.feedAfter(b, 0)
+      return false
+    }
+    const stop = this.driver.slow ? this.feedSlow(b, 0) : this.feedFast(b)
+    if (stop < 0) return false
+    this.notReplayed += b.length - stop
+    if (!this.driver.wantsEventsAfter) return true
+    this.lostWritesAtEnd = this.host.lostWrites()
+    this.after = true
+    this.feedAfter(b, stop)
+    return false
+  }
+
+  /** The trace is over. */
+  endOfTrace(): void {
+    if (this.after || this.driver.done) return
+    // Accesses still waiting behind a delayed vCPU run now (postcopy faults, dirty-limit sleeps).
+    if (this.clock.queued > 0 && this.clock.drain(Infinity, this)) return
+    this.driver.endOfTrace(this.lastEventNs)
+  }
+
+  private nextDue(): number {
+    const d = this.driver
+    return d.hostTimers ? Math.min(d.due, this.host.nextTimer()) : d.due
+  }
+
+  /**
+   * Run every driver action and host timer due at or before `until`, in time order. Returns when
+   * the next one is due (Infinity once the driver is done).
+   */
+  advance(until: number): number {
+    const d = this.driver
+    const host = this.host
+    while (!d.done) {
+      const timer = d.hostTimers ? host.nextTimer() : Infinity
+      const due = d.due
+      if (timer < due) {
+        if (timer > until) return timer
+        host.onTimer(timer)
+      } else {
+        if (due > until) return due
+        d.act(timer < until ? timer : until)
+      }
+    }
+    return Infinity
+  }
+
+  /**
+   * The fast path: no vCPU runs late. Returns -1 when the batch is consumed, else the index of the
+   * first event not replayed because the driver is done.
+   */
+  private feedFast(b: EventBatch): number {
+    const n = b.length
+    const t = b.t
+    const kind = b.kind
+    const gpa = b.gpa
+    const len = b.len
+    const vcpu = b.vcpu
+    const layout = this.layout
+    const clock = this.clock
+    const d = this.driver
+    const memory = this.host.memory
+    const kvm = this.host.kvm
+    const discard = this.host.discard
+    // Unplugged virtio-mem pages: a guest write there is counted and may be refused.
+    const guard = discard?.discardedWords
+    const KW = K.write
+    const ps = layout.pageSize
+    let due = this.nextDue()
+    for (let i = 0; i < n; i++) {
+      // Guest time -> wall time (auto-converge dilates the timeline; identity otherwise).
+      let ti = clock.w0 + (t[i]! - clock.g0) * clock.k
+      if (ti >= due) {
+        ti = this.catchUp(t[i]!, ti)
+        if (d.done) return i
+        if (d.slow) return this.feedSlow(b, i)
+        due = this.nextAt
+      }
+      this.lastEventNs = ti
+      this.replayed++
+      if (kind[i] === KW) {
+        const g = gpa[i]!
+        const p0 = layout.gpaToPage(g)
+        if (p0 < 0) {
+          this.unmapped++
+          continue
+        }
+        this.writes++
+        // TraceLayout.pageSpanEnd, inlined: as a call here it cost ~10 % of the replay's throughput
+        // (npm run bench -- replay); test/replay/session.test.ts holds the two to the same pages.
+        const l = len[i]!
+        const p1 = l > 0 ? p0 + Math.floor(((g % ps) + l - 1) / ps) + 1 : p0 + 1
+        const v = vcpu[i]!
+        // The write path of applyWrite, inlined: this loop runs once per guest write.
+        for (let p = p0; p < p1; p++) {
+          if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !discard!.guestWrite(p)) continue
+          memory.write(p)
+          kvm.write(p, v)
+        }
+      } else {
+        const stop = this.otherFast(b, i, ti)
+        if (stop !== -1) return stop
+        due = this.nextDue()
+      }
+    }
+    return -1
+  }
+
+  /**
+   * Everything due by the event at guest time `t` (wall `ti`); a throttle step or pause the actions
+   * make may move the event later, and what falls due by then runs too. Returns its wall time.
+   * (Kept out of feedFast, as otherFast is, so that loop stays small enough to inline its callees.)
+   */
+  private catchUp(t: number, ti: number): number {
+    const d = this.driver
+    for (;;) {
+      this.nextAt = this.advance(ti)
+      if (d.done || d.slow) return ti
+      const t2 = this.clock.toWall(t)
+      if (t2 <= ti) return ti
+      ti = t2
+    }
+  }
+
+  /** A non-write event on the fast path: -1 to go on, else what feedFast returns. */
+  private otherFast(b: EventBatch, i: number, ti: number): number {
+    this.dispatch(b, i, ti, true)
+    const d = this.driver
+    if (d.done) return i + 1
+    if (d.slow) return this.feedSlow(b, i + 1)
+    return -1
+  }
+
+  /** The slow path: events in wall-time order, delayed vCPUs queued (GuestClock.feed). */
+  private feedSlow(b: EventBatch, from: number): number {
+    return this.clock.feed(b, from, this)
+  }
+
+  /**
+   * A guest write over pages [p0, p1): unplugged virtio-mem pages are handed to the discard
+   * manager first (counted; it may refuse the write), then guest memory and KVM's dirty log see
+   * it. A `limiter` driver (dirty-limit) is told of each page KVM logged; returns the vCPU's sleep (ns).
+   */
+  private applyWrite(v: number, p0: number, p1: number, now: number, limiter: ReplayDriver | undefined): number {
+    const memory = this.host.memory
+    const kvm = this.host.kvm
+    const discard = this.host.discard
+    const guard = discard?.discardedWords
+    let sleep = 0
+    for (let p = p0; p < p1; p++) {
+      if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !discard!.guestWrite(p)) continue
+      memory.write(p)
+      if (limiter) {
+        const before = kvm.kvm.stats.loggedWrites
+        kvm.write(p, v)
+        if (kvm.kvm.stats.loggedWrites !== before) sleep += limiter.loggedWrite!(v, now)
+      } else kvm.write(p, v)
+    }
+    return sleep
+  }
+
+  /** A non-access event: the driver's if it takes it, else the model part's that consumes the kind. */
+  private dispatch(b: EventBatch, i: number, now: number, counted: boolean): void {
+    const k = b.kind[i]!
+    if (k === K.read) {
+      if (!counted) this.replayed++
+      return
+    }
+    const taken = this.driver.control(b, i, now)
+    if (taken === Taken.Dropped) {
+      if (counted) this.replayed--
+      this.notReplayed++
+      return
+    }
+    if (!counted) this.replayed++
+    if (taken === Taken.Yes) return
+    if (taken === Taken.Ignored) return this.ignore(k)
+    const c = this.host.byKind[k]
+    if (c?.handleEvent) c.handleEvent(b, i, now)
+    else this.ignore(k)
+  }
+
+  private ignore(k: number): void {
+    this.ignored.set(k, (this.ignored.get(k) ?? 0) + 1)
+  }
+
+  // --- GuestSink: the clock's slow path ------------------------------------------------------
+  advanceTo(now: number): boolean {
+    if (now >= this.nextDue()) this.advance(now)
+    return this.driver.done
+  }
+
+  access(kind: number, vcpu: number, gpa: number, len: number, now: number): number {
+    const layout = this.layout
+    const p0 = layout.gpaToPage(gpa)
+    const p1 = p0 < 0 ? p0 : layout.pageSpanEnd(gpa, len, p0)
+    const r = this.driver.access(kind, vcpu, p0, p1, now)
+    if (r > 0) return r
+    if (now > this.lastEventNs) this.lastEventNs = now
+    this.replayed++
+    if (kind !== K.write) return 0
+    if (p0 < 0) {
+      this.unmapped++
+      return 0
+    }
+    this.writes++
+    if (r === APPLY) {
+      const d = this.driver
+      const sleep = this.applyWrite(vcpu, p0, p1, now, d.limitingWrites ? d : undefined)
+      // dirtylimit_vcpu_execute: the vCPU sleeps at its ring-full exit; its later events move.
+      if (sleep > 0) this.clock.offset[vcpu]! += sleep
+    }
+    return 0
+  }
+
+  other(b: EventBatch, i: number, now: number): void {
+    if (now > this.lastEventNs) this.lastEventNs = now
+    this.dispatch(b, i, now, false)
+  }
+
+  // --- after the migration ---------------------------------------------------------------------
+  /**
+   * The guest after the migration (running on the destination): only what the driver still wants
+   * (virtio-mem requests, no longer BUSY) is replayed, so the request log and the plugged size
+   * over time cover the whole trace. Nothing here changes the migration's figures.
+   */
+  private feedAfter(b: EventBatch, from: number): void {
+    const vm = this.host.virtioMem
+    if (!vm) return
+    const clock = this.clock
+    const endNs = this.driver.endNs
+    for (let i = from; i < b.length; i++) {
+      const k = b.kind[i]!
+      // A request timed inside the downtime is made once the guest runs again, at the migration's end.
+      if (k === K.vmem_plug || k === K.vmem_unplug || k === K.vmem_unplug_all || k === K.vmem_state || k === K.vmem_resize)
+        vm.handleEvent(b, i, Math.max(endNs, clock.toWall(b.t[i]!)))
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Every replay setting, defined once: its type, unit, default, whether it can change once the
+ * model exists, whether QEMU has a parameter or capability of that name, and its doc. The
+ * `ReplaySettings` type, `--set` / config-file / trace-param parsing (config.ts), the README table
+ * (scripts/gen-docs.ts) and `migtrace settings` all come from this table.
+ * Names and units follow QEMU's migrate-set-parameters where QEMU has the parameter (max-bandwidth
+ * in bytes/s, downtime-limit in ms, x-clear-bitmap-shift...); the rest are migtrace's model switches.
+ */
+import type {TraceHeader} from '../trace/header.js'
+import {CLEAR_POLICIES, DIRTY_LOG_MODE_NAMES, modeOfHeader} from '../model/kvm/modes.js'
+import {VFIO_TRACKING} from '../model/vfio/modes.js'
+import {UNPLUGGED_WRITE} from '../model/virtio-mem/device.js'
+
+export const STOP_POLICIES = ['qemu', 'rounds', 'xen'] as const
+export type StopPolicyName = (typeof STOP_POLICIES)[number]
+export const ZERO_PAGE_DETECTION = ['none', 'legacy', 'multifd'] as const
+export const TRACE_END = ['idle', 'switchover'] as const
+export const MIGRATION_MODES = ['precopy', 'background-snapshot'] as const
+export const TRANSPORTS = ['network', 'local-remap', 'shared'] as const
+export type TransportName = (typeof TRANSPORTS)[number]
+
+export type SettingKind = 'rate' | 'size' | 'ms' | 'int' | 'number' | 'bool' | 'enum'
+
+/** The largest byte count or rate a setting takes: beyond it doubles lose whole bytes. */
+const MAX_BYTES = Number.MAX_SAFE_INTEGER
+
+export interface SettingDef<T> {
+  kind: SettingKind
+  /** The value when nothing sets it; a function for defaults read off the trace header. */
+  default: T | ((header: TraceHeader) => T)
+  /** The default as the docs write it. */
+  defaultText: string
+  unit: string
+  /** QEMU has a parameter or capability of this name (migrate-set-parameters / -capabilities). */
+  qemu: boolean
+  /**
+   * Fixed once the model exists: it shapes the model (a dirty-log mode, a capability QEMU refuses to
+   * change while migrating), so a trace's mig_set cannot change it mid-run.
+   */
+  fixed: boolean
+  choices?: readonly string[]
+  min?: number
+  max?: number
+  /** Whole numbers must be powers of two (ring sizes). */
+  pow2?: boolean
+  /** No value unless set (the feature is off). */
+  optional?: boolean
+  doc: string
+}
+
+type Base = {defaultText?: string; qemu?: boolean; fixed?: boolean; unit?: string; min?: number; max?: number; doc: string}
+
+const rate = (d: number, o: Base): SettingDef<number> => ({kind: 'rate', default: d, defaultText: String(d), unit: 'bytes/s', qemu: false, fixed: false, max: MAX_BYTES, ...o})
+const size = (d: number, o: Base): SettingDef<number> => ({kind: 'size', default: d, defaultText: String(d), unit: 'bytes', qemu: false, fixed: false, max: MAX_BYTES, ...o})
+/** A duration in ms; a bare number means ms, as QEMU's downtime-limit. */
+const ms = (d: number, o: Base): SettingDef<number> => ({kind: 'ms', default: d, defaultText: String(d), unit: 'ms', qemu: false, fixed: false, min: 0, max: 1e12, ...o})
+const int = (d: number, o: Base & {pow2?: boolean}): SettingDef<number> => ({kind: 'int', default: d, defaultText: String(d), unit: '-', qemu: false, fixed: false, ...o})
+const num = (d: number, o: Base): SettingDef<number> => ({kind: 'number', default: d, defaultText: String(d), unit: '-', qemu: false, fixed: false, ...o})
+const bool = (d: boolean, o: Base): SettingDef<boolean> => ({kind: 'bool', default: d, defaultText: String(d), unit: '-', qemu: false, fixed: false, ...o})
+const choice = <const C extends readonly string[]>(choices: C, d: C[number] | ((h: TraceHeader) => C[number]), o: Base): SettingDef<C[number]> => ({
+  kind: 'enum',
+  default: d,
+  defaultText: typeof d === 'string' ? d : '',
+  unit: '-',
+  qemu: false,
+  fixed: false,
+  choices,
+  ...o,
+})
+/** A setting that is off (undefined) unless given. */
+const optional = <T>(def: SettingDef<T>): SettingDef<T | undefined> => ({...def, default: undefined, optional: true})
+
+const MiB = 2 ** 20
+
+export const SETTING_DEFS = {
+  'max-bandwidth': rate(128 * MiB, {defaultText: '128MiB/s', qemu: true, doc: 'precopy rate limit, enforced per 100 ms window (0 = unlimited: the link rate)'}),
+  'link-bandwidth': rate(0, {doc: 'what the network carries when not rate-limited (switchover sends at this rate); 0 = same as max-bandwidth'}),
+  'avail-switchover-bandwidth': rate(0, {qemu: true, doc: 'bandwidth assumed for the switchover threshold instead of the measured one (0 = measured)'}),
+  'downtime-limit': ms(300, {qemu: true, max: 2_000_000, doc: 'allowed downtime: threshold = bandwidth x downtime-limit'}),
+  'x-clear-bitmap-shift': int(18, {qemu: true, fixed: true, unit: 'log2 pages', min: 6, max: 31, doc: 'lazy-clear chunk size: 2^shift pages (18 = 1 GiB of 4 KiB pages)'}),
+  'lazy-clear': bool(true, {fixed: true, doc: 'clear KVM dirty bits chunk by chunk at the first send after a sync (QEMU); false = clear whole blocks at the sync'}),
+  'stop-policy': choice(STOP_POLICIES, 'qemu', {fixed: true, doc: "when to sync and switch over: qemu (QEMU's rule), rounds (textbook passes), xen (29 iterations / < 50 pages / > 3x RAM)"}),
+  'clear-policy': choice(CLEAR_POLICIES, 'known-dirty', {fixed: true, doc: 'KVM_CLEAR_DIRTY_LOG mask: known-dirty (QEMU >= 4.0: bits of the last GET) or all-ones (the naive 2019 design; loses writes)'}),
+  'dirty-log': choice(DIRTY_LOG_MODE_NAMES, (h) => modeOfHeader(h.dirtyTracking).name, {
+    fixed: true,
+    defaultText: 'from the trace header',
+    doc: 'KVM dirty logging: bitmap (legacy GET), manual (CLEAR), manual-initially-set, ring',
+  }),
+  'ring-size': {...int(4096, {fixed: true, unit: 'entries', min: 1024, max: 65536, pow2: true, doc: 'dirty ring entries per vCPU (a power of two; -accel kvm,dirty-ring-size)'}), default: (h: TraceHeader) => h.dirtyTracking.ringSize, defaultText: 'from the trace header (4096)'},
+  pml: bool(true, {fixed: true, doc: 'Intel PML: the dirty ring keeps 512 more entries in reserve (soft limit = size - 64 - 512)'}),
+  'max-iterations': int(0, {defaultText: '0 (policy default: qemu none, rounds 30, xen 29)', unit: 'iterations', min: 0, max: 1e9, doc: 'force the switchover after this many live iterations'}),
+  'time-cap': ms(0, {fixed: true, doc: 'force the switchover this long after the migration starts (0 = no cap)'}),
+  'device-state-bytes': size(0, {doc: 'non-iterable device state sent during the downtime'}),
+  'setup-time': ms(0, {fixed: true, doc: 'time from migration start to the first page sent (sync #1 happens at the start)'}),
+  'zero-page-detection': choice(ZERO_PAGE_DETECTION, 'multifd', {qemu: true, fixed: true, doc: 'none sends zero pages in full; legacy and multifd send a 9-byte record'}),
+  'start-at': optional(ms(0, {fixed: true, defaultText: "the trace's mig_start, else 0", unit: 'ms of trace time', doc: 'start the migration at this trace time (mig_start events are then ignored)'})),
+  'trace-end': choice(TRACE_END, 'idle', {doc: 'when the trace ends first: idle (the guest writes nothing more; the verdict says inconclusive) or switchover (force it at the last event)'}),
+  'xen-min-pages': int(50, {unit: 'pages', min: 0, max: 2 ** 40, doc: 'xen policy: stop when fewer pages than this are dirty'}),
+  'xen-max-factor': num(3, {unit: 'x RAM', min: 0, max: 1e6, doc: 'xen policy: stop when more than this many times guest RAM was sent'}),
+  // VFIO and virtio-mem (docs/vfio-virtio-mem.md)
+  'vfio-tracking': choice(VFIO_TRACKING, 'auto', {
+    fixed: true,
+    defaultText: 'auto (from the header: type1 -> reset-readd-pinned, device -> device, none -> none)',
+    doc: 'VFIO dirty tracking: none (every mapped page dirty at every sync), cumulative (type1 v15: pinned bits never cleared), reset-readd-pinned (type1 as merged), deferred-pinned (pinned pages sent only at stop-copy), device (DMA logging: only reported pages)',
+  }),
+  'vfio-stop-copy-query-fails': bool(false, {fixed: true, doc: 'VFIO_DEVICE_FEATURE_MIG_DATA_SIZE fails: the exact pending size counts 100 GiB per device (VFIO_MIG_STOP_COPY_SIZE), so precopy cannot converge'}),
+  'virtio-mem-discard-aware': bool(true, {fixed: true, doc: 'unplugged virtio-mem blocks leave the migration bitmap at setup (QEMU >= 5.2); false = the older behaviour that migrates them'}),
+  'virtio-mem-postcopy-hole': bool(true, {
+    fixed: true,
+    doc: "the postcopy switchover sync re-marks pages the guest wrote while unplugged and nothing clears discarded ranges again, so they are migrated (QEMU's behaviour); false = clear them before the discard bitmap is sent",
+  }),
+  'virtio-mem-unplugged-write': choice(UNPLUGGED_WRITE, 'populate', {fixed: true, doc: 'a guest write into an unplugged block: populate (the page gets the data, KVM logs it) or refuse (it has no effect); counted either way'}),
+  // postcopy, snapshot, transport, throttling (docs/postcopy-snapshot.md)
+  mode: choice(MIGRATION_MODES, 'precopy', {fixed: true, doc: 'precopy (live migration, optionally switching to postcopy) or background-snapshot (userfaultfd write-protect snapshot)'}),
+  'postcopy-after': optional(int(0, {defaultText: 'off', unit: 'iterations', min: 0, max: 1e9, doc: 'switch to postcopy after this many precopy iterations (0 = pure postcopy, at once)'})),
+  'postcopy-at': optional(ms(0, {defaultText: 'off', doc: 'switch to postcopy this long after the migration starts'})),
+  'postcopy-on-stall': bool(false, {doc: 'switch to postcopy when precopy stalls or a cap would force the switchover'}),
+  'postcopy-preempt': bool(false, {qemu: true, fixed: true, doc: 'postcopy-preempt capability: requested pages go on their own channel, ahead of the background stream'}),
+  'max-postcopy-bandwidth': rate(0, {qemu: true, doc: 'background rate in postcopy (0 = unlimited: the link rate)'}),
+  transport: choice(TRANSPORTS, 'network', {fixed: true, doc: 'network (bytes at the link rate), local-remap (localhost, RAM handed over by remapping), shared (x-ignore-shared: RAM is not sent)'}),
+  rtt: ms(0.2, {fixed: true, doc: 'round-trip time between source and destination (a postcopy page request waits one RTT)'}),
+  'socket-buffer': size(4 * MiB, {fixed: true, defaultText: '4MiB', doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'}),
+  'sync-cost': ms(0, {
+    unit: 'ms per GiB of guest RAM',
+    doc: 'time of one migration_bitmap_sync (KVM_GET_DIRTY_LOG per slot, the bitmap walk) per GiB of guest RAM; the thread sends again only after it, so guest writes land between the GET and the lazy CLEAR (0 = instantaneous)',
+  }),
+  'zero-page-cost': ms(0, {
+    doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)",
+  }),
+  'remap-cost': ms(0.002, {fixed: true, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'}),
+  'wp-cost': ms(0.00005, {fixed: true, doc: 'background-snapshot: time to write-protect one host page at the start'}),
+  'auto-converge': bool(false, {qemu: true, fixed: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'}),
+  'cpu-throttle-initial': int(20, {qemu: true, unit: '%', min: 1, max: 99, doc: 'auto-converge: first throttle level'}),
+  'cpu-throttle-increment': int(10, {qemu: true, unit: '%', min: 1, max: 99, doc: 'auto-converge: step at each later trigger'}),
+  'cpu-throttle-tailslow': bool(false, {qemu: true, doc: 'auto-converge: smaller steps near the needed level'}),
+  'max-cpu-throttle': int(99, {qemu: true, unit: '%', min: 1, max: 99, doc: 'auto-converge: highest throttle level'}),
+  'throttle-trigger-threshold': int(50, {qemu: true, unit: '%', min: 1, max: 100, doc: 'throttle when the bytes dirtied in a >= 1 s period exceed this share of the bytes sent (twice)'}),
+  'dirty-limit': bool(false, {qemu: true, fixed: true, doc: 'dirty-limit capability: cap every vCPU at vcpu-dirty-limit once the trigger fires (needs dirty-log=ring)'}),
+  'vcpu-dirty-limit': int(1, {qemu: true, unit: 'MB/s', min: 1, max: 2 ** 40, doc: 'dirty-limit: per-vCPU dirty rate cap (MiB/s)'}),
+} as const satisfies Record<string, SettingDef<unknown>>
+
+type ValueOf<D> = D extends SettingDef<infer T> ? T : never
+
+/** Every setting, resolved: the value a replay runs with. */
+export type ReplaySettings = {-readonly [K in keyof typeof SETTING_DEFS]: ValueOf<(typeof SETTING_DEFS)[K]>}
+export type SettingKey = keyof ReplaySettings
+export type ClearPolicy = ReplaySettings['clear-policy']
+
+/** One row of the settings reference (README table, `migtrace settings`). */
+export interface SettingSpec extends SettingDef<unknown> {
+  key: SettingKey
+}
+
+/** The settings in reference order. */
+export const SETTINGS: readonly SettingSpec[] = Object.entries(SETTING_DEFS).map(([key, def]) => ({key: key as SettingKey, ...(def as SettingDef<unknown>)}))
+
+export const SETTING_BY_KEY: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS.map((s) => [s.key, s]))
+
+/** Aliases users may type. */
+export const SETTING_ALIASES: Readonly<Record<string, SettingKey>> = {'clear-bitmap-shift': 'x-clear-bitmap-shift'}
+
+/** Defaults for a trace: header-derived ones read off its header. */
+export function defaultSettings(header: TraceHeader): ReplaySettings {
+  const out: Record<string, unknown> = {}
+  for (const s of SETTINGS) out[s.key] = typeof s.default === 'function' ? (s.default as (h: TraceHeader) => unknown)(header) : s.default
+  return out as ReplaySettings
+}
