@@ -92,7 +92,8 @@ export function outcomeOf(r: ReplayResult): Outcome {
     lostWrites: h.lostWrites,
     converged: r.verdict === 'converged' ? 1 : 0,
   }
-  for (const c of KNOWN_CAUSES) metrics[`${CAUSE_PREFIX}${c.id}`] = r.totals.redundantByCause[c.id] ?? 0
+  // The run's own causes (a cause the run cannot have reads 0 wherever metrics are looked up).
+  for (const c of r.causes) metrics[`${CAUSE_PREFIX}${c.id}`] = r.totals.redundantByCause[c.id] ?? 0
   return {verdict: r.verdict, stopReason: r.stopReason, metrics}
 }
 
