@@ -33,7 +33,9 @@ export abstract class BaseCommand extends Command {
     // oclif's flag and argument errors carry exit 2: one line and a pointer to --help (oclif
     // itself would append the whole help text); in --json mode oclif would print them and return
     // exit 1, so keep the code at 2 there too.
-    if (isParseError(err)) {
+    // The parser's other complaints ('Flag --x can only be specified once') are plain CLIErrors
+    // with exit 2: the same one line.
+    if (isParseError(err) || (err instanceof Errors.CLIError && err.oclif?.exit === 2)) {
       const flagNames = Object.keys((this.constructor as typeof Command).flags ?? {})
       const line = usageLine(err as ParseErrorLike, this.config.bin, this.id?.replaceAll(':', ' ') ?? '', [...flagNames, 'json', 'help'])
       if (this.jsonEnabled()) this.logJson({schema: ERROR_SCHEMA, error: {message: line}})

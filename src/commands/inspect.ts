@@ -4,6 +4,7 @@ import {inspectTrace, type InspectResult} from '../analysis/inspect.js'
 import {INSPECT_TABLES, inspectTable, type InspectTableName} from '../analysis/inspect-tables.js'
 import {inspectText} from '../analysis/inspect-text.js'
 import {openTrace} from '../trace/read/open.js'
+import {UserError, showValue} from '../util/errors.js'
 import {parseDurationNs} from '../util/units.js'
 
 export default class Inspect extends BaseCommand {
@@ -27,7 +28,7 @@ export default class Inspect extends BaseCommand {
   async run(): Promise<(InspectResult & {schema: string}) | void> {
     const {args, flags} = await this.parse(Inspect)
     const bucketNs = flags.bucket === undefined ? undefined : parseDurationNs(flags.bucket, '--bucket')
-    if (bucketNs !== undefined && bucketNs < 1) this.error('--bucket must be at least 1ns', {exit: 2})
+    if (bucketNs !== undefined && bucketNs < 1) throw new UserError('the bucket must be at least 1ns', {field: '--bucket', found: showValue(flags.bucket)})
     const trace = await openTrace(args.trace)
     const {startFileProgress} = await import('../compare/progress.js')
     const bar = await startFileProgress(false, 'inspect', args.trace)

@@ -9,7 +9,7 @@
  * Every live output is registered here, so an interrupt (see interrupt.ts) or an exit through
  * any path can remove what it left.
  */
-import {createWriteStream, mkdirSync, renameSync, rmdirSync, rmSync, writeFileSync, type WriteStream} from 'node:fs'
+import {createWriteStream, mkdirSync, openSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, type WriteStream} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
 import {UserError} from '../util/errors.js'
 import {fileErrorReason, isFsError} from '../util/fs-errors.js'
@@ -91,13 +91,38 @@ export class AtomicOutput {
 
   /** A write stream to `target`'s temp file; its errors are the caller's to map with failure(). */
   createStream(target: string): WriteStream {
-    return createWriteStream(this.tempFor(target))
+    return this.streamTo(this.tempFor(target), target)
+  }
+
+  /**
+   * A write stream to one of this output's temp or scratch files, opened now: a stream opened in
+   * the background could create its file after an abort (or an interrupt) removed it.
+   */
+  streamTo(tmp: string, target: string): WriteStream {
+    let fd: number
+    try {
+      fd = openSync(tmp, 'w')
+    } catch (e) {
+      throw this.failure(e, target)
+    }
+    return createWriteStream(tmp, {fd})
   }
 
   /** Move every file into place. After a failure here the remaining temps are removed. */
   commit(): void {
     this.assertOpen()
     try {
+      // Every target is checked before the first rename: a rename that fails half-way would
+      // leave some files new and some not (a target turned into a directory meanwhile).
+      for (const target of this.temps.keys()) {
+        let isDir = false
+        try {
+          isDir = statSync(target).isDirectory()
+        } catch {
+          // Missing: the usual case.
+        }
+        if (isDir) throw new UserError(`cannot write ${this.what}: is a directory`, {file: target, field: this.field, expected: 'a file name'})
+      }
       for (const [target, tmp] of this.temps) {
         try {
           renameSync(tmp, target)

@@ -105,7 +105,12 @@ export function parseJsonText(raw: string, src: JsonSource): unknown {
     const at = /at position (\d+)/.exec(message)
     const line = at ? where(Number(at[1])) : src.oneLine ? first : undefined
     // V8's message already says where in the text; the file's own line number is added when known.
-    throw new UserError(`${src.what} is not valid JSON`, {file: src.file, line, expected: src.expected, found: message.replace(/\s*\(line \d+ column \d+\)$/, '')})
+    // V8 quotes the text around the mistake, newlines included: one line, control characters shown.
+    const found = message
+      .replace(/\s*\(line \d+ column \d+\)$/, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .replace(/[\u0000-\u001f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    throw new UserError(`${src.what} is not valid JSON`, {file: src.file, line, expected: src.expected, found})
   }
 }
 

@@ -69,8 +69,13 @@ export class TraceWriter {
     this.format = info.format
     if (info.format === 'csv') this.csv = new CsvBatchEncoder(devNames)
     // With the header at close, the events go to a scratch file first (see open).
-    this.eventsFile = headerAtClose ? this.out.scratchFor(path) : this.out.tempFor(path)
-    this.file = createWriteStream(this.eventsFile)
+    try {
+      this.eventsFile = headerAtClose ? this.out.scratchFor(path) : this.out.tempFor(path)
+      this.file = this.out.streamTo(this.eventsFile, path)
+    } catch (e) {
+      this.out.abort()
+      throw e
+    }
     this.file.on('error', (e) => this.fail(e))
     if (info.gzip) {
       this.gz = createGzip({level: gzipLevel})
