@@ -5,7 +5,8 @@
  * it sees one complete shape.
  */
 import {z} from 'zod'
-import {UserError} from '../util/errors.js'
+import {UserError, showValue} from '../util/errors.js'
+import {nearest} from '../util/nearest.js'
 import {parseSize} from '../util/units.js'
 
 export const HEADER_FORMAT = 'migtrace'
@@ -184,6 +185,12 @@ export function parseHeader(input: unknown, file?: string, line?: number): Trace
   const r = HeaderSchema.safeParse(input)
   if (!r.success) {
     const issue = r.error.issues[0]!
+    if (issue.code === 'unrecognized_keys') {
+      // A misspelt field: name it and, at the top level, the field it probably meant.
+      const key = issue.keys[0]!
+      const near = issue.path.length === 0 ? nearest(key, Object.keys(HeaderSchema.shape)) : undefined
+      throw new UserError('unknown header field', {file, line, field: [...issue.path, key].join('.'), expected: near !== undefined ? `a header field (did you mean '${near}'?)` : 'a field of the trace format (README: the trace format)', found: showValue(key)})
+    }
     const path = issue.path.join('.')
     throw new UserError(issue.message, {file, line, field: path || undefined})
   }

@@ -55,7 +55,7 @@ export async function* readLines(path: string): AsyncGenerator<string> {
   } catch (e) {
     if (e instanceof UserError) throw e
     const code = (e as NodeJS.ErrnoException).code ?? ''
-    if (code.startsWith('Z_')) throw new UserError('gzip data is truncated or corrupt', {file: path, found: (e as Error).message})
+    if (code.startsWith('Z_')) throw new UserError(`gzip data is truncated or corrupt (${(e as Error).message})`, {file: path, line: lineNo + 1})
     throw new UserError(`cannot read the log: ${fileErrorReason(e)}`, {file: path})
   } finally {
     rl.close()

@@ -3,7 +3,7 @@
  * layout, and offer a streaming pass over its events. This is the one entry point every consumer
  * (validate, inspect, convert, replay, importers' tests) reads traces through.
  */
-import {existsSync, statSync} from 'node:fs'
+import {closeSync, existsSync, openSync, readSync, statSync} from 'node:fs'
 import type {EventBatch} from '../events.js'
 import {CSV_COLUMNS_LINE} from '../write/encode.js'
 import {formatFromPath, type TraceFormat} from '../write/writer.js'
@@ -61,6 +61,24 @@ function parseHeaderObject(obj: unknown, file: string, line: number | undefined)
   return parseHeader(obj, file, line)
 }
 
+/** A UTF-16 byte order mark (Windows editors, PowerShell's '>'): say so, rather than show its bytes as a bad header. */
+function refuseUtf16(path: string): void {
+  const head = Buffer.alloc(2)
+  let n = 0
+  try {
+    const fd = openSync(path, 'r')
+    try {
+      n = readSync(fd, head, 0, 2, 0)
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return
+  }
+  if (n === 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)))
+    throw new UserError('UTF-16 text: a trace is UTF-8', {file: path, expected: 'UTF-8 (convert with: iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8)'})
+}
+
 function sniffFormat(first: string, path: string): TraceFormat {
   if (first.startsWith('#') || first.startsWith('t_ns,')) return 'csv'
   if (first.startsWith('{')) return 'jsonl'
@@ -70,6 +88,7 @@ function sniffFormat(first: string, path: string): TraceFormat {
 /** Open a trace file: header checked (zod), layout built; events are read on demand. */
 export async function openTrace(path: string, opts: ReadOptions = {}): Promise<OpenTrace> {
   const {gzip} = probeFile(path)
+  if (!gzip) refuseUtf16(path)
   const lead = await readLeadingLines(path, gzip, 2)
   const first = lead.lines[0]
   if (lead.empty || first === undefined) throw new UserError('empty file: a trace starts with its header', {file: path, expected: HEADER_EXPECT})
