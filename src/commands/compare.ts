@@ -11,6 +11,7 @@ export default class Compare extends BaseCommand {
     "<%= config.bin %> <%= command.id %> run.csv --variant qemu --variant rounds:stop-policy=rounds --fail-if 'redundant>0.05'",
     "<%= config.bin %> <%= command.id %> run.csv --scenarios scenarios.json --baseline default --fail-if 'downtimeMs@delta>20ms' --format md",
     '<%= config.bin %> <%= command.id %> run.csv --scenarios big.json --shard 1/4 > shard1.json',
+    '<%= config.bin %> <%= command.id %> run.csv --variant qemu --variant fast:max-bandwidth=1GiB/s --html compare.html',
   ]
   static override enableJsonFlag = true
   static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
@@ -24,6 +25,7 @@ export default class Compare extends BaseCommand {
       multipleNonGreedy: true,
       default: [],
     }),
+    html: Flags.string({description: "also write an HTML page with the variants' charts overlaid (bytes sent over time, dirty pages at each sync, downtime) and the figures"}),
     ...settingsFlags,
     ...formatFlag,
     ...sweepFlags,
@@ -56,6 +58,7 @@ export default class Compare extends BaseCommand {
       jobs: flags.jobs,
       format: this.jsonEnabled() ? 'json' : flags.format,
       quiet: flags.quiet,
+      html: flags.html,
     })
   }
 }

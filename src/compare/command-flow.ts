@@ -33,7 +33,11 @@ function json(doc: unknown): string {
 }
 
 export async function runAndPrint(cmd: Command, o: FlowOptions): Promise<void> {
-  if (o.shard && o.html) throw new UserError('--html needs every cell', {field: '--html', expected: "no --shard (give --html to 'migtrace merge' instead)"})
+  if (o.shard && o.html)
+    throw new UserError(o.definition.command === 'grid' ? '--html needs every cell' : '--html needs every variant', {
+      field: '--html',
+      expected: o.definition.command === 'grid' ? "no --shard (give --html to 'migtrace merge' instead)" : 'no --shard',
+    })
   // Before the sweep, not after it: a directory or an unwritable place for the page is one line now.
   if (o.html !== undefined) checkOutputFile(o.html, HTML_OUTPUT)
   const run = sweepRun(o.definition)
@@ -41,7 +45,7 @@ export async function runAndPrint(cmd: Command, o: FlowOptions): Promise<void> {
   const bar = await startProgress(o.quiet, o.definition.command === 'grid' ? 'grid' : 'compare', indices.length)
   let results: Map<number, ItemResult>
   try {
-    results = await runSweep(run, indices, {jobs: o.jobs, onProgress: (done) => bar.update(done)})
+    results = await runSweep(run, indices, {jobs: o.jobs, onProgress: (done) => bar.update(done), series: o.html !== undefined && o.definition.command === 'compare'})
   } finally {
     bar.stop()
   }
@@ -61,6 +65,11 @@ export async function printDoc(cmd: Command, def: SweepDef, results: ItemResult[
     const base = results.find((r) => r.name === (doc as CompareDoc).baseline)
     doc.failIf = evaluate(o.conditions, results, base)
     doc.failed = doc.failIf.some((c) => c.failed)
+  }
+  if (o.html && doc.schema === 'migtrace.compare/1') {
+    const {writeCompareHtml} = await import('../report/html/compare-html.js')
+    const path = await writeCompareHtml(doc, results.map((r) => ({variant: r.name, rows: r.series ?? []})), o.html)
+    if (!o.quiet) process.stderr.write(`wrote ${path}\n`)
   }
   if (o.html && doc.schema === 'migtrace.grid/1') {
     const {writeGridHtml} = await import('../report/html/grid-html.js')

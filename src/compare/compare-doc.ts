@@ -74,6 +74,11 @@ const digits = (unit: string): number => (unit === 'ratio' ? 6 : 3)
 const ratioText = (d: Diff): string => (d.ratio === null ? 'n/a' : `${d.ratio.toFixed(4)}x`)
 const pctText = (d: Diff): string => (d.pct === null ? 'n/a' : `${d.pct > 0 ? '+' : ''}${d.pct.toFixed(2)}%`)
 
+/** The side-by-side table of the text and Markdown outputs (also the HTML page's). */
+export function compareTable(doc: CompareDoc): Table {
+  return sideBySide(doc)
+}
+
 function sideBySide(doc: CompareDoc): Table {
   const base = doc.variants.find((v) => v.name === doc.baseline)!
   const others = doc.variants.filter((v) => v.name !== doc.baseline)

@@ -20,6 +20,8 @@ export interface RunOptions {
    * running item by the share of its trace read so far.
    */
   onProgress?: (done: number, total: number) => void
+  /** Keep each run's iterations in its result (compare --html). */
+  series?: boolean
 }
 
 export function defaultJobs(): number {
@@ -61,7 +63,7 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
     for (const i of indices) {
       const item = run.items[i]!
       const r = await replayFile({trace: run.trace, overrides: item.overrides, driver: run.driver}, partly && ((f) => partly(i, f)))
-      results.set(i, itemResult(i, item.name, r))
+      results.set(i, itemResult(i, item.name, r, {series: opts.series}))
       progress(i)
     }
     return results
@@ -87,7 +89,7 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
         }
         active++
         const item = run.items[i]!
-        w.postMessage({index: i, name: item.name, trace: run.trace, driver: run.driver, overrides: item.overrides, progress: partly !== undefined} satisfies JobMessage)
+        w.postMessage({index: i, name: item.name, trace: run.trace, driver: run.driver, overrides: item.overrides, progress: partly !== undefined, series: opts.series} satisfies JobMessage)
       }
       for (let k = 0; k < jobs; k++) {
         const w = new Worker(script)

@@ -25,10 +25,40 @@ export interface ItemResult extends Outcome {
   name: string
   /** The settings the replay used (all keys, resolved). */
   effective: Record<string, unknown>
+  /** Only when asked (compare --html): never in JSON documents or shards. */
+  series?: IterationSeries[]
 }
 
-export function itemResult(index: number, name: string, r: ReplayResult): ItemResult {
-  return {index, name, effective: settingsToJson(r.settings), ...outcomeOf(r)}
+/** One iteration of a run, for the overlaid charts of compare --html (times since migration start). */
+export interface IterationSeries {
+  iteration: number
+  phase: string
+  start_ms: number
+  end_ms: number
+  dirty_pages_at_sync: number
+  pages_sent: number
+  bytes_sent: number
+  threshold_pages: number | null
+}
+
+const r3 = (v: number): number => Math.round(v * 1000) / 1000
+
+export function iterationSeries(r: ReplayResult): IterationSeries[] {
+  return r.rows.map((x) => ({
+    iteration: x.iteration,
+    phase: x.phase,
+    start_ms: r3((x.startNs - r.startNs) / 1e6),
+    end_ms: r3((x.endNs - r.startNs) / 1e6),
+    dirty_pages_at_sync: x.dirtyPagesAtSync,
+    pages_sent: x.pagesSent,
+    bytes_sent: x.bytesSent,
+    threshold_pages: x.thresholdBytes > 0 ? Math.floor(x.thresholdBytes / r.guest.pageSize) : null,
+  }))
+}
+
+/** With `series`, the result also carries the run's iterations (compare --html draws them). */
+export function itemResult(index: number, name: string, r: ReplayResult, opts: {series?: boolean} = {}): ItemResult {
+  return {index, name, effective: settingsToJson(r.settings), ...outcomeOf(r), ...(opts.series ? {series: iterationSeries(r)} : {})}
 }
 
 export interface Shard {

@@ -11,6 +11,8 @@ export interface JobMessage {
   overrides: Overrides
   /** Post {index, progress} messages while the replay reads its trace. */
   progress?: boolean
+  /** Keep the run's iterations in the result (compare --html). */
+  series?: boolean
 }
 
 export type ReplyMessage =

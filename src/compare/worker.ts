@@ -23,7 +23,7 @@ port.on('message', (job: JobMessage) => {
       }
     : undefined
   replayFile({trace: job.trace, overrides: job.overrides, driver: job.driver}, onProgress).then(
-    (r) => port.postMessage({index: job.index, ok: true, result: itemResult(job.index, job.name, r)} satisfies ReplyMessage),
+    (r) => port.postMessage({index: job.index, ok: true, result: itemResult(job.index, job.name, r, {series: job.series})} satisfies ReplyMessage),
     (e: unknown) => {
       const err = e instanceof Error ? e : new Error(String(e))
       const reply: ReplyMessage =

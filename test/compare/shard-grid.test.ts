@@ -128,3 +128,29 @@ test('grid: text, csv, and the HTML heat map (a rect and a label per cell)', asy
   t.is(bad.code, 2)
   t.regex(bad.stderr, /a grid bandwidth needs a unit/)
 })
+
+test('grid heat map: white text on the dark half of the colour scale, black on the light half', async (t) => {
+  const dir = tmp()
+  const html = join(dir, 'grid.html')
+  await ok([...GRID, '--html', html, '--quiet', '--jobs', '1'])
+  const sections = chartSections(readFileSync(html, 'utf8'))
+  for (const s of sections.values()) {
+    const fills = [...s.matchAll(/<text[^>]*fill="([^"]+)"[^>]*>[^<]*[✓✗?–P]<\/text>/g)].map((m) => m[1])
+    t.is(fills.length, 4)
+    t.true(fills.includes('white') && fills.includes('black'), fills.join(' '))
+  }
+})
+
+test('compare --html: the variants drawn on one set of axes, one line per variant; the JSON does not change', async (t) => {
+  const dir = tmp()
+  const html = join(dir, 'compare.html')
+  const [withHtml, plain] = await Promise.all([ok([...COMPARE, '--html', html, '--json', '--jobs', '2']), ok([...COMPARE, '--json', '--jobs', '1'])])
+  t.is(withHtml, plain)
+  const sections = chartSections(readFileSync(html, 'utf8'))
+  t.deepEqual([...sections.keys()], ['compare-transfer', 'compare-convergence', 'compare-downtime'])
+  t.is(marksByType(sections.get('compare-transfer')!).line, 4, 'a line per variant')
+  t.is(marksByType(sections.get('compare-downtime')!).rect, 8, 'a bar and a limit tick per variant')
+  const sharded = await runCli([...COMPARE, '--html', html, '--shard', '1/2'])
+  t.is(sharded.code, 2)
+  t.regex(sharded.stderr, /--html needs every variant/)
+})

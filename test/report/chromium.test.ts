@@ -60,3 +60,24 @@ test.serial('control pages: a console error, a failed load and a blank page are 
   t.deepEqual(p2.errors, [])
   t.is(pngStats(p2.png).nonWhite, 0)
 })
+
+// Every kind of page and chart: postcopy (downtime on its own scale, fault latency), a passthrough
+// device (pages VFIO reports dirty at each sync), compare --html (variants overlaid), grid heat maps.
+const pages: [string, string[]][] = [
+  ['postcopy report', ['report', 'traces/hotset-nonconverging.csv.gz', '--set', 'postcopy-after=2', '--quiet', '--out']],
+  ['passthrough report', ['report', 'traces/vfio-passthrough.csv.gz', '--quiet', '--out']],
+  ['compare --html', ['compare', 'fixtures/replay/small.csv', '--variant', 'a', '--variant', 'b:downtime-limit=20ms', '--quiet', '--jobs', '1', '--html']],
+  ['grid --html', ['grid', 'fixtures/replay/small.csv', '--bandwidth', '64MiB/s,1Gbit/s', '--downtime', '20ms,300ms', '--quiet', '--jobs', '1', '--html']],
+]
+for (const [name, args] of pages) {
+  test.serial(`${name} renders in headless Chromium with no console error, every chart drawn`, async (t) => {
+    if (unavailable && skipped(t)) return
+    const out = join(dir, `${name.replace(/\W+/g, '-')}.html`)
+    const res = await runCli([...args, out])
+    t.is(res.code, 0, res.stderr)
+    const page = await loadPage(pathToFileURL(out).href, 1200, 3000)
+    t.deepEqual(page.errors, [])
+    t.deepEqual(page.console, [])
+    t.true(pngStats(page.png).nonWhite / (1200 * 3000) > 0.02)
+  })
+}

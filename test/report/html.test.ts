@@ -206,16 +206,82 @@ test('report: a virtio-mem run adds plugged size over time (one step line per de
   t.true(series.some((p) => p.tNs < r.startNs && p.pluggedBytes !== at(r.startNs)), 'the line does step before the migration')
 })
 
-test('report: a VFIO run adds pinned pages over time', async (t) => {
+test('report: a passthrough device shows the pages VFIO reports dirty at each sync, not an empty pinned-pages line', async (t) => {
   const r = await replayFile({trace: 'traces/vfio-passthrough.csv.gz', overrides: {}, driver: 'qemu'})
   const dir = tmp()
   const files = await writeReplayHtmlReport(r, {trace: 'vfio-passthrough', out: join(dir, 'report.html')})
   const sections = chartSections(readFileSync(files.html, 'utf8'))
-  t.true(sections.has('vfio-pinned'))
-  t.deepEqual(marksByType(sections.get('vfio-pinned')!), {rect: 1, line: 1})
-  const pinned = (r.components.vfio as {pinnedOverTime: {pinnedPages: number}[]}).pinnedOverTime
-  t.deepEqual(
-    csvRows(join(files.csvDir, 'vfio-pinned.csv')).map((x) => Number(x.pinned_pages)),
-    pinned.map((p) => p.pinnedPages),
-  )
+  // an IOMMU-backed passthrough device maps, it never pins: a pinned-pages chart would be a flat 0
+  t.false(sections.has('vfio-pinned'))
+  t.true(sections.has('vfio-dirty-syncs'))
+  const rows = csvRows(join(files.csvDir, 'vfio-dirty-syncs.csv'))
+  const syncs = (r.components.vfio as {containers: {perSync: {reportedDirtyPages: number; mappedPages: number}[]}[]}).containers.flatMap((c) => c.perSync)
+  t.is(rows.length, syncs.length)
+  t.true(syncs.length >= 3)
+  // what matters: every mapped page is reported dirty at every sync
+  for (const x of rows) {
+    t.true(Number(x.mapped_pages) > 0)
+    t.is(x.reported_dirty_pages, x.mapped_pages)
+    t.is(Number(x.pinned_pages), 0)
+  }
+  const marks = marksByType(sections.get('vfio-dirty-syncs')!)
+  t.is(marks.line, 3, 'a line per series: reported dirty, mapped, pinned')
+  t.is(marks.symbol, 3 * rows.length, 'a point per sync and series')
+})
+
+let postcopyRun: Promise<ReplayResult> | undefined
+const postcopy = (): Promise<ReplayResult> => (postcopyRun ??= replayFile({trace: 'traces/hotset-nonconverging.csv.gz', overrides: {'postcopy-after': '2'}, driver: 'qemu'}))
+
+test('charts a user can read: a short downtime on its own scale, short latency labels, only phases that happened, one x axis', async (t) => {
+  const r = await postcopy()
+  t.true(r.downtimeMs < r.settings['downtime-limit'] / 5, 'a postcopy downtime far under the limit')
+  const dir = tmp()
+  const files = await writeReplayHtmlReport(r, {trace: 'pc', out: join(dir, 'report.html')})
+  const html = readFileSync(files.html, 'utf8')
+  const sections = chartSections(html)
+  // the downtime bar fills its axis; the limit is named above it instead of squashing it
+  const downtime = sections.get('downtime')!
+  t.false(marksByType(downtime).rule !== undefined, 'no limit rule on the axis')
+  t.regex(downtime, /limit 300\.0 ms \(off this scale\)/)
+  t.regex(downtime, />µs</)
+  // fault-latency axis labels: the bucket start, horizontal (no rotation that cuts them off)
+  const latency = sections.get('postcopy-latency')!
+  t.notRegex(latency, /rotate\(-30/)
+  t.notRegex(latency, />[^<]*–[^<]*<\/text>/, 'no range labels on the axis')
+  // the transfer timeline's legend lists the phases of this run only
+  const timeline = sections.get('transfer-timeline')!
+  t.regex(timeline, />postcopy</)
+  t.notRegex(timeline, />stop-copy</)
+  t.notRegex(timeline, />setup</)
+  // one x axis convention
+  t.notRegex(html, /trace time \(ms\)/)
+  t.regex(timeline, /time since migration start \(ms\)/)
+})
+
+test('report tables: causes without all-zero rows, iteration headers with units and formatted figures', async (t) => {
+  const r = await small()
+  const dir = tmp()
+  const files = await writeReplayHtmlReport(r, {trace: TRACE, out: join(dir, 'report.html')})
+  const html = readFileSync(files.html, 'utf8')
+  const causes = html.slice(html.indexOf('<h2 id="causes">'), html.indexOf('<h2 id="iterations">'))
+  const present = Object.entries(r.totals.redundantByCause).filter(([, n]) => n > 0)
+  t.true(present.length > 0)
+  t.is((causes.match(/<tr>/g) ?? []).length, 1 + present.length, 'the header and one row per cause that sent something')
+  const it = html.slice(html.indexOf('<table class="iterations">'), html.indexOf('</table>', html.indexOf('<table class="iterations">')))
+  t.regex(it, /<th>dirty at sync \(pages\)<\/th>/)
+  t.notRegex(it, /_/, 'no snake_case headers')
+  t.regex(it, /<td class="num">[0-9.]+ (B|KiB|MiB|GiB)<\/td>/, 'bytes shown with a unit')
+  // the CSV behind it keeps the raw columns
+  t.true(readFileSync(join(files.csvDir, 'iterations.csv'), 'utf8').startsWith('iteration,phase,start_ms,end_ms,'))
+})
+
+test('double-copies of a one-iteration run are one narrow bar, not the chart width', async (t) => {
+  const r = await small()
+  const {doubleCopiesChart} = await import('../../src/charts/replay/double-copies.js')
+  const one = {...r, rows: r.rows.slice(0, 1)}
+  const rows = [{iteration: 1, phase: 'live', cause: 'lazy-clear-window', pages: 10}]
+  const spec = doubleCopiesChart.spec(rows, one) as {width: unknown}
+  t.deepEqual(spec.width, {step: 48})
+  const many = Array.from({length: 40}, (_, i) => ({iteration: i, phase: 'live', cause: 'lazy-clear-window', pages: 10}))
+  t.is((doubleCopiesChart.spec(many, {...r, rows: Array.from({length: 40}, () => r.rows[0]!)}) as {width: unknown}).width, 640)
 })

@@ -31,6 +31,9 @@ function heatmap(id: string, title: string, field: 'total_time_ms' | 'downtime_m
     rows: gridRows,
     spec: (rows, doc) => {
       const values = rows.map((r) => ({...r, label: `${formatDurationNs((r[field] as number) * 1e6)} ${MARK[r.verdict as string] ?? ''}`.trim()}))
+      // the text is white on the darker half of the colour scale, black on the lighter half
+      const figures = rows.map((r) => r[field] as number)
+      const mid = (Math.min(...figures) + Math.max(...figures)) / 2
       const x = {field: 'downtime_limit', type: 'ordinal' as const, title: 'downtime-limit', sort: doc.downtimes.map((d) => d.text), axis: {labelAngle: 0}}
       const y = {field: 'bandwidth', type: 'ordinal' as const, title: 'bandwidth', sort: doc.bandwidths.map((b) => b.text)}
       return {
@@ -46,7 +49,7 @@ function heatmap(id: string, title: string, field: 'total_time_ms' | 'downtime_m
           },
           {
             mark: {type: 'text', fontSize: 12},
-            encoding: {x, y, text: {field: 'label', type: 'nominal'}, color: {value: 'black'}},
+            encoding: {x, y, text: {field: 'label', type: 'nominal'}, color: {condition: {test: `datum['${field}'] > ${mid}`, value: 'white'}, value: 'black'}},
           },
         ],
       }

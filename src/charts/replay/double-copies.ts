@@ -44,10 +44,12 @@ export const doubleCopiesChart: ChartDef<ReplayResult> = {
     // colours by the causes' fixed order (stable across reports); legend: the causes present only
     const all = KNOWN_CAUSES.map((c) => c.id)
     const causes = all.filter((id) => values.some((v) => v.cause === id))
+    // one bar per iteration at most 48 px wide: a one-iteration run is one bar, not the whole chart
+    const bars = new Set(values.map((v) => v.iteration)).size
     return {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       config: BASE_CONFIG,
-      width: CHART_WIDTH,
+      width: bars * 48 < CHART_WIDTH ? {step: 48} : CHART_WIDTH,
       height: CHART_HEIGHT,
       data: {values},
       mark: {type: 'bar'},

@@ -9,6 +9,7 @@ import {doubleCopiesChart} from './double-copies.js'
 import {downtimeChart} from './downtime.js'
 import {postcopyLatencyChart} from './postcopy-latency.js'
 import {transferTimelineChart} from './transfer-timeline.js'
+import {vfioDirtySyncsChart} from './vfio-dirty-syncs.js'
 import {vfioPinnedChart} from './vfio-pinned.js'
 import {virtioMemPluggedChart} from './virtio-mem-plugged.js'
 
@@ -19,5 +20,6 @@ export const REPLAY_CHARTS: readonly ChartDef<ReplayResult>[] = [
   downtimeChart,
   postcopyLatencyChart,
   virtioMemPluggedChart,
+  vfioDirtySyncsChart,
   vfioPinnedChart,
 ]

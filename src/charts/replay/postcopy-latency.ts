@@ -34,10 +34,11 @@ export const postcopyLatencyChart: ChartDef<ReplayResult> = {
       width: CHART_WIDTH,
       height: CHART_HEIGHT,
       title: {text: `${p.count} faults: p50 ${(p.p50 / 1e6).toFixed(3)} ms, p99 ${(p.p99 / 1e6).toFixed(3)} ms, max ${(p.max / 1e6).toFixed(3)} ms`, fontSize: 12, fontWeight: 'normal'},
-      data: {values: shown},
+      data: {values: shown.map((x) => ({...x, from: usText(x.from_us as number)}))},
       mark: {type: 'bar', color: '#1f77b4'},
       encoding: {
-        x: {field: 'label', type: 'ordinal', title: 'fault latency', sort: {field: 'bucket'}, axis: {labelAngle: -30}},
+        x: {field: 'from', type: 'ordinal', title: 'fault latency (bucket start; each bucket spans to the next)', sort: {field: 'bucket'}, axis: {labelAngle: 0}},
+        tooltip: [{field: 'label', title: 'bucket'}, {field: 'faults'}],
         y: {field: 'faults', type: 'quantitative', title: 'faults'},
       },
     }

@@ -1,6 +1,7 @@
 /**
- * Pieces shared by the charts that plot a device's state against trace time (virtio-mem plugged
- * size, VFIO pinned pages): the band that marks the migration, and step series carried to the end.
+ * Pieces shared by the charts that plot a device's state over time (virtio-mem plugged size, VFIO
+ * pinned pages): the band that marks the migration, and step series carried to the end. The x axis
+ * is the one of every report chart: time since migration start (negative before it).
  */
 import type {ReplayResult} from '../../replay/result.js'
 import {evenly} from '../downsample.js'
@@ -9,12 +10,17 @@ import type {ChartRow, TopLevelSpec} from '../types.js'
 
 export const r3 = (v: number): number => Math.round(v * 1000) / 1000
 
-/** A vega-lite layer: the migration (start to end) as a shaded band on a trace-time axis in ms. */
+/** Trace time (ns) as the charts' x: ms since the migration start. */
+export function sinceStartMs(r: ReplayResult, tNs: number): number {
+  return r3((tNs - r.startNs) / 1e6)
+}
+
+/** A vega-lite layer: the migration (start to end) as a shaded band, time since its start in ms. */
 export function migrationBand(r: ReplayResult) {
   return {
-    data: {values: [{start_ms: r3(r.startNs / 1e6), end_ms: r3(r.endNs / 1e6)}]},
+    data: {values: [{start_ms: 0, end_ms: sinceStartMs(r, r.endNs)}]},
     mark: {type: 'rect' as const, color: COLORS.live, opacity: 0.9},
-    encoding: {x: {field: 'start_ms', type: 'quantitative' as const, title: 'trace time (ms)'}, x2: {field: 'end_ms'}},
+    encoding: {x: {field: 'start_ms', type: 'quantitative' as const, title: 'time since migration start (ms)'}, x2: {field: 'end_ms'}},
   }
 }
 
@@ -23,7 +29,7 @@ export function migrationBand(r: ReplayResult) {
  * to the end of the run so the step line reaches it.
  */
 export function stepPoints(rows: readonly ChartRow[], r: ReplayResult): ChartRow[] {
-  const endMs = r3(Math.max(r.endNs, r.traceEndNs) / 1e6)
+  const endMs = sinceStartMs(r, Math.max(r.endNs, r.traceEndNs))
   const points = evenly(rows, 5000)
   const last = rows.at(-1)
   if (last && (last.time_ms as number) < endMs) points.push({...last, time_ms: endMs})

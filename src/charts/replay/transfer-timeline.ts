@@ -44,6 +44,13 @@ export const transferTimelineChart: ChartDef<ReplayResult> = {
   },
   spec: (rows, r) => {
     const bands = rows.length <= MAX_BANDS ? rows : coalesce(rows)
+    const PHASES = [
+      ['setup', COLORS.setup],
+      ['live', COLORS.live],
+      ['stop-copy', COLORS.stopCopy],
+      ['postcopy', COLORS.postcopy],
+    ] as const
+    const happened = PHASES.filter(([p]) => rows.some((x) => x.phase === p))
     const points: ChartRow[] = []
     for (const s of rows) {
       if (points.length === 0) points.push({time_ms: s.start_ms ?? 0, mib: 0})
@@ -61,7 +68,7 @@ export const transferTimelineChart: ChartDef<ReplayResult> = {
           encoding: {
             x: {field: 'start_ms', type: 'quantitative', title: 'time since migration start (ms)'},
             x2: {field: 'end_ms'},
-            color: {field: 'phase', type: 'nominal', title: 'phase', scale: {domain: ['setup', 'live', 'stop-copy', 'postcopy'], range: [COLORS.setup, COLORS.live, COLORS.stopCopy, COLORS.postcopy]}},
+            color: {field: 'phase', type: 'nominal', title: 'phase', scale: {domain: happened.map(([p]) => p), range: happened.map(([, c]) => c)}},
           },
         },
         {

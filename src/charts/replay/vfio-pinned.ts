@@ -6,15 +6,15 @@
 import type {ReplayResult} from '../../replay/result.js'
 import {COLORS} from '../theme.js'
 import type {ChartDef} from '../types.js'
-import {r3, stepChartSpec, stepPoints} from './time-series.js'
+import {r3, sinceStartMs, stepChartSpec, stepPoints} from './time-series.js'
 
 const data = (r: ReplayResult) => r.components.vfio
 
 export const vfioPinnedChart: ChartDef<ReplayResult> = {
   id: 'vfio-pinned',
   title: 'VFIO: pinned pages over time',
-  caption: 'Guest pages pinned by VFIO devices (all containers) against trace time; the shaded band is the migration. With type1 dirty tracking, pinned pages are reported dirty at every sync.',
-  appliesTo: (r) => data(r) !== undefined,
-  rows: (r) => data(r)!.pinnedOverTime.map((p) => ({time_ms: r3(p.tNs / 1e6), pinned_pages: p.pinnedPages})),
+  caption: 'Guest pages pinned by mediated VFIO devices (all containers), against time since migration start; the shaded band is the migration. With type1 dirty tracking, pinned pages are reported dirty at every sync. Shown only when a device pinned pages (a passthrough device maps, it does not pin: see the chart of pages reported dirty at each sync).',
+  appliesTo: (r) => (data(r)?.pinnedOverTime ?? []).some((p) => p.pinnedPages > 0),
+  rows: (r) => data(r)!.pinnedOverTime.map((p) => ({time_ms: sinceStartMs(r, p.tNs), trace_time_ms: r3(p.tNs / 1e6), pinned_pages: p.pinnedPages})),
   spec: (rows, r) => stepChartSpec(r, stepPoints(rows, r), {y: 'pinned_pages', title: 'pinned pages', color: COLORS.vfioState}),
 }

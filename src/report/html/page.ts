@@ -29,7 +29,9 @@ th.part { padding-left: 1.8em; font-weight: normal; }
 .chart svg { max-width: 100%; height: auto; }
 nav ul { columns: 2; font-size: 13px; }
 details { margin: 8px 0; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table.iterations { white-space: nowrap; font-size: 12px; }
+table.iterations th { white-space: normal; vertical-align: bottom; min-width: 4em; }
 code { font-size: 12px; }
 `
 

@@ -87,23 +87,48 @@ function headline(r: ReplayResult): string {
   return kvTable(rows, 'headline')
 }
 
+/** The causes that sent something (a cause with 0 pages says nothing here; the CSV has them all). */
 function causesTable(r: ReplayResult): string {
   const normal = r.guest.pageSize + 8
-  const rows: HtmlCell[][] = r.causes.map((c) => {
-    const n = r.totals.redundantByCause[c.id] ?? 0
-    return [c.id, n, n * normal, c.label]
-  })
+  const rows: HtmlCell[][] = r.causes
+    .map((c) => [c, r.totals.redundantByCause[c.id] ?? 0] as const)
+    .filter(([, n]) => n > 0)
+    .map(([c, n]) => [c.id, n, {text: formatBytes(n * normal), className: 'num'}, c.label])
+  if (rows.length === 0) return '<p>No double-copies: every page sent again had changed since its last send.</p>'
   return table(['cause', 'pages', 'bytes', 'meaning'], rows)
 }
+
+const numCell = (text: string): HtmlCell => ({text, className: 'num'})
+const plain = (v: number | string): HtmlCell => v
+const msCell = (v: number | string): HtmlCell => numCell(msText(Number(v)))
+const bytesCell = (v: number | string): HtmlCell => numCell(formatBytes(Number(v)))
+
+/** The iterations table: readable headers with units, figures formatted (the CSV keeps raw values). */
+const ITERATION_COLUMNS: {key: string; header: string; cell: (v: number | string) => HtmlCell}[] = [
+  {key: 'iteration', header: '#', cell: plain},
+  {key: 'phase', header: 'phase', cell: plain},
+  {key: 'start_ms', header: 'start', cell: msCell},
+  {key: 'end_ms', header: 'end', cell: msCell},
+  {key: 'dirty_pages_at_sync', header: 'dirty at sync (pages)', cell: plain},
+  {key: 'new_dirty_pages', header: 'newly dirty (pages)', cell: plain},
+  {key: 'pages_sent', header: 'sent (pages)', cell: plain},
+  {key: 'bytes_sent', header: 'sent', cell: bytesCell},
+  {key: 'first', header: 'first', cell: plain},
+  {key: 'redirtied', header: 're-dirtied', cell: plain},
+  {key: 'redundant', header: 'double-copies', cell: plain},
+  {key: 'zero', header: 'zero', cell: plain},
+  {key: 'dirty_rate_pps', header: 'dirty rate (pages/s)', cell: plain},
+  {key: 'expected_downtime_ms', header: 'expected downtime', cell: msCell},
+  {key: 'threshold_bytes', header: 'threshold', cell: bytesCell},
+]
 
 function iterationsTable(r: ReplayResult): {html: string; rows: ChartRow[]} {
   const cols = iterationColumns(r)
   const names = Object.keys(cols)
   const rows: ChartRow[] = r.rows.map((_, i) => Object.fromEntries(names.map((n) => [n, cols[n]![i]!])))
-  const shown = ['iteration', 'phase', 'start_ms', 'end_ms', 'dirty_pages_at_sync', 'new_dirty_pages', 'pages_sent', 'bytes_sent', 'first', 'redirtied', 'redundant', 'zero', 'dirty_rate_pps', 'expected_downtime_ms', 'threshold_bytes']
   const html = table(
-    shown,
-    rows.map((row) => shown.map((k) => row[k] as string | number)),
+    ITERATION_COLUMNS.map((c) => c.header),
+    rows.map((row) => ITERATION_COLUMNS.map((c) => c.cell(row[c.key] as number | string))),
     'iterations',
   )
   return {html: `<div class="scroll">${html}</div>`, rows}
@@ -135,6 +160,7 @@ ${headline(r)}
 <h2 id="causes">Double-copies by cause</h2>
 ${causesTable(r)}
 <h2 id="iterations">Iterations</h2>
+<p class="sub">Times since migration start; an iteration opens with a dirty sync (the last one, stop-copy, is the downtime).</p>
 ${it.html}
 ${iterationsHref ? `<p class="data">Data: <a href="${esc(iterationsHref)}">${esc(iterationsHref)}</a></p>` : ''}
 <h2 id="charts">Charts</h2>
