@@ -23,7 +23,8 @@
  *   DIRTIER CONFIG ws_mib=.. pages=.. rate=.. pattern=.. hot_pct=.. hot_prob=.. fill=.. ...
  *   DIRTIER FILLED ms=..
  *   DIRTIER PFNMAP epoch=E total=T runs=R     map epoch E, valid from write number T on
- *   DIRTIER PFNRUN vpage=V pfn=0x.. npages=N   R of these: working-set pages V.. on frames pfn..
+ *   DIRTIER PFNRUNS V@P V+N@P ...              R runs in all, 12 a line, hex: working-set page V
+ *                                              (N pages from V) on frame P (P..P+N-1)
  *   DIRTIER PFNMAP epoch=E end
  *   DIRTIER READY
  *   DIRTIER t=<s> writes=<n> distinct=<d> total=<cumulative> rate=<n/s>   every REPORT_MS
@@ -121,12 +122,15 @@ static int read_pagemap(struct pfnmap *m)
 /*
  * Print the runs of pages whose frame differs from the printed map (all of them for epoch 0),
  * then adopt the new frames. Pages not present now keep their old frame until the next look.
+ * Runs go RUNS_PER_LINE to a line, in hex (`v@pfn` for one page, `v+n@pfn` for n): the console is
+ * a 16550 UART, slow under TCG (~80 KB/s here), and the dirtier makes no writes while it prints.
  */
+#define RUNS_PER_LINE 12
 static void print_changes(struct pfnmap *m, uint64_t total)
 {
 	uint64_t runs = 0;
 	for (int pass = 0; pass < 2; pass++) {
-		uint64_t run_v = 0, run_pfn = 0, run_len = 0;
+		uint64_t run_v = 0, run_pfn = 0, run_len = 0, on_line = 0;
 		if (pass == 1)
 			printf("DIRTIER PFNMAP epoch=%lu total=%lu runs=%lu\n", (unsigned long)m->epoch,
 			       (unsigned long)total, (unsigned long)runs);
@@ -134,16 +138,25 @@ static void print_changes(struct pfnmap *m, uint64_t total)
 		for (uint64_t i = 0; i <= m->npages; i++) {
 			uint64_t f = i < m->npages ? m->fresh[i] : 0;
 			int changed = i < m->npages && f != 0 && f != m->pfn[i];
-			if (run_len && changed && f == run_pfn + run_len && i == run_v + run_len) {
+			if (run_len && changed && f == run_pfn + run_len) {
 				run_len++;
 				continue;
 			}
 			if (run_len) {
 				runs++;
-				if (pass == 1)
-					printf("DIRTIER PFNRUN vpage=%lu pfn=0x%lx npages=%lu\n",
-					       (unsigned long)run_v, (unsigned long)run_pfn,
-					       (unsigned long)run_len);
+				if (pass == 1) {
+					if (on_line == 0)
+						fputs("DIRTIER PFNRUNS", stdout);
+					if (run_len == 1)
+						printf(" %lx@%lx", (unsigned long)run_v, (unsigned long)run_pfn);
+					else
+						printf(" %lx+%lx@%lx", (unsigned long)run_v, (unsigned long)run_len,
+						       (unsigned long)run_pfn);
+					if (++on_line == RUNS_PER_LINE) {
+						printf("\n");
+						on_line = 0;
+					}
+				}
 			}
 			run_len = 0;
 			if (changed) {
@@ -152,6 +165,8 @@ static void print_changes(struct pfnmap *m, uint64_t total)
 				run_len = 1;
 			}
 		}
+		if (pass == 1 && on_line > 0)
+			printf("\n");
 	}
 	printf("DIRTIER PFNMAP epoch=%lu end\n", (unsigned long)m->epoch);
 	fflush(stdout);

@@ -173,7 +173,7 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     note(`guest ready after ${summary.boot_to_ready_s} s`)
     await sleep(o.warmupS * 1000)
 
-    if (o.vmemSizeMib > 0) await resizeVirtioMem(o, qmp.src!, summary, note)
+    if (o.vmemSizeMib > 0) await resizeVirtioMem(o, qmp.src!, vms.src!, summary, note)
 
     for (const role of ROLES) {
       const s = setup[role]
@@ -262,7 +262,35 @@ async function connectOrExplain(path: string, vm: QemuProcess): Promise<QmpClien
 
 const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d
 
-async function resizeVirtioMem(o: LabRunOptions, q: QmpClient, summary: Record<string, unknown>, note: Log): Promise<void> {
+/**
+ * After a resize the guest migrates pages out of the blocks it gives back, and the dirtier prints
+ * its moved pages (a page-map epoch). Migrating while it prints would cut an epoch short, so wait
+ * until no epoch is open and none has started for a second (at most 60 s).
+ */
+async function waitForPageMapQuiet(vm: QemuProcess, note: Log): Promise<void> {
+  const t0 = Date.now()
+  for (;;) {
+    const lines = vm.consoleLines
+    let open = false
+    let last = -1
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const l = lines[i]!.line
+      if (l.startsWith('DIRTIER PFNMAP epoch=')) {
+        last = lines[i]!.hostUs
+        open = !/ end$/.test(l)
+        break
+      }
+    }
+    if (!open && (last < 0 || hostNowUs() - last > 1e6)) return
+    if (Date.now() - t0 > 60_000) {
+      note('the dirtier was still printing its page map after 60 s: migrating anyway')
+      return
+    }
+    await sleep(100)
+  }
+}
+
+async function resizeVirtioMem(o: LabRunOptions, q: QmpClient, vm: QemuProcess, summary: Record<string, unknown>, note: Log): Promise<void> {
   const path = '/machine/peripheral/vm0'
   summary.vmem_before = await q.execute('qom-get', {path, property: 'size'})
   if (o.vmemResizeMib !== undefined) {
@@ -273,6 +301,7 @@ async function resizeVirtioMem(o: LabRunOptions, q: QmpClient, summary: Record<s
     summary.vmem_resize_s = round((Date.now() - t) / 1000, 2)
     // The guest finishes onlining/offlining (and the dirtier prints its moved pages) after the device's size changes.
     await sleep(1500)
+    await waitForPageMapQuiet(vm, note)
   }
   summary.vmem_after = await q.execute('qom-get', {path, property: 'size'})
   summary.vmem_requested = await q.execute('qom-get', {path, property: 'requested-size'})

@@ -145,3 +145,21 @@ test('import: a hand-made trace and console; the written trace carries each writ
   t.is(wl.pageMapEpochs.length, 2)
   t.regex(wl.writes, /and 2 later page-map epochs \(11 pages moved by the guest kernel\)/)
 })
+
+test('the compact page map (DIRTIER PFNRUNS, hex, several runs a line) reads as the long form', (t) => {
+  const con = join(tmp, 'compact.log')
+  const lines = ['DIRTIER PFNMAP epoch=0 total=0 runs=2', 'DIRTIER PFNRUNS 0+80@1000 80+80@2000', 'DIRTIER PFNMAP epoch=0 end', 'DIRTIER READY', 'DIRTIER PFNMAP epoch=1 total=2 runs=3', 'DIRTIER PFNRUNS 2@9000 4+2@a000', 'DIRTIER PFNRUNS ff@b000', 'DIRTIER PFNMAP epoch=1 end', 'DIRTIER t=1.000 writes=100 distinct=100 total=100 rate=100']
+  writeFileSync(con, lines.join('\n'))
+  const rep = parseConsole(lines.join('\n'))
+  t.deepEqual(rep.pfnEpochs[1]!.runs, [{vpage: 2, npages: 1, pfn: 0x9000}, {vpage: 4, npages: 2, pfn: 0xa000}, {vpage: 255, npages: 1, pfn: 0xb000}])
+  const c = loadWorkload(CFG as never, con, 'cfg.json').cursor(0, 0)!
+  const got: number[] = []
+  for (let k = 0; k < 6; k++) {
+    c.advance()
+    got.push(Math.floor(c.gpa / PAGE))
+  }
+  t.deepEqual(got, [0x1000, 0x1001, 0x9000, 0x1003, 0xa000, 0xa001])
+  const bad = join(tmp, 'bad-compact.log')
+  writeFileSync(bad, ['DIRTIER PFNMAP epoch=0 total=0 runs=1', 'DIRTIER PFNRUNS 0+100@1000 zz@1', 'DIRTIER READY', 'DIRTIER t=1.000 writes=100 distinct=100 total=100 rate=100'].join('\n'))
+  t.throws(() => loadWorkload(CFG as never, bad, 'cfg.json'), {instanceOf: UserError, message: /bad-compact\.log:2: a page-map line does not parse/})
+})

@@ -169,10 +169,15 @@ export interface ConsoleReport {
   readyHostUs: number
   /** PFNRUN lines of epoch 0 printed after READY (a map printed late does not describe the whole run). */
   lateRuns: number
+  /** Line of the first `DIRTIER PFNRUNS` line that does not parse (a console garbled or cut mid-line), or -1. */
+  badRunsLine: number
 }
 
 const INTERVAL = /^DIRTIER t=([0-9.]+) writes=(\d+) distinct=(\d+) total=(\d+)/
 const PFNRUN = /^DIRTIER PFNRUN vpage=(\d+) pfn=0x([0-9a-f]+) npages=(\d+)/
+/** `DIRTIER PFNRUNS V@P V+N@P ...`: the dirtier's compact runs (hex; N defaults to 1). */
+const PFNRUNS = /^DIRTIER PFNRUNS((?: [0-9a-f]+(?:\+[0-9a-f]+)?@[0-9a-f]+)+)\s*$/
+const RUN_TOKEN = /^([0-9a-f]+)(?:\+([0-9a-f]+))?@([0-9a-f]+)$/
 /** `DIRTIER PFNMAP epoch=E total=T runs=R` (the first dirtier printed `DIRTIER PFNMAP runs=R`: epoch 0). */
 const PFNMAP = /^DIRTIER PFNMAP (?:epoch=(\d+) total=(\d+) )?runs=(\d+)/
 const PFNMAP_END = /^DIRTIER PFNMAP epoch=(\d+) end/
@@ -181,7 +186,7 @@ const STAMP = /^\[(\d+)\.(\d{6})\] /
 
 /** A guest console: plain (src-serial.log) or host-stamped (src-console.log); both can be mixed. */
 export function parseConsole(text: string): ConsoleReport {
-  const r: ConsoleReport = {intervals: [], pfnRuns: [], pfnEpochs: [], readyHostUs: -1, lateRuns: 0}
+  const r: ConsoleReport = {intervals: [], pfnRuns: [], pfnEpochs: [], readyHostUs: -1, lateRuns: 0, badRunsLine: -1}
   const lines = text.split('\n')
   let ready = false
   let cur: PfnEpoch | undefined
@@ -212,6 +217,19 @@ export function parseConsole(text: string): ConsoleReport {
       cur.complete = true
       return
     }
+    if (line.startsWith('DIRTIER PFNRUNS')) {
+      const ok = PFNRUNS.exec(line)
+      if (!ok || cur === undefined) {
+        if (r.badRunsLine < 0) r.badRunsLine = i + 1
+        return
+      }
+      for (const tok of ok[1]!.trim().split(' ')) {
+        const t = RUN_TOKEN.exec(tok)!
+        cur.runs.push({vpage: Number.parseInt(t[1]!, 16), npages: t[2] === undefined ? 1 : Number.parseInt(t[2], 16), pfn: Number.parseInt(t[3]!, 16)})
+        if (ready && cur.epoch === 0) r.lateRuns++
+      }
+      return
+    }
     m = PFNRUN.exec(line)
     if (m) {
       // Runs without a header (the first dirtier's -m output) are epoch 0.
@@ -230,6 +248,7 @@ export function parseConsole(text: string): ConsoleReport {
  * runs stay inside it, and that epochs come in order.
  */
 export function pageMapEpochs(rep: ConsoleReport, npages: number, consoleFile: string): {gpaOf: Float64Array; later: PfnEpoch[]; remapped: number} {
+  if (rep.badRunsLine >= 0) throw new UserError('a page-map line does not parse', {file: consoleFile, line: rep.badRunsLine, expected: "'DIRTIER PFNRUNS' and runs V@P or V+N@P (hex), after a DIRTIER PFNMAP header"})
   const gpaOf = new Float64Array(npages).fill(-1)
   const first = rep.pfnEpochs[0]
   if (first === undefined) return {gpaOf, later: [], remapped: 0}
