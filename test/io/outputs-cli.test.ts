@@ -55,6 +55,17 @@ test('bad output paths: one line, exit 2, nothing written', async (t) => {
   }
 })
 
+test('merge --html naming a directory: one line before anything is written', async (t) => {
+  const dir = fresh()
+  mkdirSync(join(dir, 'page.html'))
+  const shard = await runCli(['grid', SMALL, '--bandwidth', '1Gbit/s', '--downtime', '1s', '--shard', '1/1', '--jobs', '1'], {cwd: dir})
+  t.is(shard.code, 0, shard.stderr)
+  writeFileSync(join(dir, 's.json'), shard.stdout)
+  const r = await runCli(['merge', 's.json', '--html', 'page.html'], {cwd: dir})
+  oneLine(t, r, "migtrace: page.html: field '--html': cannot write the HTML page: is a directory (expected a file name)")
+  t.deepEqual(tree(dir), ['page.html/', 's.json'])
+})
+
 test('a missing output directory is created, and removed again when the output fails', async (t) => {
   const dir = fresh()
   const ok = await runCli(['generate', 'uniform', '--duration', '1ms', '--out', 'new/sub/x.csv'], {cwd: dir})
