@@ -18,6 +18,7 @@ export default class RecordCommand extends BaseCommand {
     ips: Flags.string({description: 'guest virtual clock: instructions per second of the CPU to pretend (2G = 2e9)', default: '2G'}),
     clock: Flags.string({description: 'time stamps: guest (instructions / --ips, plus idle time) or host', options: ['guest', 'host'], default: 'guest'}),
     duration: Flags.string({description: 'stop QEMU once the trace reaches this time (e.g. 30s); default: until QEMU exits'}),
+    'stop-on': Flags.string({description: 'stop QEMU at the first guest console line matching this regular expression (e.g. "WORKLOAD DONE")'}),
     console: Flags.string({description: "write the guest console (QEMU's stdout) here, each line with its host time"}),
   }
 
@@ -31,8 +32,16 @@ export default class RecordCommand extends BaseCommand {
     const epochNs = parseDurationNs(flags.epoch, 'epoch')
     const ips = parseIps(flags.ips)
     const durationNs = flags.duration !== undefined ? parseDurationNs(flags.duration, 'duration') : undefined
+    let stopOn: RegExp | undefined
+    if (flags['stop-on'] !== undefined) {
+      try {
+        stopOn = new RegExp(flags['stop-on'])
+      } catch (e) {
+        throw new UserError('not a valid regular expression', {field: 'stop-on', found: (e as Error).message})
+      }
+    }
     const {record} = await import('../record/recorder.js')
-    const r = await record({out: flags.out, command, epochNs, ips, clock: flags.clock as 'guest' | 'host', durationNs, console: flags.console, log: (m) => this.logToStderr(m)})
+    const r = await record({out: flags.out, command, epochNs, ips, clock: flags.clock as 'guest' | 'host', durationNs, stopOn, console: flags.console, log: (m) => this.logToStderr(m)})
     const rec = (r.header.source?.recording ?? {}) as Record<string, unknown>
     this.log(`${flags.out}: ${r.events} events, ${r.writes} writes (${String(rec.storesSeen)} stores seen, ${String(rec.ioStoresSkipped)} to I/O) in ${r.hostSeconds.toFixed(1)} s`)
     if (rec.complete === false) this.logToStderr(`migtrace: ${String(rec.incompleteNote)}`)

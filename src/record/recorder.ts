@@ -39,6 +39,8 @@ export interface RecordOptions {
   clock: 'guest' | 'host'
   /** Stop once the trace reaches this time (ns); undefined: until QEMU exits. */
   durationNs?: number
+  /** Stop at the first console line matching this. */
+  stopOn?: RegExp
   /** Host-stamped copy of the guest console (QEMU's stdout). */
   console?: string
   /** Progress messages. */
@@ -123,8 +125,19 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     if (!userStopped) await qmp.execute('cont')
     log(`recording: ${[binary, ...userArgs].join(' ')}`)
     let timer: NodeJS.Timeout | undefined
+    const quit = (): void => void qmp!.execute('quit').catch(() => undefined)
+    if (opts.stopOn !== undefined) {
+      const re = opts.stopOn
+      let asked = false
+      vm.onConsoleLine((l) => {
+        if (asked || !re.test(l.line)) return
+        asked = true
+        session.stoppedBy = `console line ${JSON.stringify(l.line.slice(0, 200))}`
+        quit()
+      })
+    }
     if (opts.durationNs !== undefined) {
-      session.onDuration = () => void qmp!.execute('quit').catch(() => undefined)
+      session.onDuration = quit
       // An idle guest sends no records, yet its clock runs (idle time is host time): look at the clock.
       const limit = opts.durationNs
       timer = setInterval(() => session.checkClock(limit), 50)

@@ -56,6 +56,8 @@ export class Session implements RecordSink {
   private readonly devIndex: Map<string, number>
   private stopped = false
   onDuration: (() => void) | undefined
+  /** What ended the recording, when it was not QEMU itself (header.source.recording.stoppedBy). */
+  stoppedBy: string | undefined
   private endRecords = -1
 
   constructor(
@@ -133,6 +135,7 @@ export class Session implements RecordSink {
 
   private stop(): void {
     this.stopped = true
+    this.stoppedBy ??= `--duration ${this.opts.durationNs} ns`
     this.onDuration?.()
   }
 
@@ -243,6 +246,7 @@ export class Session implements RecordSink {
       timeOriginNote: 'host wall clock (unix seconds.micros) when QEMU loaded the plugin: trace time 0',
       hostSeconds: Math.round(hostSeconds * 1000) / 1000,
       qemuExit: describeExit(exit),
+      ...(this.stoppedBy !== undefined ? {stoppedBy: this.stoppedBy} : {}),
       complete: complete.complete,
       ...(complete.complete ? {} : {incompleteNote: `the plugin's stream ended without its END record${complete.partialBytes > 0 ? ` (${complete.partialBytes} bytes of a cut record)` : ''}: QEMU was killed; everything received is in the trace`}),
       storesSeen: t.storesSeen,
