@@ -16,6 +16,8 @@ import {AddrClass, type AddressMap} from './address-map.js'
 import {ClockMap} from './clock-map.js'
 import type {FoldedEvent, QemuLogFolder} from './qemu-events.js'
 
+const usString = (ns: number): string => `${Math.floor(ns / 1e9)}.${String(Math.floor((ns % 1e9) / 1e3)).padStart(6, '0')}`
+
 /** What the stream side needs of the options. */
 export interface SessionOptions {
   clock: 'guest' | 'host'
@@ -46,6 +48,10 @@ export class Session implements RecordSink {
   private merger: VcpuMerger | undefined
   private readonly clockMap: ClockMap
   private startRealNs = 0
+  /** Plugin time of trace time 0 (vCPU 0's first resume), and the host time then. */
+  private origin = 0
+  private originSet = false
+  private originHostNs = 0
   private batch: EventBatch = createBatch()
   private readonly full: EventBatch[] = []
   private readonly spare: EventBatch[] = []
@@ -107,9 +113,16 @@ export class Session implements RecordSink {
   }
 
   clock(vcpu: number, reason: number, t: number, hostRealNs: number): void {
+    // Trace time 0 is when the guest first runs: vCPU 0 resuming from the -S pause (the recorder
+    // reads the layout meanwhile, which is not the guest's time).
+    if (!this.originSet && vcpu === 0 && reason === ClockReason.resume) {
+      this.origin = t
+      this.originSet = true
+      this.originHostNs = hostRealNs
+    }
     this.merger!.clock(vcpu, t, reason === ClockReason.idle)
     if (vcpu === 0) this.clockMap.point(hostRealNs, t, reason === ClockReason.idle)
-    if (this.opts.durationNs !== undefined && t >= this.opts.durationNs && !this.stopped) this.stop()
+    if (this.opts.durationNs !== undefined && this.originSet && t - this.origin >= this.opts.durationNs && !this.stopped) this.stop()
   }
 
   stats(_vcpu: number, stores: number, ioStores: number): void {
@@ -129,8 +142,9 @@ export class Session implements RecordSink {
   /** Stop once the trace clock, extrapolated to now, has reached `limit`. */
   checkClock(limit: number): void {
     // A running vCPU's time is only known from its records (clock()); an idle one's runs with the host.
-    if (this.stopped || this.startRealNs === 0 || !(this.opts.clock === 'host' || this.clockMap.idleNow)) return
-    if (this.clockMap.at(hostNowUs() * 1000) >= limit) this.stop()
+    // Not before the guest has started: the -S pause while the layout is read is no trace time.
+    if (this.stopped || !this.originSet || !(this.opts.clock === 'host' || this.clockMap.idleNow)) return
+    if (this.clockMap.at(hostNowUs() * 1000) - this.origin >= limit) this.stop()
   }
 
   private stop(): void {
@@ -140,7 +154,9 @@ export class Session implements RecordSink {
   }
 
   /** A write in time order: map it, put the log events that come before it first, batch it. */
-  private addWrite(vcpu: number, t: number, addr: number, len: number): void {
+  private addWrite(vcpu: number, tPlugin: number, addr: number, len: number): void {
+    this.originSet = true // a write before any resume: the guest ran from the plugin's start
+    const t = Math.max(0, tPlugin - this.origin)
     if (this.opts.durationNs !== undefined && t > this.opts.durationNs) {
       this.tally.afterDuration++
       if (!this.stopped) this.stop()
@@ -185,7 +201,7 @@ export class Session implements RecordSink {
   }
 
   private logTime(e: FoldedEvent): number {
-    return e.hostNs < 0 ? this.lastT : Math.round(this.clockMap.at(e.hostNs))
+    return e.hostNs < 0 ? this.lastT : Math.max(0, Math.round(this.clockMap.at(e.hostNs) - this.origin))
   }
 
   private pushLog(e: FoldedEvent, et: number): void {
@@ -242,8 +258,8 @@ export class Session implements RecordSink {
     const t = this.tally
     const m = this.merger
     return {
-      timeOrigin: `${Math.floor(this.startRealNs / 1e9)}.${String(Math.floor((this.startRealNs % 1e9) / 1e3)).padStart(6, '0')}`,
-      timeOriginNote: 'host wall clock (unix seconds.micros) when QEMU loaded the plugin: trace time 0',
+      timeOrigin: usString(this.originHostNs > 0 ? this.originHostNs : this.startRealNs),
+      timeOriginNote: 'host wall clock (unix seconds.micros) of trace time 0: when the guest first ran (vCPU 0 left the -S pause), else when QEMU loaded the plugin',
       hostSeconds: Math.round(hostSeconds * 1000) / 1000,
       qemuExit: describeExit(exit),
       ...(this.stoppedBy !== undefined ? {stoppedBy: this.stoppedBy} : {}),
@@ -261,7 +277,7 @@ export class Session implements RecordSink {
       ...(this.opts.durationNs !== undefined ? {durationNs: this.opts.durationNs, writesAfterDuration: t.afterDuration} : {}),
       ...(this.endRecords >= 0 ? {pluginRecords: this.endRecords} : {}),
       qemuTraceEvents: {used: Object.fromEntries(this.folder.used), unknown: Object.fromEntries(this.folder.unknown), ...(this.folder.skipped.size > 0 ? {skipped: Object.fromEntries(this.folder.skipped)} : {})},
-      ...(this.folder.vfioStates.length > 0 ? {vfioMigrationStates: this.folder.vfioStates.map((s) => ({t_ns: Math.round(this.clockMap.at(s.hostNs)), device: s.device, state: s.state}))} : {}),
+      ...(this.folder.vfioStates.length > 0 ? {vfioMigrationStates: this.folder.vfioStates.map((s) => ({t_ns: Math.max(0, Math.round(this.clockMap.at(s.hostNs) - this.origin)), device: s.device, state: s.state}))} : {}),
     }
   }
 }
