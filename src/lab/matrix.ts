@@ -5,8 +5,10 @@
  * trace) stay in the work directory unless small enough (see KEEP_TRACE_BYTES).
  */
 import {spawn} from 'node:child_process'
-import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
+import {createInterface} from 'node:readline'
+import {createGunzip, createGzip} from 'node:zlib'
 import {fileURLToPath} from 'node:url'
 import {UserError} from '../util/errors.js'
 
@@ -95,4 +97,30 @@ export function keepResults(runDir: string, dest: string): string[] {
     kept.push('trace-src.log.gz')
   }
   return kept
+}
+
+/**
+ * For a postcopy run, the destination's trace without its precopy per-page loads (`ram_load_loop`,
+ * one line per page record received, most of the file): what is left is the postcopy phase
+ * (`ram_load_postcopy_loop`, `postcopy_place_page`), the faults and requests
+ * (`postcopy_ram_fault_thread_request`, `postcopy_page_req_add`/`_del`) and the state changes:
+ * the input a page-request model needs. Written as trace-dst.postcopy.log.gz; returns its size, or
+ * -1 when the run is not postcopy or has no destination trace.
+ */
+export async function keepPostcopyDstTrace(runDir: string, dest: string): Promise<number> {
+  const src = join(runDir, 'trace-dst.log.gz')
+  const summary = join(runDir, 'summary.json')
+  if (!existsSync(src) || !existsSync(summary)) return -1
+  const s = JSON.parse(readFileSync(summary, 'utf8')) as Record<string, unknown>
+  if (s.postcopy_started_at_s === undefined) return -1
+  const out = join(dest, 'trace-dst.postcopy.log.gz')
+  const gz = createGzip({level: 9})
+  const file = createWriteStream(`${out}.tmp`)
+  gz.pipe(file)
+  const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
+  for await (const line of rl) if (!/^\d+@[\d.]+:ram_load_loop /.test(line)) if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
+  gz.end()
+  await new Promise<void>((r) => file.on('close', () => r()))
+  renameSync(`${out}.tmp`, out)
+  return statSync(out).size
 }

@@ -13,12 +13,13 @@ export default class LabMatrix extends BaseCommand {
     'runs-dir': Flags.string({description: 'where the kept results go', default: 'lab/runs'}),
     doc: Flags.string({description: 'document whose lab table section is regenerated', default: 'docs/lab.md'}),
     work: Flags.string({description: 'lab work directory (default $MIGTRACE_LAB_WORK or ~/.cache/migtrace-lab)'}),
+    'keep-only': Flags.boolean({description: 'do not run: copy the results of runs already in the work directory, then the tables', default: false}),
     'max-load': Flags.string({description: 'passed to each run: wait for the 1-minute load average to fall to this (0 = do not wait)', default: '0'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(LabMatrix)
-    const {readMatrix, runEntry, keepResults} = await import('../../lab/matrix.js')
+    const {readMatrix, runEntry, keepResults, keepPostcopyDstTrace} = await import('../../lab/matrix.js')
     const {labTables, writeTableIntoDoc} = await import('../../lab/results-table.js')
     const {labWorkDir} = await import('../../lab/paths.js')
     const {join} = await import('node:path')
@@ -30,8 +31,9 @@ export default class LabMatrix extends BaseCommand {
     const failed: string[] = []
     for (const run of spec.runs.filter((r) => only === undefined || only.includes(r.name))) {
       this.log(`=== ${run.name}: ${run.what}`)
-      const code = await runEntry(spec, run, ['--max-load', flags['max-load']], flags.work, (l) => this.log(`  ${l}`))
+      const code = flags['keep-only'] ? 0 : await runEntry(spec, run, ['--max-load', flags['max-load']], flags.work, (l) => this.log(`  ${l}`))
       const kept = keepResults(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))
+      if ((await keepPostcopyDstTrace(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))) >= 0) kept.push('trace-dst.postcopy.log.gz')
       if (code !== 0) failed.push(run.name)
       this.log(`  kept ${kept.length} files in ${join(flags['runs-dir'], run.name)}${code !== 0 ? ` (lab run exit ${code})` : ''}`)
     }
