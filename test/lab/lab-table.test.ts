@@ -4,7 +4,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
 import {BEGIN, END, labTables, writeTableIntoDoc} from '../../src/lab/results-table.js'
-import {mergeArgs, readMatrix} from '../../src/lab/matrix.js'
+import {keepPostcopyDstTrace, mergeArgs, readMatrix} from '../../src/lab/matrix.js'
+import {gunzipSync, gzipSync} from 'node:zlib'
 import {UserError} from '../../src/util/errors.js'
 import {ROOT} from '../helpers/cli.js'
 
@@ -52,4 +53,18 @@ test('the project\'s matrix reads; a bad one is one clear error', (t) => {
 
 test('a run\'s own flags win over the common ones', (t) => {
   t.deepEqual(mergeArgs(['--mem', '1024', '--trace', 'pages', '--force-x', '--post-run', '3'], ['--mem', '512', '--post-run', '5']), ['--trace', 'pages', '--force-x', '--mem', '512', '--post-run', '5'])
+})
+
+test('a postcopy run keeps its destination trace without the precopy page loads', async (t) => {
+  const src = join(tmp, 'pc-run')
+  const dest = join(tmp, 'pc-kept')
+  mkdirSync(src, {recursive: true})
+  mkdirSync(dest, {recursive: true})
+  const lines = ['1@1.000001:ram_load_loop pc.ram: addr: 0x1000 flags: 0x22 host: 0x7f0000001000', '1@2.000000:postcopy_ram_fault_thread_request Request for HVA=0x7f0000002000 rb=pc.ram offset=0x2000 pid=9', '1@2.000100:ram_load_postcopy_loop chan=0 addr=0x2000 flags=0x28', '1@2.000200:postcopy_place_page host=0x7f0000002000']
+  writeFileSync(join(src, 'trace-dst.log.gz'), gzipSync(lines.join('\n') + '\n'))
+  writeFileSync(join(src, 'summary.json'), JSON.stringify({postcopy_started_at_s: 1.5}))
+  t.true((await keepPostcopyDstTrace(src, dest)) > 0)
+  t.is(gunzipSync(readFileSync(join(dest, 'trace-dst.postcopy.log.gz'))).toString(), lines.slice(1).join('\n') + '\n')
+  writeFileSync(join(src, 'summary.json'), JSON.stringify({status: 'completed'}))
+  t.is(await keepPostcopyDstTrace(src, join(tmp, 'nowhere')), -1)
 })
