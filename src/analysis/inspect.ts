@@ -10,6 +10,7 @@
  */
 import {K, KINDS, Op, type KindName} from '../trace/events.js'
 import type {OpenTrace} from '../trace/read/open.js'
+import type {TraceFormat} from '../trace/write/writer.js'
 import {UserError} from '../util/errors.js'
 
 export interface InspectOptions {
@@ -29,7 +30,7 @@ export interface RateBucket {
 
 export interface InspectResult {
   file: string
-  format: 'csv' | 'jsonl'
+  format: TraceFormat
   gzip: boolean
   headerFile: string
   events: number

@@ -14,7 +14,7 @@ export default class Compare extends BaseCommand {
     '<%= config.bin %> <%= command.id %> run.csv --variant qemu --variant fast:max-bandwidth=1GiB/s --html compare.html',
   ]
   static override enableJsonFlag = true
-  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
   static override flags = {
     variant: Flags.string({char: 'v', description: 'a variant NAME:key=value,key=value (settings of src/replay/config.ts; repeatable; NAME alone = the base settings)', multiple: true, multipleNonGreedy: true, default: []}),
     scenarios: Flags.string({description: 'JSON file of named scenarios: [{"name", "settings"}] or {"baseline", "settings", "scenarios": [...]}'}),

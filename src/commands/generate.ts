@@ -18,7 +18,7 @@ export default class Generate extends BaseCommand {
     workload: Args.string({description: 'workload to run on every vCPU (see docs/generate.md)', required: false, options: WORKLOAD_NAMES}),
   }
   static override flags = {
-    out: Flags.string({char: 'o', description: 'trace file to write: .csv or .jsonl, optionally .gz', required: true}),
+    out: Flags.string({char: 'o', description: 'trace file to write: .csv or .jsonl, optionally .gz, or .arrow', required: true}),
     spec: Flags.string({description: 'JSON spec file (machine, workloads per vCPU, migration track)', exclusive: [...SIMPLE_FLAGS]}),
     memory: Flags.string({description: 'guest RAM size, e.g. 512M, 1G (default 1G)'}),
     duration: Flags.string({description: 'guest time to generate, e.g. 5s (default 10s)'}),

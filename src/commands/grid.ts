@@ -12,7 +12,7 @@ export default class Grid extends BaseCommand {
     '<%= config.bin %> <%= command.id %> run.csv --bandwidth 1Gbit/s,10Gbit/s --downtime 50ms,1s --shard 2/2 > shard2.json',
   ]
   static override enableJsonFlag = true
-  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
   static override flags = {
     bandwidth: Flags.string({description: 'bandwidths, comma-separated, with their unit: 10Gbit/s (a link), 128MiB/s (bytes/s)', required: true, multiple: true, multipleNonGreedy: true}),
     downtime: Flags.string({description: 'downtime limits, comma-separated (300ms, 1s; a bare number is ms)', required: true, multiple: true, multipleNonGreedy: true}),

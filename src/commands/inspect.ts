@@ -18,7 +18,7 @@ export default class Inspect extends BaseCommand {
     '<%= config.bin %> <%= command.id %> trace.csv --csv --table kinds',
   ]
   static override enableJsonFlag = true
-  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
   static override flags = {
     csv: Flags.boolean({description: 'print one table as CSV (see --table)', exclusive: ['json']}),
     table: Flags.string({description: 'table for --csv: rate (write rate over time), kinds (events by kind), slots (memslots)', options: [...INSPECT_TABLES], default: 'rate'}),

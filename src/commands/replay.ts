@@ -15,7 +15,7 @@ export default class Replay extends BaseCommand {
     '<%= config.bin %> <%= command.id %> run.csv --format csv --table causes',
   ]
   static override enableJsonFlag = true
-  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
   static override flags = {
     config: Flags.string({char: 'c', description: 'JSON file of settings (same keys as --set)'}),
     set: Flags.string({char: 's', description: 'a setting key=value (repeatable), e.g. max-bandwidth=256MiB/s', multiple: true, multipleNonGreedy: true, default: []}),
@@ -34,7 +34,7 @@ export default class Replay extends BaseCommand {
     const {args, flags} = await this.parse(Replay)
     const {openTrace} = await import('../trace/read/open.js')
     const {loadConfigFile, parseSetFlags, resolveSettings} = await import('../replay/config.js')
-    const {replay, hasMigStart} = await import('../replay/index.js')
+    const {replay} = await import('../replay/index.js')
     const report = await import('../report/replay-report.js')
     const format = this.jsonEnabled() ? 'json' : flags.format
 
@@ -47,7 +47,7 @@ export default class Replay extends BaseCommand {
     const bar = await startFileProgress(false, 'replay', args.trace)
     let result
     try {
-      const noStartEvent = driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
+      const noStartEvent = driver === 'qemu' && settings['start-at'] === undefined ? !(await trace.containsKind('mig_start')) : false
       result = await replay({header: trace.header, layout: trace.layout, events: trace.events(), file: args.trace}, {driver, settings, overrides, noStartEvent})
     } finally {
       bar.stop()

@@ -10,7 +10,7 @@ export default class Report extends BaseCommand {
     '<%= config.bin %> <%= command.id %> run.csv --set max-bandwidth=1GiB/s --out out/report.html --csv-dir out/data',
   ]
   static override enableJsonFlag = true
-  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
   static override flags = {
     ...settingsFlags,
     out: Flags.string({char: 'o', description: 'HTML file to write (written atomically)', required: true}),

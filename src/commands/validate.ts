@@ -12,7 +12,7 @@ export default class Validate extends BaseCommand {
     '<%= config.bin %> <%= command.id %> my-trace.csv --json',
   ]
   static override enableJsonFlag = true
-  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz)', required: true})}
+  static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
   static override flags = {
     'max-errors': Flags.integer({description: 'stop after this many errors', default: 20, min: 1}),
   }

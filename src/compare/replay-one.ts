@@ -1,11 +1,11 @@
 /**
  * One replay of a trace file with given overrides, exactly as `migtrace replay` runs it (settings
- * resolved over the trace header, the mig_start pre-scan, the driver). Shared by report, compare,
+ * resolved over the trace header, whether it has a mig_start (found without decoding it), the driver). Shared by report, compare,
  * grid and the worker threads, so that a compare column equals a single replay.
  */
 import {openTrace} from '../trace/read/open.js'
 import {resolveSettings, type RawOverrides} from '../replay/config.js'
-import {hasMigStart, replay, type Driver, type ReplayResult} from '../replay/index.js'
+import {replay, type Driver, type ReplayResult} from '../replay/index.js'
 import {withReadFraction} from './progress.js'
 
 export interface ReplayFileJob {
@@ -19,7 +19,7 @@ export interface ReplayFileJob {
 export async function replayFile(job: ReplayFileJob, onProgress?: (fraction: number) => void): Promise<ReplayResult> {
   const trace = await openTrace(job.trace)
   const settings = resolveSettings(trace.header, job.overrides)
-  const noStartEvent = job.driver === 'qemu' && settings['start-at'] === undefined ? !(await hasMigStart(trace.events())) : false
+  const noStartEvent = job.driver === 'qemu' && settings['start-at'] === undefined ? !(await trace.containsKind('mig_start')) : false
   return withReadFraction(job.trace, onProgress, () =>
     replay({header: trace.header, layout: trace.layout, events: trace.events(), file: job.trace}, {driver: job.driver, settings, overrides: job.overrides, noStartEvent}),
   )

@@ -6,7 +6,7 @@ import type {EventBatch} from '../trace/events.js'
 import {DEFAULT_BATCH} from '../trace/events.js'
 import type {TraceHeader} from '../trace/header.js'
 import {TraceLayout} from '../trace/layout.js'
-import {TraceWriter, formatFromPath, type FormatInfo} from '../trace/write/writer.js'
+import {OUTPUT_NAMES, TraceWriter, formatFromPath, type FormatInfo} from '../trace/write/writer.js'
 import {UserError} from '../util/errors.js'
 import {SynthHeaderBuilder} from './header-builder.js'
 import {TrackMerger} from './merge.js'
@@ -195,7 +195,7 @@ export interface WriteResult {
 /** The path and format a trace is written to: by extension, `.gz` appended when gzip is asked. */
 export function outputTarget(path: string, gzip: boolean): {path: string; format: FormatInfo} {
   const info = formatFromPath(path)
-  if (!info) throw new UserError('cannot tell the trace format from the file name', {file: path, expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+  if (!info) throw new UserError('cannot tell the trace format from the file name', {file: path, expected: OUTPUT_NAMES})
   if (gzip && !info.gzip) return {path: `${path}.gz`, format: {format: info.format, gzip: true}}
   return {path, format: info}
 }

@@ -12,7 +12,7 @@ export default class ImportQemu extends BaseCommand {
     log: Args.string({description: 'QEMU trace log (-trace ... -D FILE, optionally gzip-compressed)', required: true}),
   }
   static override flags = {
-    out: Flags.string({char: 'o', description: 'output trace (.csv, .jsonl, optionally .gz)', required: true}),
+    out: Flags.string({char: 'o', description: 'output trace (.csv, .jsonl, optionally .gz, or .arrow)', required: true}),
     stats: Flags.string({description: 'query-migrate JSON of the run (kept as the observed outcome)'}),
     layout: Flags.string({description: 'migtrace header JSON giving the guest layout'}),
     workload: Flags.string({description: "qemu-lab run config.json (layout, provenance, dirtier parameters)"}),

@@ -375,7 +375,7 @@ const STATE_KIND: Record<string, number | undefined> = {
 
 export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummary> {
   // The output is checked before the log is read twice, not after.
-  if (formatFromPath(opts.out) === undefined) throw new UserError('cannot tell the trace format from the file name', {file: opts.out, field: '--out', expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+  if (formatFromPath(opts.out) === undefined) throw new UserError('cannot tell the trace format from the file name', {file: opts.out, field: '--out', expected: OUTPUT_NAMES})
   if (resolve(opts.out) === resolve(opts.trace)) throw new UserError('the output would overwrite the QEMU log', {file: opts.out, field: '--out', expected: 'another file name'})
   checkOutputFile(opts.out, {what: 'the trace', field: '--out'})
   const lab = opts.workload !== undefined ? (readJson(opts.workload, 'lab config') as LabConfig) : undefined

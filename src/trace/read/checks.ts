@@ -60,6 +60,16 @@ export class EventChecker {
     })
   }
 
+  /** The state carried from event to event (to go back when a batch is decoded again). */
+  state(): [number, number] {
+    return [this.prevT, this.prevLine]
+  }
+
+  restore(s: [number, number]): void {
+    this.prevT = s[0]
+    this.prevLine = s[1]
+  }
+
   /** Forget the previous time (a new pass over the trace). */
   reset(): void {
     this.prevT = 0

@@ -4,12 +4,12 @@
  */
 import {resolve} from 'node:path'
 import {UserError} from '../../util/errors.js'
-import {TraceWriter, formatFromPath} from '../write/writer.js'
+import {OUTPUT_NAMES, TraceWriter, formatFromPath} from '../write/writer.js'
 import {openTrace} from './open.js'
 
 export async function convertTrace(input: string, output: string): Promise<number> {
   if (!formatFromPath(output))
-    throw new UserError('cannot tell the output format from the file name', {file: output, expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+    throw new UserError('cannot tell the output format from the file name', {file: output, expected: OUTPUT_NAMES})
   if (resolve(input) === resolve(output)) throw new UserError('the output would overwrite the input', {file: output, expected: 'another file name'})
   const trace = await openTrace(input)
   const writer = await TraceWriter.open(output, trace.header, trace.deviceIds)

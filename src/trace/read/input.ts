@@ -101,6 +101,18 @@ export async function* readChunksReusing(path: string, gzip: boolean): AsyncGene
   }
 }
 
+/** The first n bytes of the file (gunzipped when needed), fewer if it is shorter. */
+export async function readHead(path: string, gzip: boolean, n: number): Promise<Buffer> {
+  const parts: Buffer[] = []
+  let got = 0
+  for await (const chunk of readChunks(path, gzip)) {
+    parts.push(Buffer.from(chunk.subarray(0, n - got)))
+    got += Math.min(chunk.length, n - got)
+    if (got >= n) break
+  }
+  return Buffer.concat(parts)
+}
+
 /** UTF-8 byte order mark: accepted at the start of a file and skipped. */
 export function bomLength(buf: Uint8Array): number {
   return buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0

@@ -1,17 +1,21 @@
 /**
- * Opening a trace: find and validate its header (inline, or a sidecar JSON for CSV), derive the
- * layout, and offer a streaming pass over its events. This is the one entry point every consumer
+ * Opening a trace: find and validate its header (inline, a sidecar JSON for CSV, the schema
+ * metadata of an Arrow file), derive the layout, and offer a streaming pass over its events. This is the one entry point every consumer
  * (validate, inspect, convert, replay, importers' tests) reads traces through.
  */
 import {closeSync, existsSync, openSync, readSync, statSync} from 'node:fs'
-import type {EventBatch} from '../events.js'
+import type {EventBatch, KindName} from '../events.js'
 import {CSV_COLUMNS_LINE} from '../write/encode.js'
 import {formatFromPath, type TraceFormat} from '../write/writer.js'
 import {parseHeader, type TraceHeader} from '../header.js'
 import {TraceLayout} from '../layout.js'
 import {UserError, showValue} from '../../util/errors.js'
 import {parseJsonText, readJsonFile} from '../../util/json-file.js'
-import {probeFile, readLeadingLines} from './input.js'
+import {probeFile, readHead, readLeadingLines} from './input.js'
+import {textContainsKind} from './kind-scan.js'
+import {arrowKind} from '../arrow/ipc.js'
+import {arrowContainsKind, readArrowHeader} from '../arrow/open.js'
+import {arrowEvents} from '../arrow/read.js'
 import {RowDecoder} from './decode.js'
 import {csvEvents} from './csv.js'
 import {jsonlEvents} from './jsonl.js'
@@ -29,13 +33,18 @@ export interface OpenTrace {
   headerFile: string
   /** Device ids by index (`EventBatch.dev` values), as TraceWriter wants them. */
   deviceIds: string[]
-  /** Line number of the first event line (for messages about an empty trace). */
+  /** Line number of the first event line (for messages about an empty trace); 1 in Arrow (rows). */
   firstEventLine: number
   /**
    * One streaming pass over the events, batch by batch, in file order. Each call starts a new
    * pass. A batch is reused for the next one: copy what you need before asking for more.
    */
   events(opts?: ReadOptions): AsyncIterable<EventBatch>
+  /**
+   * Whether an event of this kind is in the trace, found without decoding the events: a byte
+   * search in a text trace, the footer's kind counts (or the kind column alone) in an Arrow trace.
+   */
+  containsKind(kind: KindName): Promise<boolean>
 }
 
 const HEADER_EXPECT = "a first line '# {\"format\":\"migtrace\",\"version\":1,...}' or a sidecar <trace>.json"
@@ -79,20 +88,24 @@ function refuseUtf16(path: string): void {
     throw new UserError('UTF-16 text: a trace is UTF-8', {file: path, expected: 'UTF-8 (convert with: iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8)'})
 }
 
-function sniffFormat(first: string, path: string): TraceFormat {
+function sniffFormat(first: string, path: string): 'csv' | 'jsonl' {
   if (first.startsWith('#') || first.startsWith('t_ns,')) return 'csv'
   if (first.startsWith('{')) return 'jsonl'
-  throw new UserError('cannot tell the trace format', {file: path, line: 1, expected: 'a name ending in .csv or .jsonl (optionally .gz), or a migtrace header', found: showValue(first)})
+  throw new UserError('cannot tell the trace format', {file: path, line: 1, expected: 'a name ending in .csv or .jsonl (optionally .gz), an Arrow file, or a migtrace header', found: showValue(first)})
 }
 
 /** Open a trace file: header checked (zod), layout built; events are read on demand. */
 export async function openTrace(path: string, opts: ReadOptions = {}): Promise<OpenTrace> {
   const {gzip} = probeFile(path)
+  // Arrow is recognised by its magic bytes, whatever the name (like gzip).
+  const arrow = arrowKind(await readHead(path, gzip, 8))
+  if (arrow !== undefined) return openArrowTrace(path, gzip, arrow, opts)
   if (!gzip) refuseUtf16(path)
   const lead = await readLeadingLines(path, gzip, 2)
   const first = lead.lines[0]
   if (lead.empty || first === undefined) throw new UserError('empty file: a trace starts with its header', {file: path, expected: HEADER_EXPECT})
-  const format = formatFromPath(path)?.format ?? sniffFormat(first, path)
+  const named = formatFromPath(path)?.format
+  const format = named === 'csv' || named === 'jsonl' ? named : sniffFormat(first, path)
 
   let header: TraceHeader
   let headerFile = path
@@ -134,5 +147,24 @@ export async function openTrace(path: string, opts: ReadOptions = {}): Promise<O
       const decoder = new RowDecoder(layout, path)
       return format === 'csv' ? csvEvents(src, decoder, o) : jsonlEvents(src, decoder, o)
     },
+    containsKind: (kind) => textContainsKind({path, gzip, format, skipLines}, kind),
+  }
+}
+
+async function openArrowTrace(path: string, gzip: boolean, kind: 'file' | 'stream', opts: ReadOptions): Promise<OpenTrace> {
+  const src = {path, gzip, kind}
+  const header = await readArrowHeader(src)
+  const layout = new TraceLayout(header)
+  return {
+    path,
+    format: 'arrow',
+    gzip,
+    header,
+    layout,
+    headerFile: path,
+    deviceIds: layout.devices.map((d) => d.id),
+    firstEventLine: 1,
+    events: (passOpts?: ReadOptions) => arrowEvents(src, layout, new RowDecoder(layout, path), {...opts, ...passOpts}),
+    containsKind: (k) => arrowContainsKind(src, k),
   }
 }

@@ -4,10 +4,11 @@
  */
 import {UserError} from '../../util/errors.js'
 import {openTrace} from './open.js'
+import type {TraceFormat} from '../write/writer.js'
 
 export interface ValidationResult {
   file: string
-  format?: 'csv' | 'jsonl'
+  format?: TraceFormat
   gzip?: boolean
   /** Where the header was read from (the trace, or its sidecar). */
   headerFile?: string

@@ -2,7 +2,7 @@
  * Streaming trace writer. Output goes to a temporary file beside the target (src/io/atomic-output.ts),
  * renamed into place only when the whole trace was written: a failed or interrupted run, or a full
  * disk, leaves no half-written trace. The format follows the file name: `.csv` or `.jsonl`, either
- * with `.gz` for gzip.
+ * with `.gz` for gzip, or `.arrow` (an Arrow IPC file, see ../arrow/schema.ts).
  */
 import {createReadStream, createWriteStream, type WriteStream} from 'node:fs'
 import {finished, pipeline} from 'node:stream/promises'
@@ -14,27 +14,37 @@ import type {TraceHeader} from '../header.js'
 import {serializeHeader} from '../header.js'
 import {UserError} from '../../util/errors.js'
 import {CSV_COLUMNS_LINE, CsvBatchEncoder, jsonlLine} from './encode.js'
+import {ArrowTraceEncoder} from '../arrow/write.js'
 
-export type TraceFormat = 'csv' | 'jsonl'
+export type TraceFormat = 'csv' | 'jsonl' | 'arrow'
 
 export interface FormatInfo {
   format: TraceFormat
   gzip: boolean
 }
 
-/** Format from a file name: x.csv, x.jsonl (also .ndjson), optionally followed by .gz. */
+/** Format from a file name: x.csv, x.jsonl (also .ndjson), x.arrow, optionally followed by .gz. */
 export function formatFromPath(path: string): FormatInfo | undefined {
   const lower = path.toLowerCase()
   const gzip = lower.endsWith('.gz')
   const base = gzip ? lower.slice(0, -3) : lower
   if (base.endsWith('.csv')) return {format: 'csv', gzip}
   if (base.endsWith('.jsonl') || base.endsWith('.ndjson')) return {format: 'jsonl', gzip}
+  if (base.endsWith('.arrow')) return {format: 'arrow', gzip}
   return undefined
 }
 
-/** The first line(s) of a trace file: the header, then (CSV) the column names. */
+/** What an output name must end in, for messages. */
+export const OUTPUT_NAMES = 'a name ending in .csv, .jsonl, .csv.gz, .jsonl.gz or .arrow'
+
+/** The header as one line of JSON (a CSV trace's first line after '# ', an Arrow trace's schema metadata). */
+export function headerJson(header: TraceHeader): string {
+  return JSON.stringify(serializeHeader(header))
+}
+
+/** The first line(s) of a text trace file: the header, then (CSV) the column names. */
 export function headerText(header: TraceHeader, format: TraceFormat): string {
-  const json = JSON.stringify(serializeHeader(header))
+  const json = headerJson(header)
   return format === 'csv' ? `# ${json}\n${CSV_COLUMNS_LINE}\n` : `${json}\n`
 }
 
@@ -56,6 +66,7 @@ export class TraceWriter {
   private readonly csv?: CsvBatchEncoder
   private chunk?: Buffer
   private chunkPos = 0
+  private readonly arrow?: ArrowTraceEncoder
   eventsWritten = 0
 
   private constructor(
@@ -68,6 +79,7 @@ export class TraceWriter {
   ) {
     this.format = info.format
     if (info.format === 'csv') this.csv = new CsvBatchEncoder(devNames)
+    if (info.format === 'arrow') this.arrow = new ArrowTraceEncoder((chunks) => this.writeOwned(chunks), devNames)
     // With the header at close, the events go to a scratch file first (see open).
     try {
       this.eventsFile = headerAtClose ? this.out.scratchFor(path) : this.out.tempFor(path)
@@ -98,13 +110,18 @@ export class TraceWriter {
    */
   static async open(path: string, header: TraceHeader, devNames: readonly string[], format?: FormatInfo, opts: {headerAtClose?: boolean; gzipLevel?: number} = {}): Promise<TraceWriter> {
     const info = format ?? formatFromPath(path)
-    if (!info) throw new UserError('cannot tell the trace format from the file name', {file: path, expected: 'a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz'})
+    if (!info) throw new UserError('cannot tell the trace format from the file name', {file: path, expected: OUTPUT_NAMES})
+    // Arrow has its own compression scheme, and other tools cannot open a gzipped Arrow file.
+    if (info.format === 'arrow' && info.gzip) throw new UserError('an Arrow trace is not gzipped', {file: path, expected: 'a name ending in .arrow, without --gzip'})
     // Before any work: a directory, a device or a read-only place is refused in one line now,
     // not after the whole trace was generated.
     checkOutputFile(path, {what: 'the trace'})
     const w = new TraceWriter(path, info, devNames, opts.headerAtClose === true, opts.gzipLevel ?? 6)
     try {
-      if (!w.headerAtClose) await w.write(headerText(header, info.format))
+      if (!w.headerAtClose) {
+        if (w.arrow) await w.arrow.start(headerJson(header))
+        else await w.write(headerText(header, info.format))
+      }
     } catch (e) {
       await w.abort()
       throw e
@@ -134,9 +151,33 @@ export class TraceWriter {
     })
   }
 
+  /**
+   * Write chunks that are still someone's working memory: resolves once the stream has passed the
+   * last of them to the file (so their buffers may be reused), not merely accepted them.
+   */
+  private writeOwned(chunks: Uint8Array[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.out.failure(this.failure, this.path))
+      if (chunks.length === 0) return resolve()
+      const onError = (e: Error): void => reject(this.out.failure(e, this.path))
+      this.waiting.push(onError)
+      for (let k = 0; k < chunks.length - 1; k++) this.sink.write(chunks[k]!)
+      this.sink.write(chunks[chunks.length - 1]!, (err?: Error | null) => {
+        this.waiting = this.waiting.filter((w) => w !== onError)
+        if (err || this.failure) onError(err ?? this.failure!)
+        else resolve()
+      })
+    })
+  }
+
   /** Append every event of a batch. */
   async writeBatch(b: EventBatch): Promise<void> {
     if (this.csv) return this.writeCsvBatch(b, this.csv)
+    if (this.arrow) {
+      await this.arrow.write(b)
+      this.eventsWritten += b.length
+      return
+    }
     const names = this.devNames
     let s = this.buf
     for (let i = 0; i < b.length; i++) {
@@ -189,6 +230,9 @@ export class TraceWriter {
       await this.flushChunk()
       if (this.buf.length > 0) await this.write(this.buf)
       this.buf = ''
+      // Arrow: the file's start goes in front like a text header; the footer needs its length.
+      const arrowPrefix = this.arrow && header !== undefined ? this.arrow.prefix(headerJson(header)) : undefined
+      if (this.arrow) await this.arrow.finish()
       if (this.failure) throw this.failure
       this.sink.end()
       // Settles when the file is flushed and closed, or at its first error (ENOSPC at the end).
@@ -196,7 +240,7 @@ export class TraceWriter {
       if (this.failure) throw this.failure
       if (header !== undefined) {
         // The header in front of the events, in the target's own temp file; the events' file is scratch.
-        const text = Buffer.from(headerText(header, this.info.format))
+        const text = arrowPrefix ?? Buffer.from(headerText(header, this.info.format))
         this.out.writeFile(this.path, this.info.gzip ? gzipSync(text, {level: 9}) : text)
         await pipeline(createReadStream(this.eventsFile), createWriteStream(this.out.tempFor(this.path), {flags: 'a'}))
       }
