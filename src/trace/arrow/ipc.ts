@@ -7,6 +7,7 @@
 import {open, type FileHandle} from 'node:fs/promises'
 import {UserError} from '../../util/errors.js'
 import {readChunks} from '../read/input.js'
+import {noteTraceBytesRead} from '../read/progress.js'
 import {Builder} from '@uwdata/flechette/src/encode/builder.js'
 import {writeMessage} from '@uwdata/flechette/src/encode/message.js'
 import {encodeSchema} from '@uwdata/flechette/src/encode/schema.js'
@@ -152,6 +153,7 @@ async function plainSource(path: string): Promise<ByteSource> {
         got += bytesRead
         pos += bytesRead
       }
+      if (n >= 4096) noteTraceBytesRead(path, pos)
       return got
     },
     close: () => fh.close(),
