@@ -117,7 +117,7 @@ function writesTable(len: bigint[], vcpu: (number | null)[] = len.map(() => 0), 
     t_ns: AA.vectorFromArray(BigInt64Array.from({length: n}, (_, i) => BigInt(100 * (i + 1)))),
     kind: kindType === 'dict' ? AA.vectorFromArray(kinds, new AA.Dictionary(new AA.Utf8(), new AA.Int32())) : AA.vectorFromArray(kinds, new AA.Utf8()),
     vcpu: AA.vectorFromArray(vcpu, new AA.Int32()),
-    gpa: AA.vectorFromArray(BigUint64Array.from({length: n}, (_, i) => BigInt(4096 * (i + 1))), new AA.Uint64()),
+    gpa: AA.makeVector(BigUint64Array.from({length: n}, (_, i) => BigInt(4096 * (i + 1)))),
     len: AA.vectorFromArray(BigInt64Array.from(len)),
   })
 }
