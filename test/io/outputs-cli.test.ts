@@ -35,7 +35,7 @@ test('bad output paths: one line, exit 2, nothing written', async (t) => {
   mkdirSync(join(dir, 'adir'))
   writeFileSync(join(dir, 'afile'), 'x')
   const cases: [string[], string][] = [
-    [['generate', 'uniform', '--duration', '1ms', '--out', 'adir.csv/'], "adir.csv/: cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz)"],
+    [['generate', 'uniform', '--duration', '1ms', '--out', 'adir.csv/'], "adir.csv/: cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz, .jsonl.gz or .arrow)"],
     [['generate', 'uniform', '--duration', '1ms', '--out', 'afile/x.csv'], 'afile/x.csv: cannot write the trace: afile is a file, not a directory (expected a path inside a directory)'],
     [['convert', SMALL, 'afile/sub/x.jsonl'], 'afile/sub/x.jsonl: cannot write the trace: afile is a file, not a directory (expected a path inside a directory)'],
     [['replay', SMALL, '--out', 'afile'], "afile: field '--out': cannot write the replay tables: is a file, not a directory (expected a directory (created when missing))"],
@@ -43,7 +43,7 @@ test('bad output paths: one line, exit 2, nothing written', async (t) => {
     [['report', SMALL, '--out', 'afile/r.html'], "afile/r.html: field '--out': cannot write the HTML report: afile is a file, not a directory (expected a path inside a directory)"],
     [['report', SMALL, '--out', 'r.html', '--csv-dir', 'afile'], "afile: field '--csv-dir': cannot write the report's CSV tables: is a file, not a directory (expected a directory (created when missing))"],
     [['grid', SMALL, '--bandwidth', '1Gbit/s', '--downtime', '1s', '--html', 'adir'], "adir: field '--html': cannot write the HTML page: is a directory (expected a file name)"],
-    [['import', 'qemu', QEMU_LOG, '--out', 'adir/'], "adir/: field '--out': cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz)"],
+    [['import', 'qemu', QEMU_LOG, '--out', 'adir/'], "adir/: field '--out': cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz, .jsonl.gz or .arrow)"],
     [['import', 'qemu', QEMU_LOG, '--out', 'afile/x.csv'], "afile/x.csv: field '--out': cannot write the trace: afile is a file, not a directory (expected a path inside a directory)"],
     [['import', 'qemu', 'adir', '--out', 'x.csv'], 'adir: is a directory, not a QEMU trace log (expected a QEMU trace log (-trace ... -D FILE), optionally gzip-compressed)'],
   ]

@@ -62,7 +62,7 @@ const ERRORS: [string, string[], string][] = [
   ['bad --rate', ['generate', 'uniform', '--rate', 'lots', '--out', 'x.csv'], "migtrace: field '--rate': invalid flag value (expected a number >= 0, found 'lots')\n"],
   ['bad --duration', ['generate', 'uniform', '--duration', '5 parsecs', '--out', 'x.csv'], "migtrace: field '--duration': not a valid duration (expected a time such as 300ms, 30s, 1.5s or 2min, found '5 parsecs')\n"],
   ['nothing to generate', ['generate', '--out', 'x.csv'], 'migtrace: nothing to generate (expected a workload (idle, uniform, sequential, once, hotset, zipf, phases, database, reads, dma-device, vhost-net, virtio-mem, malicious) or --spec FILE)\n'],
-  ['bad output name', ['generate', 'idle', '--out', 'x.txt'], 'migtrace: x.txt: cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz)\n'],
+  ['bad output name', ['generate', 'idle', '--out', 'x.txt'], 'migtrace: x.txt: cannot tell the trace format from the file name (expected a name ending in .csv, .jsonl, .csv.gz, .jsonl.gz or .arrow)\n'],
   ['mig params without a migration', ['generate', 'idle', '--mig-params', 'max-bandwidth=1', '--out', 'x.csv'], "migtrace: field '--mig-params': migration parameters and postcopy need a migration (expected --migrate-at TIME as well)\n"],
 ]
 

@@ -61,7 +61,7 @@ test('an existing output is replaced only on success', async (t) => {
 
 test('output names must say the format, and must not be the input', async (t) => {
   const e1 = await t.throwsAsync(convertTrace('fixtures/all-kinds.csv', join(tmp(), 'x.txt')))
-  t.regex(e1.message, /x\.txt: cannot tell the output format from the file name \(expected a name ending in \.csv, \.jsonl, \.csv\.gz or \.jsonl\.gz\)$/)
+  t.regex(e1.message, /x\.txt: cannot tell the output format from the file name \(expected a name ending in \.csv, \.jsonl, \.csv\.gz, \.jsonl\.gz or \.arrow\)$/)
   const e2 = await t.throwsAsync(convertTrace('fixtures/all-kinds.csv', './fixtures/all-kinds.csv'))
   t.is(e2.message, './fixtures/all-kinds.csv: the output would overwrite the input (expected another file name)')
 })
