@@ -73,8 +73,8 @@ const optional = <T>(def: SettingDef<T>): SettingDef<T | undefined> => ({...def,
 const MiB = 2 ** 20
 
 export const SETTING_DEFS = {
-  'max-bandwidth': rate(128 * MiB, {defaultText: '128MiB/s', qemu: true, doc: 'precopy rate limit, enforced per 100 ms window (0 = unlimited: the link rate)'}),
-  'link-bandwidth': rate(0, {doc: 'what the network carries when not rate-limited (switchover sends at this rate); 0 = same as max-bandwidth'}),
+  'max-bandwidth': rate(128 * MiB, {defaultText: '128MiB/s', qemu: true, doc: 'precopy rate limit: the bytes allowed per 100 ms window; the stream sends at link speed until they are spent, then waits for the next window (0 = unlimited)'}),
+  'link-bandwidth': rate(0, {doc: 'what the network carries: pages go at this rate, the rate limit only decides how many per window; 0 = same as max-bandwidth'}),
   'avail-switchover-bandwidth': rate(0, {qemu: true, doc: 'bandwidth assumed for the switchover threshold instead of the measured one (0 = measured)'}),
   'downtime-limit': ms(300, {qemu: true, max: 2_000_000, doc: 'allowed downtime: threshold = bandwidth x downtime-limit'}),
   'x-clear-bitmap-shift': int(18, {qemu: true, fixed: true, unit: 'log2 pages', min: 6, max: 31, doc: 'lazy-clear chunk size: 2^shift pages (18 = 1 GiB of 4 KiB pages)'}),

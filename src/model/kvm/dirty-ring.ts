@@ -32,6 +32,8 @@ export class KvmDirtyRing implements KvmRingDirtyLog {
   private readonly slotPages: Float64Array
   /** Set when a push reached the soft limit: the engine reaps (ring-full exit). */
   fullPending = false
+  /** The vCPU whose push reached the soft limit (KVM_EXIT_DIRTY_RING_FULL exits that vCPU). */
+  fullVcpu = 0
 
   constructor(
     readonly layout: TraceLayout,
@@ -94,6 +96,7 @@ export class KvmDirtyRing implements KvmRingDirtyLog {
     this.stats.ringPushes++
     if (n + 1 >= this.softLimit) {
       this.fullPending = true
+      this.fullVcpu = v
       this.stats.ringFullExits++
     }
   }
@@ -101,20 +104,34 @@ export class KvmDirtyRing implements KvmRingDirtyLog {
   reap(into: Bitmap): number {
     this.stats.reaps++
     let total = 0
-    for (let v = 0; v < this.vcpus; v++) {
-      const n = this.fill[v]!
-      const ring = this.rings[v]!
-      for (let i = 0; i < n; i++) {
-        const p = ring[i]!
-        // kvm_dirty_ring_reap_one: set the bit in the slot's dirty_bmap; the reset re-protects.
-        into.set(p)
-        this.prot.set(p)
-      }
-      total += n
-      this.fill[v] = 0
-    }
+    for (let v = 0; v < this.vcpus; v++) total += this.harvest(v, into)
     this.fullPending = false
     this.stats.harvested += total
     return total
+  }
+
+  /**
+   * Harvest vCPU v's ring only (kvm_dirty_ring_reap with a cpu: the ring-full exit while
+   * dirty-limit is in service), then KVM_RESET_DIRTY_RINGS.
+   */
+  reapVcpu(v: number, into: Bitmap): number {
+    this.stats.reaps++
+    const n = this.harvest(v, into)
+    this.fullPending = false
+    this.stats.harvested += n
+    return n
+  }
+
+  private harvest(v: number, into: Bitmap): number {
+    const n = this.fill[v]!
+    const ring = this.rings[v]!
+    for (let i = 0; i < n; i++) {
+      const p = ring[i]!
+      // kvm_dirty_ring_reap_one: set the bit in the slot's dirty_bmap; the reset re-protects.
+      into.set(p)
+      this.prot.set(p)
+    }
+    this.fill[v] = 0
+    return n
   }
 }

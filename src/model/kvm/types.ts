@@ -55,6 +55,11 @@ export interface KvmRingDirtyLog extends KvmDirtyLog {
   readonly softLimit: number
   /** Harvest every vCPU's ring into `into` and reset (re-protect) the pages; returns entries. */
   reap(into: Bitmap): number
+  /** Harvest vCPU v's ring only; returns entries. */
+  reapVcpu(v: number, into: Bitmap): number
+  /** A push reached the soft limit: vCPU fullVcpu exits with KVM_EXIT_DIRTY_RING_FULL. */
+  readonly fullPending: boolean
+  readonly fullVcpu: number
   /** Entries waiting in vCPU v's ring. */
   used(v: number): number
 }

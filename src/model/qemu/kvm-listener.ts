@@ -65,6 +65,7 @@ export class KvmListener implements ModelComponent<KvmData> {
     this.nextReap = Infinity
     this.logging = false
     this.clearCalls = 0
+    this.dirtyLimited = false
   }
 
   /** kvm_log_start on every slot (the slot flags gain KVM_MEM_LOG_DIRTY_PAGES). */
@@ -81,11 +82,21 @@ export class KvmListener implements ModelComponent<KvmData> {
     this.nextReap = Infinity
   }
 
-  /** A guest write (hot path); a ring-full exit reaps every ring at once. */
+  /**
+   * Dirty-limit is in service (set by the replay's throttle): a ring-full exit reaps the exiting
+   * vCPU only and the reaper thread skips its rounds (kvm_dirty_ring_reaper_thread,
+   * kvm_cpu_exec's KVM_EXIT_DIRTY_RING_FULL; qemu-semantics.md §1.3).
+   */
+  dirtyLimited = false
+
+  /** A guest write (hot path); a ring-full exit reaps every ring (or, dirty-limited, its own). */
   write(p: number, vcpu: number): void {
     this.kvm.write(p, vcpu)
-    const ring = this.ring as {fullPending?: boolean} | undefined
-    if (ring?.fullPending) this.ring!.reap(this.cache)
+    const ring = this.ring
+    if (ring?.fullPending) {
+      if (this.dirtyLimited) ring.reapVcpu(ring.fullVcpu, this.cache)
+      else ring.reap(this.cache)
+    }
   }
 
   nextTimer(): number {
@@ -94,7 +105,7 @@ export class KvmListener implements ModelComponent<KvmData> {
 
   onTimer(now: number): void {
     if (this.ring && this.logging) {
-      this.ring.reap(this.cache)
+      if (!this.dirtyLimited) this.ring.reap(this.cache)
       this.nextReap = now + REAPER_PERIOD_NS
     } else this.nextReap = Infinity
   }

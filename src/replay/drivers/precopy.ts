@@ -37,6 +37,8 @@ const enum Phase {
 const enum Step {
   Loop,
   Sending,
+  /** The switchover is decided; the VM stops once the deciding sync is done. */
+  Stopping,
 }
 
 export interface PrecopyOptions {
@@ -70,6 +72,8 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   private lastActionNs = 0
   /** Time owed for syncs done since the thread last sent (setting `sync-cost`, per GiB of RAM). */
   private syncDebtNs = 0
+  /** Why the switchover was decided while the deciding sync still runs (Step.Stopping). */
+  private stopping?: StopReason
   /** The end of the migration: switchover, cancel or postcopy, and the downtime's parts. */
   readonly end: Switchover
   readonly notes: string[] = []
@@ -222,6 +226,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   // --- the migration thread -------------------------------------------------------------------
   private migStep(now: number, until: number): void {
     if (this.phase === Phase.Idle) return this.setup(now)
+    if (this.step === Step.Stopping) return this.stopAndCopy(this.stopping!, now)
     if (now >= this.capNs) {
       if (this.capNote) this.notes.push(this.capNote)
       return this.doComplete(this.capReason, now)
@@ -236,9 +241,10 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     }
     // postcopy_start is tested before complete_ready (migration_iteration_run).
     const postcopyWhy = this.post ? undefined : this.postcopyTrigger.check(this.host.syncCount, this.host.mb.dirtyPages, now, this.startNs, this.book.rows)
-    if (postcopyWhy !== undefined) return this.startPostcopy(now, postcopyWhy)
+    if (postcopyWhy !== undefined && this.mustPrecopyFits()) return this.startPostcopy(now, postcopyWhy)
     this.policy.decide(this)
-    if (this.phase !== Phase.Active) return
+    // The policy may have decided the switchover (the VM stops once its sync is done).
+    if (this.phase !== Phase.Active || this.stopDecided()) return
     // qemu_savevm_state_iterate: each VFIO device hands over a chunk of precopy data.
     const devBytes = this.host.iterateDevices()
     if (devBytes === 0 && this.host.mb.dirtyPages === 0) {
@@ -304,10 +310,17 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     // migration_bitmap_sync's own time: KVM_GET_DIRTY_LOG per slot and the bitmap walk, which
     // grow with guest RAM. The setup sync is covered by setup-time.
     if (this.book.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.layout.guestMemoryBytes / 2 ** 30)
-    // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period.
-    if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, host.ledger.bytesSent, this.book.rows.length) && this.throttle.limiting) this.slow = true
+    // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period;
+    // bytes_xfer_period counts everything transferred (migration_transferred_bytes), device data too.
+    if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, this.sender.transferred, this.book.rows.length) && this.throttle.limiting) {
+      this.slow = true
+      // dirty-limit in service: a ring-full exit reaps the exiting vCPU only, the reaper pauses.
+      host.kvm.dirtyLimited = true
+    }
     const mb = host.mb
-    const sameInstant = this.lastSyncNs === now && this.book.current !== undefined
+    // The deciding sync and the last-stage sync make one stop-copy row, also when the deciding
+    // sync took time (sync-cost).
+    const sameInstant = (this.lastSyncNs === now || this.step === Step.Stopping) && this.book.current !== undefined
     this.lastSyncNs = now
     if ((lastStage || postcopy) && sameInstant) {
       // The policy's decision sync and the last-stage sync are one moment: one stop-copy row.
@@ -334,16 +347,51 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   }
 
   // --- completion (./switchover.ts) ----------------------------------------------------------
+  /**
+   * The switchover is decided at `now`. The sync that decided it (migration_iteration_run's exact
+   * pending) ran while the guest still ran; the VM stops when it is done, and only the last-stage
+   * sync after vm_stop is downtime (qemu-semantics.md §3.8).
+   */
   private doComplete(reason: StopReason, now: number): void {
-    if (this.phase !== Phase.Active || this.post) return
+    if (this.phase !== Phase.Active || this.post || this.step === Step.Stopping) return
     if (reason !== 'converged' && reason !== 'cancelled') {
       // postcopy-on-stall: postcopy instead of a forced stop-and-copy.
       const why = this.postcopyTrigger.onForcedStop(reason)
-      if (why !== undefined && !this.host.transport.ramShared) return this.startPostcopy(now, why)
+      if (why !== undefined && !this.host.transport.ramShared && this.mustPrecopyFits()) return this.startPostcopy(now, why)
     }
+    const syncing = this.takeSyncDebt()
+    if (syncing > 0) {
+      this.step = Step.Stopping
+      this.stopping = reason
+      this.migNext = now + syncing
+      return
+    }
+    this.stopAndCopy(reason, now)
+  }
+
+  /** Throttling ends at the switchover (migration_iteration_finish; the destination is not throttled). */
+  private stopThrottle(now: number): void {
     this.throttle?.stop(now)
+    this.host.kvm.dirtyLimited = false
+  }
+
+  private stopDecided(): boolean {
+    return this.step === Step.Stopping
+  }
+
+  /** migration_completion_precopy at `now`: vm_stop, the last-stage sync, everything left. */
+  private stopAndCopy(reason: StopReason, now: number): void {
+    this.stopThrottle(now)
     this.end.complete(reason, now, this.settings)
     this.finish()
+  }
+
+  /**
+   * postcopy_start needs must_precopy <= threshold_size: the data of devices that cannot be
+   * postcopied (VFIO's precopy data) must fit in the downtime first (migration_iteration_run).
+   */
+  private mustPrecopyFits(): boolean {
+    return this.host.pendingDeviceBytes(false) <= this.thresholdBytes
   }
 
   private cancel(now: number): void {
@@ -373,6 +421,8 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
         const now = Math.max(lastEventNs, this.lastActionNs, this.step === Step.Sending ? this.migNext : 0)
         this.lastActionNs = now
         this.doComplete('trace-end', now)
+        // The deciding sync still runs: the VM stops when it is done.
+        if (this.step === Step.Stopping) this.runUntil(this.migNext)
       }
       if (this.post) this.endPostcopy()
       return
@@ -418,7 +468,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
       this.notes.push('postcopy skipped: with transport=shared RAM is already on both sides')
       return this.doComplete('converged', now)
     }
-    this.throttle?.stop(now)
+    this.stopThrottle(now)
     this.post = this.end.startPostcopy(now, trigger, this.settings, this.startNs)
     this.hostTimers = false
     this.slow = true

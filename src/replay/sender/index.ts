@@ -15,7 +15,7 @@
 import type {HostModel} from '../host.js'
 import type {ReplaySettings} from '../settings.js'
 import {PageCosts} from './costs.js'
-import {linkRate, sustainedRate, WINDOW_NS, windowBudget} from './link.js'
+import {linkRate, WINDOW_NS, windowBudget} from './link.js'
 
 export {linkRate, sustainedRate, windowBudget, WINDOW_NS} from './link.js'
 export {PageCosts} from './costs.js'
@@ -49,17 +49,14 @@ export class Sender {
     settings: ReplaySettings,
   ) {
     this.costs = new PageCosts(host.transport, settings)
-    this.rate = sustainedRate(settings)
+    this.rate = linkRate(settings)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(settings)
-    this.unlimited = linkRate(settings)
   }
-  private unlimited: number
 
   /** Live parameters (a trace's mig_set): a new rate takes effect from the next page. */
   updateSettings(s: ReplaySettings, now: number): void {
-    this.rate = sustainedRate(s)
-    this.unlimited = linkRate(s)
+    this.rate = linkRate(s)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(s)
     this.costs.updateSettings(s)
@@ -203,12 +200,12 @@ export class Sender {
       if (b > 0) extraNs += this.costs.extraNs(p, host.memory.nonzero.get(p))
     }
     this.transferred += bytes
-    return {pages, bytes, ns: (bytes * 1e9) / this.unlimited + extraNs}
+    return {pages, bytes, ns: (bytes * 1e9) / this.rate + extraNs}
   }
 
   /** Bytes sent at the link rate outside a run (device state during the downtime): their time (ns). */
   sendUnlimited(bytes: number): number {
     this.transferred += bytes
-    return (bytes * 1e9) / this.unlimited
+    return (bytes * 1e9) / this.rate
   }
 }
