@@ -13,6 +13,7 @@ export default class Replay extends BaseCommand {
     '<%= config.bin %> <%= command.id %> run.csv --set clear-policy=all-ones --json',
     '<%= config.bin %> <%= command.id %> real-run.jsonl.gz --driver recorded --format csv --out report/',
     '<%= config.bin %> <%= command.id %> run.csv --format csv --table causes',
+    '<%= config.bin %> <%= command.id %> run.csv --format parquet --out tables/',
   ]
   static override enableJsonFlag = true
   static override args = {trace: Args.string({description: 'trace file (.csv, .jsonl, optionally .gz, or .arrow)', required: true})}
@@ -20,7 +21,7 @@ export default class Replay extends BaseCommand {
     config: Flags.string({char: 'c', description: 'JSON file of settings (same keys as --set)'}),
     set: Flags.string({char: 's', description: 'a setting key=value (repeatable), e.g. max-bandwidth=256MiB/s', multiple: true, multipleNonGreedy: true, default: []}),
     driver: Flags.string({description: 'qemu: the model decides syncs, clears and sends (what-if); recorded: follow the run the trace recorded', options: ['qemu', 'recorded'], default: 'qemu'}),
-    format: Flags.string({char: 'f', description: 'report format', options: ['text', 'json', 'csv', 'md'], default: 'text'}),
+    format: Flags.string({char: 'f', description: 'report format; csv, arrow (Arrow IPC file) and parquet are the tables (arrow and parquet need --out)', options: ['text', 'json', 'csv', 'md', 'arrow', 'parquet'], default: 'text'}),
     out: Flags.string({char: 'o', description: 'directory for CSV tables (and the report file); without it, --format csv prints one table (--table) to stdout'}),
     table: Flags.string({description: 'the table --format csv prints to stdout without --out: headline, iterations, causes, send-counts, or a device table (vfio, vfio-syncs, virtio-mem, ...)', default: 'iterations'}),
     expect: Flags.string({
@@ -39,6 +40,8 @@ export default class Replay extends BaseCommand {
     const format = this.jsonEnabled() ? 'json' : flags.format
 
     const overrides = {...(flags.config ? loadConfigFile(flags.config) : {}), ...parseSetFlags(flags.set)}
+    const binary = format === 'arrow' || format === 'parquet'
+    if (binary && flags.out === undefined) throw new UserError(`${format} tables are files`, {field: '--out', expected: `--out DIR with --format ${format}`})
     if (flags.out !== undefined) (await import('../io/output-path.js')).checkOutputDir(flags.out, {what: 'the replay tables', field: '--out'})
     const trace = await openTrace(args.trace)
     const settings = resolveSettings(trace.header, overrides)
@@ -60,7 +63,9 @@ export default class Replay extends BaseCommand {
       const output = new (await import('../io/atomic-output.js')).AtomicOutput('the replay tables', '--out')
       let files: string[]
       try {
-        files = await report.writeReplayCsv(result, flags.out, output)
+        files = binary
+          ? await (await import('../report/table-files.js')).writeTables(report.replayTableColumns(result), flags.out, format as 'arrow' | 'parquet', output)
+          : await report.writeReplayCsv(result, flags.out, output)
         if (format === 'json') output.writeFile(join(flags.out, 'replay.json'), `${JSON.stringify(report.replayJson(result, ctx), null, 2)}\n`)
         if (format === 'text') output.writeFile(join(flags.out, 'replay.txt'), report.replayText(result, ctx))
         if (format === 'md') output.writeFile(join(flags.out, 'replay.md'), await report.replayMarkdown(result, ctx))
@@ -68,7 +73,7 @@ export default class Replay extends BaseCommand {
       } finally {
         output.abort()
       }
-      if (format === 'csv') {
+      if (format === 'csv' || binary) {
         this.log(files.join('\n'))
         return
       }
