@@ -60,7 +60,7 @@ test('a bad flag value is one line, also in --json mode', async (t) => {
   t.is(r.code, 2)
   t.is(r.stderr, "migtrace: Parsing --max-errors: Expected an integer greater than or equal to 1 but received: 0; see 'migtrace validate --help'\n")
   const o = await runCli(['replay', 'x.csv', '--format', 'xml'])
-  t.is(o.stderr, "migtrace: Expected --format=xml to be one of: text, json, csv, md; see 'migtrace replay --help'\n")
+  t.is(o.stderr, "migtrace: Expected --format=xml to be one of: text, json, csv, md, arrow, parquet; see 'migtrace replay --help'\n")
   const j = await runCli(['replay', 'x.csv', '--bogus', '--json'])
   t.is(j.code, 2)
   t.deepEqual(JSON.parse(j.stdout), {schema: 'migtrace.error/1', error: {message: "unknown flag --bogus; see 'migtrace replay --help'"}})
