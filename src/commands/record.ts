@@ -12,6 +12,7 @@ export default class RecordCommand extends BaseCommand {
     '<%= config.bin %> <%= command.id %> --out run.csv.gz -- qemu-system-x86_64 -m 1G -nographic -kernel bzImage -initrd rootfs.cpio.gz -append "console=ttyS0"',
     '<%= config.bin %> <%= command.id %> --out run.csv.gz --epoch 0 --duration 5s -- qemu-system-x86_64 -m 512M -display none -drive file=disk.qcow2',
   ]
+  static override enableJsonFlag = true
   static override flags = {
     out: Flags.string({char: 'o', description: 'output trace (.csv, .jsonl, optionally .gz)', required: true}),
     epoch: Flags.string({description: 'coalescing epoch: the first store to a page per vCPU per epoch is kept (0: every store)', default: '1ms'}),
@@ -22,7 +23,7 @@ export default class RecordCommand extends BaseCommand {
     console: Flags.string({description: "write the guest console (QEMU's stdout) here, each line with its host time"}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<Record<string, unknown>> {
     // Everything after `--` is QEMU's, verbatim (oclif's own parsing would reorder it).
     const raw = [...this.argv]
     const dash = raw.indexOf('--')
@@ -45,5 +46,6 @@ export default class RecordCommand extends BaseCommand {
     const rec = (r.header.source?.recording ?? {}) as Record<string, unknown>
     this.log(`${flags.out}: ${r.events} events, ${r.writes} writes (${String(rec.storesSeen)} stores seen, ${String(rec.ioStoresSkipped)} to I/O) in ${r.hostSeconds.toFixed(1)} s`)
     if (rec.complete === false) this.logToStderr(`migtrace: ${String(rec.incompleteNote)}`)
+    return {schema: 'migtrace.record/1', out: flags.out, events: r.events, writes: r.writes, hostSeconds: Math.round(r.hostSeconds * 1000) / 1000, recording: rec}
   }
 }

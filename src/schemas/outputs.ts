@@ -97,6 +97,28 @@ export const ImportQemuOutput = z.strictObject({
   workload: open.optional(),
 })
 
+export const ImportKvmOutput = z.strictObject({
+  schema: z.literal('migtrace.import-kvm/1'),
+  log: z.string(),
+  out: z.string(),
+  format: z.string().describe('qemu-log, perf or bpftrace'),
+  writes: int.describe('write events written'),
+  lines: int,
+  harvests: int,
+  layoutFrom: z.string(),
+  skipped: counts,
+  reordered: int,
+})
+
+export const RecordOutput = z.strictObject({
+  schema: z.literal('migtrace.record/1'),
+  out: z.string(),
+  events: int,
+  writes: int,
+  hostSeconds: num,
+  recording: open.describe("the trace header's source.recording"),
+})
+
 const nullableOpen = open.nullable()
 
 export const ReplayOutput = z.strictObject({
@@ -235,6 +257,8 @@ export const OUTPUT_SCHEMAS = {
   convert: ConvertOutput,
   generate: GenerateOutput,
   'import-qemu': ImportQemuOutput,
+  'import-kvm': ImportKvmOutput,
+  record: RecordOutput,
   replay: ReplayOutput,
   diff: DiffOutput,
   compare: CompareOutput,

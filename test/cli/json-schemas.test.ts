@@ -31,6 +31,7 @@ const cases: [OutputName, string[], number?][] = [
   ['inspect', ['inspect', 'fixtures/all-kinds.csv.gz', '--json']],
   ['convert', ['convert', 'fixtures/all-kinds.csv.gz', join(dir, 'c.jsonl'), '--json']],
   ['generate', ['generate', 'uniform', '--memory', '64M', '--duration', '200ms', '--rate', '1000', '--migrate-at', '10ms', '--out', join(dir, 'g.csv'), '--json']],
+  ['import-kvm', ['import', 'kvm', 'fixtures/kvm/qemu-ring-2g.log', '--out', join(dir, 'k.csv.gz'), '--json']],
   ['import-qemu', ['import', 'qemu', `${Q}/trace-src.log.gz`, '--stats', `${Q}/final-src.json`, '--out', join(dir, 'q.csv.gz'), '--json']],
   ['replay', ['replay', T, '--json']],
   ['replay', ['replay', 'traces/vfio-passthrough.csv.gz', '--json']],
@@ -64,4 +65,17 @@ test('a diff of two saved replays matches its schema', async (t) => {
   const r = await runCli(['diff', a, join(dir, 'rep', 'replay.json'), '--json'])
   t.is(r.code, 0, r.stderr)
   t.true(OUTPUT_SCHEMAS.diff.safeParse(JSON.parse(r.stdout)).success)
+})
+
+test('every command has --json (new commands too), but the lab ones still to do', async (t) => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {enableJsonFlag?: boolean}>}
+  const without = Object.entries(manifest.commands)
+    .filter(([, c]) => !c.enableJsonFlag)
+    .map(([id]) => id)
+    .sort()
+  // lab image/run/matrix/table: long QEMU runs whose results are files under lab/runs/ (left to the lab's owner)
+  t.deepEqual(
+    without.filter((id) => !id.startsWith('lab:')),
+    [],
+  )
 })

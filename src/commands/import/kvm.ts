@@ -11,6 +11,7 @@ export default class ImportKvm extends BaseCommand {
     '<%= config.bin %> <%= command.id %> perf.txt --qemu-log qemu.log --out ring.csv.gz',
     '<%= config.bin %> <%= command.id %> dirty.txt --format bpftrace --out dirty.csv.gz',
   ]
+  static override enableJsonFlag = true
   static override args = {
     log: Args.string({description: 'the log: QEMU trace log (plain or gzip), perf script output or bpftrace output', required: true}),
   }
@@ -22,7 +23,7 @@ export default class ImportKvm extends BaseCommand {
     window: Flags.string({description: 'reorder window: lines out of time order by up to this much are sorted back', default: '1s'}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<Record<string, unknown>> {
     const {args, flags} = await this.parse(ImportKvm)
     const {importKvm} = await import('../../import/kvm/importer.js')
     const r = await importKvm({
@@ -37,5 +38,6 @@ export default class ImportKvm extends BaseCommand {
     const skipped = Object.entries(r.skipped)
     if (skipped.length > 0) this.log(`skipped: ${skipped.map(([k, v]) => `${v} ${k}`).join('; ')}`)
     if (r.reordered > 0) this.log(`${r.reordered} lines were more than --window out of order: written at the last time written`)
+    return {schema: 'migtrace.import-kvm/1', log: args.log, out: flags.out, format: r.format, writes: r.writes, lines: r.lines, harvests: r.harvests, layoutFrom: r.layoutFrom, skipped: r.skipped, reordered: r.reordered}
   }
 }
