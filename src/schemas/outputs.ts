@@ -119,6 +119,16 @@ export const RecordOutput = z.strictObject({
   recording: open.describe("the trace header's source.recording"),
 })
 
+export const TrimOutput = z.strictObject({
+  schema: z.literal('migtrace.trim/1'),
+  input: z.string(),
+  output: z.string(),
+  fromNs: num.describe('the window, in trace time'),
+  toNs: num,
+  events: int,
+  populatedPages: int.describe('pages that hold data when the window opens'),
+})
+
 const nullableOpen = open.nullable()
 
 export const ReplayOutput = z.strictObject({
@@ -259,6 +269,7 @@ export const OUTPUT_SCHEMAS = {
   'import-qemu': ImportQemuOutput,
   'import-kvm': ImportKvmOutput,
   record: RecordOutput,
+  trim: TrimOutput,
   replay: ReplayOutput,
   diff: DiffOutput,
   compare: CompareOutput,

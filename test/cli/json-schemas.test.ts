@@ -33,6 +33,7 @@ const cases: [OutputName, string[], number?][] = [
   ['generate', ['generate', 'uniform', '--memory', '64M', '--duration', '200ms', '--rate', '1000', '--migrate-at', '10ms', '--out', join(dir, 'g.csv'), '--json']],
   ['import-kvm', ['import', 'kvm', 'fixtures/kvm/qemu-ring-2g.log', '--out', join(dir, 'k.csv.gz'), '--json']],
   ['import-qemu', ['import', 'qemu', `${Q}/trace-src.log.gz`, '--stats', `${Q}/final-src.json`, '--out', join(dir, 'q.csv.gz'), '--json']],
+  ['trim', ['trim', T, join(dir, 'w.csv.gz'), '--from', '1s', '--to', '2s', '--json']],
   ['replay', ['replay', T, '--json']],
   ['replay', ['replay', 'traces/vfio-passthrough.csv.gz', '--json']],
   ['replay', ['replay', 'traces/virtio-mem.csv.gz', '--json', '--set', 'postcopy-after=1']],
