@@ -47,6 +47,11 @@ export async function run(ctx) {
   ctx.record('CSV size', statSync(out).size / 2 ** 20, 'MiB')
   ctx.record('heap growth while writing', (heapMax - heap0) / 2 ** 20, 'MiB')
 
+  const outArrow = join(ctx.tmp, 'generate.arrow')
+  const arrow = await ctx.time(() => writeSynthTrace(s, outArrow))
+  ctx.record(`generate ${arrow.out.events} events to Arrow`, arrow.out.events / arrow.seconds, 'events/s')
+  ctx.record('Arrow size', statSync(outArrow).size / 2 ** 20, 'MiB')
+
   // One vCPU: no interleaving, so the merge copies whole runs; what is left is the CSV encoder.
   const one = await ctx.time(() => writeSynthTrace(parseSpec(spec(n, 1)), join(ctx.tmp, 'generate-1.csv')))
   ctx.record(`generate ${one.out.events} events to CSV (1 vCPU)`, one.out.events / one.seconds, 'events/s')

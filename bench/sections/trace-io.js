@@ -1,6 +1,7 @@
 // Trace reading: a generated CSV trace of ctx.events events (mostly vCPU writes, some DMA, vhost
 // and migration events), then events/s of a raw read, `validate` and `inspect` (in-process library
-// calls on dist/), JSON Lines reading on a tenth of it, and the cold start of `migtrace --help`.
+// calls on dist/), the same trace as Arrow (convert, read, file size), finding mig_start without a
+// pre-scan, JSON Lines reading on a tenth of it, and the cold start of `migtrace --help`.
 import {createWriteStream} from 'node:fs'
 import {statSync} from 'node:fs'
 import {once} from 'node:events'
@@ -78,6 +79,33 @@ export async function run(ctx) {
   ctx.record('inspect: distinct pages written', ins.out.distinctPagesWritten, 'pages')
   ctx.record('memory after inspect', process.memoryUsage().rss / 2 ** 20, 'MiB RSS')
 
+  // Arrow: the same trace converted, then read; and how replay learns whether there is a mig_start
+  // (footer counts for Arrow, a byte search for CSV) instead of a decoding pre-scan.
+  const arrow = join(ctx.tmp, 'bench.arrow')
+  const toArrow = await ctx.time(() => convertTrace(csv, arrow))
+  ctx.record('convert CSV -> Arrow', n / toArrow.seconds, 'events/s')
+  ctx.record('Arrow size', statSync(arrow).size / 2 ** 20, 'MiB')
+  const ra = await ctx.time(async () => {
+    let c = 0
+    for await (const b of (await openTrace(arrow)).events()) c += b.length
+    return c
+  })
+  if (ra.out !== n) throw new Error(`read ${ra.out} Arrow events, expected ${n}`)
+  ctx.record('read Arrow (decode + checks)', n / ra.seconds, 'events/s')
+  ctx.record('read Arrow (decode + checks), per CPU second', n / ra.cpuSeconds, 'events/CPU-s')
+  const scanCsv = await ctx.time(async () => (await openTrace(csv)).containsKind('mig_start'))
+  ctx.record('find mig_start without decoding, CSV (none there: whole file)', scanCsv.seconds, 's')
+  const scanArrow = await ctx.time(async () => (await openTrace(arrow)).containsKind('mig_start'))
+  ctx.record('find mig_start without decoding, Arrow (footer)', scanArrow.seconds, 's')
+
+  // Replay end to end from each format (the qemu driver, default settings, as `migtrace replay`
+  // runs it): the model's own speed is in the replay section; the read rates above are the readers'.
+  const {replayFile} = await ctx.dist('compare/replay-one')
+  for (const [label, file] of [['CSV', csv], ['Arrow', arrow]]) {
+    const r = await ctx.time(() => replayFile({trace: file, overrides: {}, driver: 'qemu'}))
+    ctx.record(`replay from ${label}, end to end`, n / r.seconds, 'events/s')
+  }
+
   // JSON Lines and gzip on a tenth of the trace (convert writes through TraceWriter).
   const small = join(ctx.tmp, 'small.csv')
   const m = Math.max(1, Math.floor(n / 10))
@@ -91,6 +119,8 @@ export async function run(ctx) {
     return c
   })
   ctx.record('read JSONL', m / rj.seconds, 'events/s')
+  const rpj = await ctx.time(() => replayFile({trace: jsonl, overrides: {}, driver: 'qemu'}))
+  ctx.record('replay from JSONL, end to end', m / rpj.seconds, 'events/s')
   const gz = join(ctx.tmp, 'small.csv.gz')
   await convertTrace(small, gz)
   const rg = await ctx.time(async () => {
@@ -100,22 +130,23 @@ export async function run(ctx) {
   })
   ctx.record('read CSV.gz', m / rg.seconds, 'events/s')
 
-  // Cold start: a fresh `node bin/run.js --help`, median of 7.
-  const times = []
-  for (let i = 0; i < 7; i++) {
+  // Cold start: `node bin/run.js --help` against a bare `node -e ''`, run in turn (side by side,
+  // so a busy machine slows both alike), 15 of each; medians and their ratio (target <= 1.6).
+  const spawnMs = (args, env) => {
     const t0 = process.hrtime.bigint()
-    const r = spawnSync(process.execPath, [join(ctx.root, 'bin/run.js'), '--help'], {env: {...process.env, NODE_ENV: 'production'}, encoding: 'utf8'})
-    if (r.status !== 0) throw new Error(`migtrace --help failed: ${r.stderr}`)
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    const r = spawnSync(process.execPath, args, {env, encoding: 'utf8'})
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`)
+    return Number(process.hrtime.bigint() - t0) / 1e6
   }
-  times.sort((a, b) => a - b)
-  ctx.record('cold start `migtrace --help` (median of 7)', times[3], 'ms')
+  const help = []
   const base = []
-  for (let i = 0; i < 5; i++) {
-    const t0 = process.hrtime.bigint()
-    spawnSync(process.execPath, ['-e', ''])
-    base.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  const env = {...process.env, NODE_ENV: 'production'}
+  for (let i = 0; i < 15; i++) {
+    help.push(spawnMs([join(ctx.root, 'bin/run.js'), '--help'], env))
+    base.push(spawnMs(['-e', ''], env))
   }
-  base.sort((a, b) => a - b)
-  ctx.record('node -e "" baseline (median of 5)', base[2], 'ms')
+  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1]
+  ctx.record('cold start `migtrace --help` (median of 15)', median(help), 'ms')
+  ctx.record('node -e "" baseline (median of 15, in turn)', median(base), 'ms')
+  ctx.record('--help / bare node', median(help) / median(base), 'x')
 }
