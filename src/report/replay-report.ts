@@ -52,6 +52,7 @@ export function replayJson(r: ReplayResult, ctx: ReportContext): Record<string, 
     },
     pagesSent: h.pagesSent,
     bytesSent: h.bytesSent,
+    transferredBytes: r.transferredBytes,
     ratioToRam: h.ratioToRam,
     firstPages: h.firstPages,
     redirtiedPages: h.redirtiedPages,
@@ -90,6 +91,12 @@ export function textTable(headers: string[], rows: (string | number)[][]): strin
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')
 }
 
+/** query-migrate's `transferred`: everything on the wire, RAM page records and the rest. */
+function transferredText(r: ReplayResult): string {
+  const other = r.transferredBytes - r.totals.bytesSent
+  return `${formatBytes(r.transferredBytes)} on the wire${other > 0 ? ` (RAM pages ${formatBytes(r.totals.bytesSent)} + device data ${formatBytes(other)})` : ' (RAM pages only)'}`
+}
+
 function verdictLine(r: ReplayResult): string {
   const why: Record<string, string> = {
     converged: 'the dirty set fell under the switchover threshold',
@@ -115,6 +122,7 @@ export function replayText(r: ReplayResult, ctx: ReportContext): string {
     ['downtime', `${msText(h.downtimeMs)} = RAM ${msText(h.downtimeRamMs)} (${int(r.downtime.ramPages)} pages)${r.components.vfio ? ` + VFIO device state ${msText(r.downtime.vfioStateMs ?? 0)} (${formatBytes(r.downtime.vfioStateBytes ?? 0)})` : ''} + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}`],
     ['iterations', `${h.iterations} live, ${h.dirtySyncCount} dirty syncs`],
     ['sent', `${int(h.pagesSent)} pages, ${formatBytes(h.bytesSent)} = ${h.ratioToRam.toFixed(3)}x guest RAM (${formatBytes(h.guestBytes)})`],
+    ['transferred', transferredText(r)],
     ['  by class', `first ${int(h.firstPages)}, re-dirtied ${int(h.redirtiedPages)}, double-copies ${int(h.redundantPages)}, zero ${int(h.zeroPages)}`],
     ['double-copies', `${int(h.redundantPages)} pages (${formatBytes(h.redundantBytes)})`],
   ]
@@ -168,6 +176,7 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
   out.push(`| downtime | ${msText(h.downtimeMs)} (RAM ${msText(h.downtimeRamMs)} + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}) |`)
   out.push(`| iterations | ${h.iterations} live, ${h.dirtySyncCount} dirty syncs |`)
   out.push(`| sent | ${int(h.pagesSent)} pages, ${formatBytes(h.bytesSent)} (${h.ratioToRam.toFixed(3)}x guest RAM) |`)
+  out.push(`| transferred | ${transferredText(r)} |`)
   out.push(`| double-copies | ${int(h.redundantPages)} pages (${formatBytes(h.redundantBytes)}) |`)
   out.push(`| zero pages | ${int(h.zeroPages)} |`)
   out.push(`| lost writes | ${int(h.lostWrites)} |`)

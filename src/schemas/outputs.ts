@@ -155,6 +155,7 @@ export const ReplayOutput = z.strictObject({
   }),
   pagesSent: int,
   bytesSent: num,
+  transferredBytes: num,
   ratioToRam: num,
   firstPages: int,
   redirtiedPages: int,

@@ -136,3 +136,15 @@ test('§1.3 dirty-limit in service: a ring-full exit reaps only the exiting vCPU
   limited.onTimer(2e9)
   t.is(ring(limited).used(1), 0)
 })
+
+test('§8 transferred counts everything on the wire: RAM records, VFIO precopy and stop-copy data, the device state', async (t) => {
+  const mem = 64 * MiB
+  const {header, layout} = machine({memory: mem, vfio: [{id: 'vfio0', dirtyTracking: 'device', devices: [{id: 'dev0', dmaLogging: true, precopyBytes: 8 * MiB, stopCopyBytes: 4 * MiB}]}]})
+  const events = batchesOf(layout, [
+    {t_ns: 0, kind: 'vfio_map', dev: 'vfio0', iova: 0, gpa: 0, len: mem},
+    {t_ns: 10e9, kind: 'read', vcpu: 0, gpa: 0, len: 8},
+  ])
+  const r = await replay({header, layout, events}, {overrides: {'start-at': 0, 'device-state-bytes': '1MiB'}})
+  t.is(r.verdict, 'converged')
+  t.is(r.transferredBytes, r.totals.bytesSent + 8 * MiB + 4 * MiB + MiB)
+})
