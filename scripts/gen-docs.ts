@@ -6,7 +6,7 @@
  */
 import {readFileSync, writeFileSync} from 'node:fs'
 import {FIELDS, FIELD_DOC, KINDS, type KindSpec} from '../src/trace/events.js'
-import {SETTINGS} from '../src/replay/config.js'
+import {settingsDoc, settingsMarkdown} from '../src/replay/settings-doc.js'
 
 export function fieldsTable(): string {
   const users = (f: string): string => {
@@ -27,12 +27,7 @@ export function kindsTable(): string {
 }
 
 export function settingsTable(): string {
-  const cell = (t: string): string => t.replace(/\|/g, '\\|')
-  const rows = SETTINGS.map((s) => {
-    const values = s.choices ? s.choices.join(', ') : s.unit
-    return `| \`${s.key}\` | ${s.qemu ? 'yes' : '-'} | ${cell(values)} | ${cell(s.defaultText)} | ${cell(s.doc)} |`
-  })
-  return ['| key | QEMU | unit or values | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n')
+  return settingsMarkdown(settingsDoc()).trimEnd()
 }
 
 export function renderDoc(doc: string): string {

@@ -37,7 +37,6 @@ const r3 = (v: number): number => Math.round(v * 1000) / 1000
 
 export function replayHeadline(r: ReplayResult): ReplayHeadline {
   const t = r.totals
-  const normal = r.guest.pageSize + 8
   return {
     verdict: r.verdict,
     stopReason: r.stopReason,
@@ -57,7 +56,7 @@ export function replayHeadline(r: ReplayResult): ReplayHeadline {
     firstPages: t.firstPages,
     redirtiedPages: t.redirtiedPages,
     redundantPages: t.redundantPages,
-    redundantBytes: t.redundantPages * normal,
+    redundantBytes: t.redundantBytes,
     zeroPages: t.zeroPages,
     lostWrites: r.lostWrites,
     guestBytes: r.guest.bytes,
@@ -94,11 +93,12 @@ export function iterationColumns(r: ReplayResult): Record<string, (number | stri
 
 export function causeColumns(r: ReplayResult): Record<string, (number | string)[]> {
   const causes = r.causes
-  const normal = r.guest.pageSize + 8
+  // A double-copy is always a page with data: every one costs the run's page-record size.
+  const perPage = r.totals.redundantPages > 0 ? r.totals.redundantBytes / r.totals.redundantPages : r.guest.pageSize + 8
   return {
     cause: causes.map((c) => c.id),
     pages: causes.map((c) => r.totals.redundantByCause[c.id] ?? 0),
-    bytes: causes.map((c) => (r.totals.redundantByCause[c.id] ?? 0) * normal),
+    bytes: causes.map((c) => (r.totals.redundantByCause[c.id] ?? 0) * perPage),
     meaning: causes.map((c) => c.label),
   }
 }

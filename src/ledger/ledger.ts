@@ -36,8 +36,10 @@ export const C = {
   redundant: 4,
   zero: 5,
   zeroBytes: 6,
+  /** Bytes the double-copies took on the wire (a page record, or a header alone when RAM is remapped). */
+  redundantBytes: 7,
   /** Redundant pages by cause code: C.cause + code. */
-  cause: 7,
+  cause: 8,
 } as const
 export const COUNTER_LEN = C.cause + MAX_CAUSES
 
@@ -52,6 +54,8 @@ export interface LedgerTotals {
   firstPages: number
   redirtiedPages: number
   redundantPages: number
+  /** Bytes of the double-copies on the wire. */
+  redundantBytes: number
   zeroPages: number
   normalPages: number
   redundantByCause: Record<string, number>
@@ -139,7 +143,7 @@ export class SendLedger {
     if (cls === C.zero) {
       this.total[C.zeroBytes]! += bytes
       this.iter[C.zeroBytes]! += bytes
-    }
+    } else if (cls === C.redundant) this.total[C.redundantBytes]! += bytes
     return bytes
   }
 
@@ -174,6 +178,7 @@ export class SendLedger {
       firstPages: t[C.first]!,
       redirtiedPages: t[C.redirtied]!,
       redundantPages: t[C.redundant]!,
+      redundantBytes: t[C.redundantBytes]!,
       zeroPages: t[C.zero]!,
       normalPages: t[C.pages]! - (this.zeroPageDetection ? t[C.zero]! : 0),
       redundantByCause: this.causeCounts(t),

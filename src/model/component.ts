@@ -51,8 +51,10 @@ export interface ModelComponent<D = unknown> {
  * the engine asks every such device the same three questions.
  */
 export interface MigratableState {
-  /** state_pending_estimate (exact: _exact): bytes that must go before the switchover. */
+  /** state_pending_estimate (exact: _exact): the device's part of the pending size. */
   pendingBytes(exact: boolean): number
+  /** The part of pendingBytes that is guest RAM (postcopy can send it later: can_postcopy). */
+  postcopiableBytes(): number
   /** save_live_iterate: bytes handed to the stream in one turn of the migration loop. */
   iterate(): number
   /** save_live_complete_precopy: bytes sent during the downtime. */

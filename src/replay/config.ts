@@ -7,10 +7,11 @@
  * and a bare number means milliseconds, as QEMU's downtime-limit.
  * Other commands (compare, grid) reuse parseSetting and resolveSettings.
  */
-import {readFileSync} from 'node:fs'
 import {z} from 'zod'
 import type {TraceHeader} from '../trace/header.js'
 import {UserError, showValue} from '../util/errors.js'
+import {readJsonFile} from '../util/json-file.js'
+import {editDistance} from '../util/nearest.js'
 import {parseDurationNs, parseInteger, parseRate, parseSize} from '../util/units.js'
 import {dirtyLogMode} from '../model/kvm/modes.js'
 import {defaultSettings, SETTING_ALIASES, SETTING_BY_KEY, SETTINGS, type ReplaySettings, type SettingKey} from './settings.js'
@@ -22,25 +23,16 @@ export function canonicalKey(key: string): SettingKey | undefined {
   return SETTING_BY_KEY.has(k) ? (k as SettingKey) : undefined
 }
 
-/** The setting keys closest to a misspelled one (edit distance), best first. */
+/**
+ * The setting keys a misspelled one may have meant, best first: within a typo's reach (the rule of
+ * util/nearest.ts), or containing it.
+ */
 export function nearestKeys(key: string, n = 3): SettingKey[] {
-  const d = (a: string, b: string): number => {
-    const prev = Array.from({length: b.length + 1}, (_, j) => j)
-    for (let i = 1; i <= a.length; i++) {
-      let diag = prev[0]!
-      prev[0] = i
-      for (let j = 1; j <= b.length; j++) {
-        const up = prev[j]!
-        prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1))
-        diag = up
-      }
-    }
-    return prev[b.length]!
-  }
-  const scored = SETTINGS.map((s) => ({key: s.key, score: d(key.toLowerCase(), s.key) - (s.key.includes(key.toLowerCase()) ? 2 : 0)}))
-  return scored
-    .filter((s) => s.score <= Math.max(3, Math.floor(key.length / 2)))
-    .sort((a, b) => a.score - b.score)
+  const k = key.toLowerCase()
+  const reach = Math.min(3, Math.max(1, Math.floor(k.length / 3)))
+  return SETTINGS.map((s) => ({key: s.key, d: editDistance(k, s.key)}))
+    .filter((s) => s.d <= reach || (k.length >= 3 && s.key.includes(k)))
+    .sort((a, b) => a.d - b.d)
     .slice(0, n)
     .map((s) => s.key)
 }
@@ -132,18 +124,8 @@ const ConfigFile = z.record(z.string(), z.union([z.string(), z.number(), z.boole
 
 /** A --config JSON file: one object of settings (zod-checked shape, every key and value checked). */
 export function loadConfigFile(path: string): SettingsOverrides {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw new UserError('cannot read the config file', {file: path, found: (e as Error).message})
-  }
-  let obj: unknown
-  try {
-    obj = JSON.parse(text)
-  } catch (e) {
-    throw new UserError('the config file is not valid JSON', {file: path, expected: 'one JSON object of settings', found: (e as Error).message})
-  }
+  // The shared JSON side-file reader: a BOM accepted, depth-limited, errors on one line.
+  const obj = readJsonFile(path, {what: 'the config file', expected: 'one JSON object of settings'})
   const r = ConfigFile.safeParse(obj)
   if (!r.success) {
     const issue = r.error.issues[0]!

@@ -163,11 +163,14 @@ export class HostModel {
    * migration_bitmap_sync: every listener contributes (memory_global_dirty_log_sync), the bits
    * move into bmap, and (physical_memory_sync_dirty_bitmap) each block's chunks are marked for a
    * lazy CLEAR, or cleared at once when lazy clear is off. Returns the newly dirty pages.
+   * `devicesFinal`: the devices that cannot be postcopied complete here (the postcopy switchover
+   * sync), so for them it is the last stage even when it is not for RAM.
    */
-  sync(lastStage: boolean, now: number): number {
+  sync(lastStage: boolean, now: number, devicesFinal = lastStage): number {
     this.syncCount++
     this.mb.newPages = 0
-    for (const c of this.components) c.logSync?.(this.mb, lastStage, now)
+    const states = this.states as readonly unknown[]
+    for (const c of this.components) c.logSync?.(this.mb, lastStage || (devicesFinal && states.includes(c)), now)
     if (this.settings['lazy-clear']) this.mb.markAllChunks()
     else for (const [a, b] of this.mb.blockRanges()) this.logClear(a, b)
     const fresh = this.mb.takeNewPages()
@@ -213,6 +216,13 @@ export class HostModel {
   pendingDeviceBytes(exact: boolean): number {
     let n = 0
     for (const s of this.states) n += s.pendingBytes(exact)
+    return n
+  }
+
+  /** must_precopy: device data that cannot wait for postcopy (the estimate minus RAM held by devices). */
+  mustPrecopyBytes(): number {
+    let n = 0
+    for (const s of this.states) n += s.pendingBytes(false) - s.postcopiableBytes()
     return n
   }
 

@@ -12,14 +12,25 @@ import {transportResult} from './transport/result.js'
 
 const ms = (ns: number): number => ns / 1e6
 
+/** Kinds that record what a real migration decided (the recorded driver follows them). */
+const RECORDED_KINDS = new Set(['mig_sync', 'page_sent', 'vm_stop', 'vm_start', 'mig_complete', 'kvm_get_dirty_log', 'kvm_clear_dirty_log', 'kvm_reset_dirty_rings', 'kvm_set_user_memory_region', 'kvm_dirty_ring_page'])
+
 export function buildResult(session: ReplaySession, driver: ReplayDriver, settings: ReplaySettings, f: DriverFigures): ReplayResult {
   const host: HostModel = session.host
   const layout: TraceLayout = host.layout
   const ledger = host.ledger
   const ignored = countsByKindName(session.ignored)
   const notes = [...f.notes]
-  const unmodelled = Object.keys(ignored).filter((k) => /^(vmem_|vfio_)/.test(k))
-  if (unmodelled.length > 0) notes.push(`events not modelled by this replay: ${unmodelled.join(', ')}`)
+  if (session.ringWrites > 0)
+    notes.push(
+      `${session.ringWrites.toLocaleString('en-US')} kvm_dirty_ring_page records replayed as guest writes (the trace has no write events): each is a vCPU's first write to its page since the last harvest, at the harvest's time`,
+    )
+  const names = Object.entries(ignored)
+  if (names.length > 0) {
+    const list = names.map(([k, n]) => `${k} (${n.toLocaleString('en-US')})`).join(', ')
+    const fromRun = driver.name === 'qemu' && names.some(([k]) => RECORDED_KINDS.has(k))
+    notes.push(`events this replay ignored: ${list}${fromRun ? '; they record a real run\'s own decisions, which --driver recorded follows' : ''}`)
+  }
   const cancelled = f.stopReason === 'cancelled'
   const r: ReplayResult = {
     driver: driver.name,

@@ -32,6 +32,8 @@ export class ReplaySession implements GuestSink {
   unmapped = 0
   notReplayed = 0
   readonly ignored = new Map<number, number>()
+  /** Dirty-ring records replayed as guest writes (a trace with no write events). */
+  ringWrites = 0
   /** Set once the migration is over and the driver still wants the guest's events. */
   private after = false
   /** When the next driver action or host timer is due, as catchUp's advance left it. */
@@ -229,7 +231,28 @@ export class ReplaySession implements GuestSink {
     if (taken === Taken.Ignored) return this.ignore(k)
     const c = this.host.byKind[k]
     if (c?.handleEvent) c.handleEvent(b, i, now)
+    else if (k === K.kvm_dirty_ring_page && this.writes === 0) this.ringRecordAsWrite(b, i, now)
     else this.ignore(k)
+  }
+
+  /**
+   * A trace that holds dirty-ring records instead of writes (a KVM host's own log: QEMU's
+   * kvm_dirty_ring_page, perf's kvm_dirty_ring_push): each record is the vCPU's first write to the
+   * page since the last harvest, stamped at the harvest (docs/import-kvm.md). A driver that decides
+   * itself replays them as those writes.
+   */
+  private ringRecordAsWrite(b: EventBatch, i: number, now: number): void {
+    const slot = this.layout.slotById.get(b.slot[i]!)
+    const page = b.page[i]!
+    if (!slot || page < 0 || page >= slot.pages) {
+      this.unmapped++
+      return
+    }
+    const p = slot.firstPage + page
+    const d = this.driver
+    this.ringWrites++
+    const sleep = this.applyWrite(b.vcpu[i]!, p, p + 1, now, d.limitingWrites ? d : undefined)
+    if (sleep > 0) this.clock.offset[b.vcpu[i]!]! += sleep
   }
 
   private ignore(k: number): void {

@@ -91,6 +91,22 @@ export function textTable(headers: string[], rows: (string | number)[][]): strin
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')
 }
 
+/** What shaped the run: the driver and the switches that apply to it. */
+function runShape(r: ReplayResult, stopPolicy: string): string {
+  // A background snapshot has no dirty logging and no stop policy (bg_migration_thread).
+  if (r.snapshot) return `background snapshot, transport ${r.settings.transport}`
+  return `driver ${r.driver}, stop-policy ${stopPolicy}, dirty-log ${r.settings['dirty-log']}, clear-policy ${r.settings['clear-policy']}`
+}
+
+/** The downtime and its parts, as they apply to the run's mode. */
+function downtimeText(r: ReplayResult, h: ReturnType<typeof replayHeadline>): string {
+  if (r.snapshot)
+    return `${msText(h.downtimeMs)}: the VM stops while RAM is write-protected (ram_write_tracking_start) and the device state is saved into a buffer; it is appended to the snapshot at the end`
+  if (r.postcopy)
+    return `${msText(h.downtimeMs)} = discard bitmap ${msText(h.downtimeRamMs)} (${formatBytes(r.downtime.ramBytes)})${r.components.vfio ? ` + VFIO device state ${msText(r.downtime.vfioStateMs ?? 0)}` : ''} + device state ${msText(h.downtimeDeviceStateMs)}, the postcopy package; limit ${msText(h.downtimeLimitMs)}`
+  return `${msText(h.downtimeMs)} = RAM ${msText(h.downtimeRamMs)} (${int(r.downtime.ramPages)} pages)${r.components.vfio ? ` + VFIO device state ${msText(r.downtime.vfioStateMs ?? 0)} (${formatBytes(r.downtime.vfioStateBytes ?? 0)})` : ''} + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}`
+}
+
 /** query-migrate's `transferred`: everything on the wire, RAM page records and the rest. */
 function transferredText(r: ReplayResult): string {
   const other = r.transferredBytes - r.totals.bytesSent
@@ -108,18 +124,25 @@ function verdictLine(r: ReplayResult): string {
     postcopy: 'switched to postcopy, which always completes',
   }
   if (r.snapshot) return 'snapshot complete (background-snapshot: every page saved once)'
+  if (r.traceEndedFirst && r.stopReason === 'converged') {
+    // The switchover came after the trace, with the guest assumed idle: not a convergence.
+    if (r.verdict === 'not-converged') return 'not-converged (while the trace ran; the switchover after it assumes an idle guest)'
+    return 'inconclusive (the trace ended before the migration; it switched over only with the guest assumed idle afterwards)'
+  }
+  if (r.traceEndedFirst && r.stopReason === 'trace-end' && r.settings['trace-end'] !== 'switchover')
+    return 'not-converged (even with the guest idle after the trace, VFIO device data kept it from converging: forced)'
   return `${r.verdict} (${r.stopReason}: ${why[r.stopReason] ?? r.stopReason})`
 }
 
 export function replayText(r: ReplayResult, ctx: ReportContext): string {
   const h = replayHeadline(r)
   const out: string[] = []
-  out.push(`migtrace replay ${ctx.trace}  [driver ${r.driver}, stop-policy ${h.stopPolicy}, dirty-log ${r.settings['dirty-log']}, clear-policy ${r.settings['clear-policy']}]`)
+  out.push(`migtrace replay ${ctx.trace}  [${runShape(r, h.stopPolicy)}]`)
   out.push('')
   const kv: [string, string][] = [
     ['verdict', verdictLine(r)],
     ['total time', `${msText(h.totalTimeMs)} (setup ${msText(h.setupTimeMs)})`],
-    ['downtime', `${msText(h.downtimeMs)} = RAM ${msText(h.downtimeRamMs)} (${int(r.downtime.ramPages)} pages)${r.components.vfio ? ` + VFIO device state ${msText(r.downtime.vfioStateMs ?? 0)} (${formatBytes(r.downtime.vfioStateBytes ?? 0)})` : ''} + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}`],
+    ['downtime', downtimeText(r, h)],
     ['iterations', `${h.iterations} live, ${h.dirtySyncCount} dirty syncs`],
     ['sent', `${int(h.pagesSent)} pages, ${formatBytes(h.bytesSent)} = ${h.ratioToRam.toFixed(3)}x guest RAM (${formatBytes(h.guestBytes)})`],
     ['transferred', transferredText(r)],
@@ -173,7 +196,7 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
   out.push('|:-|:-|')
   out.push(`| verdict | **${verdictLine(r)}** |`)
   out.push(`| total time | ${msText(h.totalTimeMs)} |`)
-  out.push(`| downtime | ${msText(h.downtimeMs)} (RAM ${msText(h.downtimeRamMs)} + device state ${msText(h.downtimeDeviceStateMs)}; limit ${msText(h.downtimeLimitMs)}) |`)
+  out.push(`| downtime | ${downtimeText(r, h)} |`)
   out.push(`| iterations | ${h.iterations} live, ${h.dirtySyncCount} dirty syncs |`)
   out.push(`| sent | ${int(h.pagesSent)} pages, ${formatBytes(h.bytesSent)} (${h.ratioToRam.toFixed(3)}x guest RAM) |`)
   out.push(`| transferred | ${transferredText(r)} |`)

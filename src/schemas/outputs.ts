@@ -260,6 +260,24 @@ export const ReportOutput = z.strictObject({
   tables: z.array(z.unknown()),
 })
 
+export const SettingsOutput = z.strictObject({
+  schema: z.literal('migtrace.settings/1'),
+  settings: z.array(
+    z.strictObject({
+      key: z.string(),
+      qemu: z.boolean().describe('QEMU has a parameter or capability of this name'),
+      type: z.string(),
+      unit: z.string(),
+      choices: z.array(z.string()).nullable(),
+      min: num.nullable(),
+      max: num.nullable(),
+      default: z.string(),
+      fixed: z.boolean().describe('fixed once the replay starts: a trace mig_set cannot change it'),
+      doc: z.string(),
+    }),
+  ),
+})
+
 /** Every output document by file name (docs/schemas/<name>.schema.json) and schema id. */
 export const OUTPUT_SCHEMAS = {
   error: ErrorOutput,
@@ -277,6 +295,7 @@ export const OUTPUT_SCHEMAS = {
   grid: GridOutput,
   shard: ShardOutput,
   report: ReportOutput,
+  settings: SettingsOutput,
 } as const
 
 export type OutputName = keyof typeof OUTPUT_SCHEMAS

@@ -123,28 +123,12 @@ function buildTrace(s: Scenario): {header: ReturnType<typeof machine>['header'];
   return {header, layout, records}
 }
 
-/** What makes a configuration incorrect or unsupported, or a known model bug (skipped, and counted). */
-function excluded(s: Scenario): string | undefined {
-  const st = s.settings
-  const postcopy = st['postcopy-after'] !== undefined || st['postcopy-at'] !== undefined || st['postcopy-on-stall'] === true || s.postcopyEventMs !== undefined
-  // Known failing, issue 17 item 8 (fixed by the lead in the model, issue 11): with
-  // vfio-tracking=deferred-pinned the held-back pinned pages wait for a stop-copy phase that
-  // postcopy never runs, so they are lost. Remove this exclusion when that fix lands
-  // (MIGTRACE_PROPERTY_INCLUDE_KNOWN=1 runs the case: it fails today within a few runs).
-  if (process.env.MIGTRACE_PROPERTY_INCLUDE_KNOWN === undefined && st['vfio-tracking'] === 'deferred-pinned' && postcopy && s.vfio !== undefined) return 'deferred-pinned with postcopy (issue 17 item 8)'
-  return undefined
-}
-
 test('no correct configuration loses a write; postcopy keeps its invariants (property)', async (t) => {
-  const tally = {runs: 0, postcopy: 0, refused: 0, known: 0, lostWritesChecked: 0}
+  const tally = {runs: 0, postcopy: 0, refused: 0, lostWritesChecked: 0}
   const refusals = new Map<string, number>()
   await fc.assert(
     fc.asyncProperty(scenario, async (s) => {
       tally.runs++
-      if (excluded(s) !== undefined) {
-        tally.known++
-        return
-      }
       const {header, layout, records} = buildTrace(s)
       let r
       try {
@@ -170,7 +154,7 @@ test('no correct configuration loses a write; postcopy keeps its invariants (pro
     }),
     {seed: SEED, numRuns: RUNS},
   )
-  t.log(`${tally.runs} random configurations: ${tally.lostWritesChecked} replayed with 0 lost writes (${tally.postcopy} through postcopy), ${tally.refused} refused by the settings, ${tally.known} skipped as the known item-8 case`)
+  t.log(`${tally.runs} random configurations: ${tally.lostWritesChecked} replayed with 0 lost writes (${tally.postcopy} through postcopy), ${tally.refused} refused by the settings`)
   t.log([...refusals].map(([k, n]) => `${n}x ${k}`).join('\n'))
   // The property must exercise what it claims to: most runs replay, and postcopy is among them.
   t.true(tally.lostWritesChecked >= RUNS / 2, `only ${tally.lostWritesChecked} runs replayed`)

@@ -148,3 +148,20 @@ test('§8 transferred counts everything on the wire: RAM records, VFIO precopy a
   t.is(r.verdict, 'converged')
   t.is(r.transferredBytes, r.totals.bytesSent + 8 * MiB + 4 * MiB + MiB)
 })
+
+test('deferred-pinned with postcopy: the held pinned pages go at the switchover (VFIO completes in postcopy_start)', async (t) => {
+  // The property test's smallest failing case: a 4 MiB guest, one VFIO-mapped page (an
+  // IOMMU-backed group: the whole mapping is held back), postcopy at once. The held page waits
+  // for a stop-copy, which postcopy never runs.
+  const mem = 4 * MiB
+  const {header, layout} = machine({memory: mem, vfio: [{id: 'vfio0', dirtyTracking: 'type1', devices: [{id: 'dev0'}]}]})
+  const events = batchesOf(layout, [
+    {t_ns: 0, kind: 'vfio_map', dev: 'vfio0', iova: 0, gpa: 0, len: 4096},
+    {t_ns: 0, kind: 'mig_start'},
+    {t_ns: 0, kind: 'mig_postcopy'},
+  ])
+  const r = await replay({header, layout, events}, {overrides: {'vfio-tracking': 'deferred-pinned'}})
+  t.is(r.verdict, 'postcopy')
+  t.is(r.lostWrites, 0)
+  t.is(r.postcopy!.destinationMissingPages, 0)
+})

@@ -59,7 +59,7 @@ function longReplay(n: number): ReplayResult {
     downtime: {ramMs: 100, deviceStateMs: 0, ramPages: 1000, ramBytes: 4104000, deviceStateBytes: 0},
     iterations: n - 1,
     dirtySyncCount: n,
-    totals: {pagesSent: n * 1000, bytesSent: n * 4104000, firstPages: 0, redirtiedPages: 0, redundantPages: n * 90, zeroPages: 0, normalPages: n * 1000, redundantByCause: {[c1]: n * 60, [c2]: n * 30}},
+    totals: {pagesSent: n * 1000, bytesSent: n * 4104000, firstPages: 0, redirtiedPages: 0, redundantPages: n * 90, redundantBytes: n * 90 * 4104, zeroPages: 0, normalPages: n * 1000, redundantByCause: {[c1]: n * 60, [c2]: n * 30}},
     transferredBytes: n * 4104000,
     causes: KNOWN_CAUSES,
     lostWrites: 0,

@@ -346,6 +346,13 @@ export class VfioModel implements ModelComponent<VfioData>, MigratableState {
     return n
   }
 
+  /** deferred-pinned: the held pages are guest RAM, which postcopy can still send. */
+  postcopiableBytes(): number {
+    let n = 0
+    this.containers.forEach((_, ci) => (n += this.deferred[ci]!))
+    return n * this.deps.layout.pageSize
+  }
+
   /** vfio_save_iterate: each device hands over one chunk (up to 1 MiB) per call. */
   iterate(): number {
     if (!this.running) return 0

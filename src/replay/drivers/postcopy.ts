@@ -371,11 +371,15 @@ export class PostcopyPhase {
     return Taken.Dropped
   }
 
-  /** Pages of RAM blocks the destination still lacks (0 once the run is over). */
+  /**
+   * Pages of RAM the destination lacks or holds stale (0 once the run is over): never received, or
+   * received while the source's copy was already newer and never sent again (a write the
+   * switchover's bitmap did not carry).
+   */
   missingPages(): number {
     let n = 0
     for (const b of this.layout.blocks) n += b.pages - this.received.count(b.firstPage, b.firstPage + b.pages)
-    return n
+    return n + this.host.lostWrites()
   }
 
   result(startNs: number, offsetsNs: Float64Array): PostcopyResult {

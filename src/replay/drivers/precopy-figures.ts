@@ -25,14 +25,20 @@ export interface PrecopyState {
   readonly throttle?: Throttle
   readonly notes: readonly string[]
   readonly ignoredParams: ReadonlySet<string>
+  /** Time the thread had nothing to send yet could not switch over (device data pending). */
+  readonly idleNs: number
 }
 
 const ms = (ns: number): number => ns / 1e6
 
-/** Is the dirty set still shrinking? From the last live iterations' dirty sets at sync. */
-export function stallInfo(live: readonly IterationRow[], pageSize: number, rate: number, downtimeLimitMs: number): StallInfo {
+/**
+ * Is the dirty set still shrinking? From the last live iterations' dirty sets at sync.
+ * `pendingBytes` is what a switchover at the end had (or would have) to send: the final dirty set
+ * and device data; by default the last live sync's dirty set.
+ */
+export function stallInfo(live: readonly IterationRow[], pageSize: number, rate: number, downtimeLimitMs: number, pendingBytes?: number): StallInfo {
   const last = live.at(-1)
-  const dirtyBytes = (last?.dirtyPagesAtSync ?? 0) * pageSize
+  const dirtyBytes = pendingBytes ?? (last?.dirtyPagesAtSync ?? 0) * pageSize
   const tail = live.slice(-4, -1).map((r) => r.dirtyPagesAtSync)
   const stalled = tail.length >= 2 && tail.every((d) => d > 0 && Math.abs((last?.dirtyPagesAtSync ?? 0) - d) / d < 0.05)
   return {
@@ -43,22 +49,50 @@ export function stallInfo(live: readonly IterationRow[], pageSize: number, rate:
   }
 }
 
+/**
+ * The verdict. A trace that ends before the migration does is judged on what the trace showed:
+ * while it ran, was the dirty set stuck above what the downtime limit allows (not converging), or
+ * was there not enough of it to tell (inconclusive)? The switchover the model then made with an
+ * idle guest is what happens if the guest stops writing, not a convergence.
+ */
 export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notReplayed: number}): DriverFigures {
   const s = d.settings
   const e = d.end
   const reason = e.stopReason!
   const traceEndedFirst = e.stopNs > ctx.lastEventNs && ctx.notReplayed === 0
-  let verdict: Verdict
-  if (reason === 'cancelled') verdict = 'cancelled'
-  else if (reason === 'converged') verdict = traceEndedFirst ? 'inconclusive' : 'converged'
-  else if (reason === 'postcopy') verdict = 'postcopy'
-  else verdict = 'not-converged'
+  const rate = linkRate(s)
+  const ps = d.pageSize
+  const endAt = `the trace ended at ${ms(ctx.lastEventNs).toFixed(1)} ms, before the migration`
   const notes = [...d.notes]
-  if (traceEndedFirst && reason !== 'cancelled')
+  let verdict: Verdict
+  let stall: StallInfo | undefined
+  if (reason === 'cancelled') verdict = 'cancelled'
+  else if (reason === 'postcopy') verdict = 'postcopy'
+  else if (traceEndedFirst && (reason === 'converged' || (reason === 'trace-end' && s['trace-end'] === 'switchover'))) {
+    // Judge the iterations that began while the trace ran.
+    const traced = d.book.live.filter((r) => r.startNs <= ctx.lastEventNs)
+    const last = traced.at(-1)
+    stall = stallInfo(traced, ps, rate, s['downtime-limit'])
+    const stuck = stall.stalled && last !== undefined && last.thresholdBytes > 0 && stall.dirtyBytes > last.thresholdBytes
+    verdict = stuck ? 'not-converged' : 'inconclusive'
+    if (stuck)
+      notes.push(
+        `not converging while the trace ran: the dirty set stayed at ${(stall.dirtyBytes / 2 ** 20).toFixed(1)} MiB over the last syncs, above the ${(last!.thresholdBytes / 2 ** 20).toFixed(1)} MiB the downtime limit allows; ${endAt}`,
+      )
+    else stall = undefined
+    if (reason === 'converged')
+      notes.push(
+        `${stuck ? 'the switchover' : `${endAt}; the switchover`} at ${ms(e.stopNs - d.startNs).toFixed(1)} ms (of the migration) assumes the guest idle after the trace${stuck ? '' : ': whether it converges with the guest still writing is not known'} (--set trace-end=switchover forces it at the trace's end)`,
+      )
+    else if (s['trace-end'] === 'switchover') notes.push(`${endAt}; the switchover was forced there (trace-end=switchover)`)
+  } else {
+    verdict = reason === 'converged' ? 'converged' : 'not-converged'
+    // What the forced switchover had to send: the final dirty set and the device data.
+    if (reason !== 'converged') stall = stallInfo(d.book.live, ps, rate, s['downtime-limit'], e.finalPages * ps + e.vfioStateBytes)
+  }
+  if (d.idleNs > 1e9)
     notes.push(
-      s['trace-end'] === 'idle'
-        ? `the trace ended at ${ms(ctx.lastEventNs).toFixed(1)} ms, before the migration; the guest was assumed idle afterwards`
-        : `the trace ended at ${ms(ctx.lastEventNs).toFixed(1)} ms, before the migration; the switchover was forced there`,
+      `the migration thread had nothing to send for ${(d.idleNs / 1e9).toFixed(1)} s: device data (VFIO) kept the pending size above the switchover threshold while RAM was clean`,
     )
   if (d.ignoredParams.size > 0) notes.push(`trace parameters not modelled: ${[...d.ignoredParams].join(', ')}`)
   const setupEndNs = Number.isNaN(d.sendStartNs) ? d.startNs : d.sendStartNs
@@ -82,7 +116,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     },
     rows: d.book.rows,
     notes,
-    stall: reason === 'converged' || reason === 'cancelled' ? undefined : stallInfo(d.book.live, d.pageSize, linkRate(s), s['downtime-limit']),
+    stall,
     transferredBytes: d.sender.transferred,
     showComponents: true,
     showTransport: true,
@@ -100,7 +134,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     f.downtime.deviceStateMs = ms(post.deviceNs)
     f.transferredBytes += post.discardBytes + e.vfioStateBytes + post.deviceStateBytes + post.bytesAfter
     // The precopy part's convergence figures matter only when postcopy rescued a stalled precopy.
-    if (!/^(stall|cap:)/.test(f.postcopy.trigger)) f.stall = undefined
+    if (/^(stall|cap:)/.test(f.postcopy.trigger)) f.stall = stallInfo(d.book.live, ps, rate, s['downtime-limit'])
   } else if (s['postcopy-after'] !== undefined || s['postcopy-at'] !== undefined || s['postcopy-on-stall'])
     if (reason !== 'cancelled') notes.push('postcopy was asked for, but precopy completed before it was triggered')
   return f

@@ -72,6 +72,8 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   private lastActionNs = 0
   /** Time owed for syncs done since the thread last sent (setting `sync-cost`, per GiB of RAM). */
   private syncDebtNs = 0
+  /** Time the thread had nothing to send yet could not switch over (device data pending). */
+  idleNs = 0
   /** Why the switchover was decided while the deciding sync still runs (Step.Stopping). */
   private stopping?: StopReason
   /** The end of the migration: switchover, cancel or postcopy, and the downtime's parts. */
@@ -251,6 +253,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
       // Nothing to send, yet device data keeps the pending size up (VFIO stop-copy size): QEMU
       // spins on exact queries; the model lets the rest of the 100 ms window pass per empty turn.
       this.migNext = Math.max(now + 1, sender.windowEnd)
+      this.idleNs += this.migNext - now
       return
     }
     this.step = Step.Sending
@@ -306,7 +309,9 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   // --- syncs and rows -------------------------------------------------------------------------
   private doSync(lastStage: boolean, now: number, postcopy = false): void {
     const host = this.host
-    const newPages = host.sync(lastStage, now)
+    // At the postcopy switchover VFIO completes (qemu_savevm_state_complete_precopy for the
+    // non-postcopiable iterables in postcopy_start): what it held back for stop-copy goes now.
+    const newPages = host.sync(lastStage, now, lastStage || postcopy)
     // migration_bitmap_sync's own time: KVM_GET_DIRTY_LOG per slot and the bitmap walk, which
     // grow with guest RAM. The setup sync is covered by setup-time.
     if (this.book.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.layout.guestMemoryBytes / 2 ** 30)
@@ -391,7 +396,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
    * postcopied (VFIO's precopy data) must fit in the downtime first (migration_iteration_run).
    */
   private mustPrecopyFits(): boolean {
-    return this.host.pendingDeviceBytes(false) <= this.thresholdBytes
+    return this.host.mustPrecopyBytes() <= this.thresholdBytes
   }
 
   private cancel(now: number): void {

@@ -79,12 +79,13 @@ export class Switchover {
     const {host, sender, book, clock, layout} = this.deps
     this.stopReason = 'postcopy'
     this.stopNs = now
+    // Iterations completed before the switch (the one under way, cut short, is not counted).
+    const precopyIterations = book.live.length - (host.mb.dirtyPages > 0 ? 1 : 0)
     this.deps.sync(false, now, true)
     // That sync re-marks pages the guest wrote while unplugged, and nothing clears discarded
     // ranges again before the discard bitmap goes out (they are cleared only at setup and on
     // resume): the "final-sync hole". Closing it clears them as ramblock_dirty_bitmap_clear_discarded_pages.
     if (!settings['virtio-mem-postcopy-hole']) host.discard?.clearDiscardedAgain()
-    const precopyIterations = book.live.length
     // Non-postcopiable iterables complete first (VFIO stop-copy) and go in the package.
     this.vfioStateBytes = host.stopCopyDevices()
     this.post = new PostcopyPhase(
