@@ -126,10 +126,14 @@ export class HostModel {
       // vfio_register_ram_discard_listener: VFIO maps only plugged blocks and follows changes.
       if (this.virtioMem) this.virtioMem.listeners.push(this.vfio)
     }
-    // Sync order: KVM, QEMU-side sources, VFIO, then virtio-mem (whose after-sync checks see
-    // every source's bits).
-    this.components = [this.kvm, this.dma, this.vhost]
+    // Sync order. The bits OR into one bitmap whatever the order; the order decides which cause a
+    // page dirty in several sources gets (the first to set it). Sources that re-send a page
+    // whatever KVM's clearing does (QEMU-side DMA and vhost, VFIO) come before KVM, so a double
+    // copy is blamed on the lazy-clear or sync window only when nothing else would have re-sent
+    // the page. virtio-mem is last: its after-sync checks see every source's bits.
+    this.components = [this.dma, this.vhost]
     if (this.vfio) this.components.push(this.vfio)
+    this.components.push(this.kvm)
     if (this.virtioMem) this.components.push(this.virtioMem)
     for (const c of this.components) for (const k of c.kinds) this.byKind[k] = c
     this.reset()
