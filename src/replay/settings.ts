@@ -127,6 +127,16 @@ export const SETTING_DEFS = {
   'zero-page-cost': ms(0, {
     doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)",
   }),
+  'sender-page-cost': ms(0, {
+    unit: 'ms per page',
+    doc: "CPU time of the sender thread per normal page (the migration thread's copy into the stream, or a multifd channel thread's packet work); the stream then moves pages at the slower of the link and what the threads produce (0 = the link alone; docs/stream.md)",
+  }),
+  'host-cpus': int(0, {
+    unit: 'cores',
+    min: 0,
+    max: 65536,
+    doc: "host cores the sender threads share with the guest's busy vCPUs: each runnable thread gets host-cpus / (threads + vCPUs) of a core, at most one (0 = unlimited: every sender thread has a core)",
+  }),
   'remap-cost': ms(0.002, {fixed: true, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'}),
   'wp-cost': ms(0.00005, {fixed: true, doc: 'background-snapshot: time to write-protect one host page at the start'}),
   'auto-converge': bool(false, {qemu: true, fixed: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'}),

@@ -218,7 +218,7 @@ export class PostcopyPhase {
       if (!host.mb.bmap.get(p)) continue
       if (!this.sentAfter.testAndSet(p)) this.sentTwice++
       const b = host.sendPage(p, true)
-      if (b > 0) extraNs += this.opts.costs.extraNs(p, nonzero.get(p))
+      if (b > 0) extraNs += this.opts.costs.extraNs(p, nonzero.get(p), b * this.perByteNs)
       bytes += b
       pages++
     }

@@ -61,7 +61,7 @@ export class SnapshotDriver implements ReplayDriver {
   ) {
     this.layout = host.layout
     this.rate = linkRate(settings)
-    this.costs = new PageCosts(host.transport, settings)
+    this.costs = new PageCosts(host.transport, settings, host.header.vcpus)
     this.latency = new FaultLatency(clock.vcpus)
     const at = settings['start-at']
     if (at !== undefined) this.startNs = at * 1e6
@@ -102,7 +102,7 @@ export class SnapshotDriver implements ReplayDriver {
       const b = host.sendPage(q, true)
       if (b > 0) {
         this.saved++
-        extraNs += this.costs.extraNs(q, nonzero.get(q))
+        extraNs += this.costs.extraNs(q, nonzero.get(q), (b * 1e9) / this.rate)
       }
       bytes += b
     }

@@ -48,7 +48,7 @@ export class Sender {
     private readonly host: HostModel,
     settings: ReplaySettings,
   ) {
-    this.costs = new PageCosts(host.transport, settings)
+    this.costs = new PageCosts(host.transport, settings, host.header.vcpus)
     this.rate = linkRate(settings)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(settings)
@@ -99,7 +99,7 @@ export class Sender {
     this.transferred += bytes
     this.queued += bytes
     if (this.costs.any) {
-      const extra = this.costs.extraNs(p, host.memory.nonzero.get(p))
+      const extra = this.costs.extraNs(p, host.memory.nonzero.get(p), bytes * this.perByte)
       if (extra > 0) this.queued += extra / this.perByte
     }
     return bytes
@@ -137,7 +137,7 @@ export class Sender {
         this.transferred += bytes
         this.queued += bytes
         if (costs.any) {
-          const extra = costs.extraNs(p, host.memory.nonzero.get(p))
+          const extra = costs.extraNs(p, host.memory.nonzero.get(p), bytes * this.perByte)
           if (extra > 0) this.queued += extra / this.perByte
         }
       }
@@ -197,7 +197,7 @@ export class Sender {
       const b = host.sendPage(p, true)
       bytes += b
       pages++
-      if (b > 0) extraNs += this.costs.extraNs(p, host.memory.nonzero.get(p))
+      if (b > 0) extraNs += this.costs.extraNs(p, host.memory.nonzero.get(p), (b * 1e9) / this.rate)
     }
     this.transferred += bytes
     return {pages, bytes, ns: (bytes * 1e9) / this.rate + extraNs}
