@@ -3,7 +3,7 @@
  */
 import test from 'ava'
 import {replay} from '../../src/replay/index.js'
-import type {SettingsOverrides} from '../../src/replay/config.js'
+import type {RawOverrides} from '../../src/replay/config.js'
 import {batchesOf, machine, MiB} from './helpers.js'
 
 const WIRE = 4104 // a 4 KiB page and its 8-byte record header
@@ -11,7 +11,7 @@ const GiBps = 2 ** 30
 const close = (got: number, want: number, eps = 1e-6): boolean => Math.abs(got - want) <= eps
 
 /** An idle 64 MiB guest (16384 populated pages, one vCPU), migrated at once on a 1 GiB/s link with no rate limit. */
-async function idle(extra: SettingsOverrides & Record<string, unknown>, events: {t_ns: number; kind: 'write' | 'read'; gpa: number}[] = []) {
+async function idle(extra: RawOverrides, events: {t_ns: number; kind: 'write' | 'read'; gpa: number}[] = []) {
   const {header, layout} = machine({memory: 64 * MiB})
   const recs = [...events.map((e) => ({...e, vcpu: 0, len: 8})), {t_ns: 60e9, kind: 'read' as const, vcpu: 0, gpa: 0, len: 8}]
   return replay({header, layout, events: batchesOf(layout, recs)}, {overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', ...extra}})
