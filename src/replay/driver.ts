@@ -8,7 +8,7 @@
  * - tells the result builder its figures once the run is over (`figures`).
  */
 import type {EventBatch} from '../trace/events.js'
-import type {Driver as DriverName, IterationRow, PostcopyResult, ReplayResult, SnapshotResult, StallInfo, ThrottleResult, Verdict} from './result.js'
+import type {Driver as DriverName, IterationRow, PostcopyResult, ReplayResult, SnapshotResult, StallInfo, ThrottleResult, TransferTimeline, Verdict} from './result.js'
 import type {StopReason} from './policies.js'
 import type {ReplaySettings} from './settings.js'
 
@@ -87,6 +87,8 @@ export interface DriverFigures {
   throttle?: ThrottleResult
   /** Every byte that went on the wire (migration_transferred_bytes). */
   transferredBytes: number
+  /** Cumulative bytes on the wire against time (ReplayResult.transferTimeline). */
+  transferTimeline?: TransferTimeline
   /** Events the driver found outside guest memory (recorded page_sent). */
   unmapped?: number
   /** Extra parts of `components` (the recorded driver's counts). */

@@ -65,6 +65,7 @@ export function buildResult(session: ReplaySession, driver: ReplayDriver, settin
   if (f.postcopy) r.postcopy = f.postcopy
   if (f.snapshot) r.snapshot = f.snapshot
   if (f.throttle) r.throttle = f.throttle
+  if (f.transferTimeline) r.transferTimeline = f.transferTimeline
   if (f.showTransport) r.transport = transportResult(host, r)
   return r
 }

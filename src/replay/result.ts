@@ -91,6 +91,12 @@ export interface ReplayResult {
    * RAM records, VFIO device data, the device state, the postcopy package.
    */
   transferredBytes: number
+  /**
+   * Bytes transferred against time (ms since the migration start), at every 100 ms rate window
+   * boundary, the stop or postcopy switch, and the end: the transfer timeline chart's line. Only
+   * the qemu driver's precopy runs have it (a recorded run or a snapshot has no rate windows).
+   */
+  transferTimeline?: TransferTimeline
   /** The run's double-copy causes, by code (ids key totals.redundantByCause). */
   causes: readonly CauseSpec[]
   lostWrites: number
@@ -213,4 +219,10 @@ export interface TransportResult {
   guest: {downtimeMs: number; faultLatencyP50Ms: number; faultLatencyP99Ms: number; blocktimeMs: number}
   /** What the host paid. */
   host: {bytes: number; ramBytes: number; pageTableOps: number; pageTableMs: number; pagesNotSent: number}
+}
+
+/** Points (tMs[i], bytes[i]) of cumulative bytes on the wire; tMs non-decreasing. */
+export interface TransferTimeline {
+  tMs: number[]
+  bytes: number[]
 }

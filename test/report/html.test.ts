@@ -73,8 +73,16 @@ test('report: CSV files hold the numbers behind the charts', async (t) => {
       n,
       cause,
     )
+  // One row per 100 ms rate window (and the downtime's pass), summing to everything on the wire.
   const tl = csvRows(join(files.csvDir, 'transfer-timeline.csv'))
-  t.is(Number(tl.at(-1)!.cumulative_bytes), r.totals.bytesSent)
+  t.is(tl.length, r.transferTimeline!.tMs.length - 1)
+  t.true(tl.length > r.rows.length, 'finer than the iteration boundaries')
+  t.is(Number(tl.at(-1)!.cumulative_bytes), r.transferredBytes)
+  t.is(
+    tl.reduce((s, x) => s + Number(x.bytes_sent), 0),
+    r.transferredBytes,
+  )
+  t.deepEqual([...new Set(tl.map((x) => x.phase))], ['live', 'stop-copy'])
   const dt = csvRows(join(files.csvDir, 'downtime.csv'))
   t.is(Number(dt.find((x) => x.part === 'RAM')!.pages), r.downtime.ramPages)
   t.is(Number(dt.find((x) => x.part === 'downtime-limit')!.ms), r.settings['downtime-limit'])

@@ -4,7 +4,7 @@
  */
 import type {DriverFigures} from '../driver.js'
 import type {IterationBook} from '../iterations.js'
-import type {IterationRow, StallInfo, Verdict} from '../result.js'
+import type {IterationRow, StallInfo, TransferTimeline, Verdict} from '../result.js'
 import {linkRate, type Sender} from '../sender/index.js'
 import type {ReplaySettings} from '../settings.js'
 import type {GuestClock} from '../throttle-clock.js'
@@ -137,5 +137,24 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     if (/^(stall|cap:)/.test(f.postcopy.trigger)) f.stall = stallInfo(d.book.live, ps, rate, s['downtime-limit'])
   } else if (s['postcopy-after'] !== undefined || s['postcopy-at'] !== undefined || s['postcopy-on-stall'])
     if (reason !== 'cancelled') notes.push('postcopy was asked for, but precopy completed before it was triggered')
+  f.transferTimeline = transferTimeline(d.sender.timeline, d.startNs, e.endNs, f.transferredBytes)
   return f
+}
+
+/**
+ * The sender's timeline points as ms since the migration start, closed by the end of the
+ * migration with every byte transferred (the downtime's pass, device data, the postcopy phase).
+ */
+function transferTimeline(points: readonly number[], startNs: number, endNs: number, total: number): TransferTimeline {
+  const tMs: number[] = []
+  const bytes: number[] = []
+  for (let i = 0; i < points.length; i += 2) {
+    tMs.push((points[i]! - startNs) / 1e6)
+    bytes.push(points[i + 1]!)
+  }
+  if (Number.isFinite(endNs) && (tMs.length === 0 || tMs[tMs.length - 1]! < (endNs - startNs) / 1e6 || bytes[bytes.length - 1] !== total)) {
+    tMs.push((endNs - startNs) / 1e6)
+    bytes.push(total)
+  }
+  return {tMs, bytes}
 }

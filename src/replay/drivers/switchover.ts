@@ -47,6 +47,7 @@ export class Switchover {
     const {host, sender} = this.deps
     this.stopReason = reason
     this.stopNs = now
+    sender.mark(now)
     this.deps.sync(true, now, false)
     const ram = sender.sendRemaining()
     this.finalPages = ram.pages
@@ -64,6 +65,7 @@ export class Switchover {
   cancel(now: number): void {
     this.stopReason = 'cancelled'
     this.stopNs = now
+    this.deps.sender.mark(now)
     this.ramEndNs = now
     this.vfioEndNs = now
     this.endNs = now
@@ -79,6 +81,7 @@ export class Switchover {
     const {host, sender, book, clock, layout} = this.deps
     this.stopReason = 'postcopy'
     this.stopNs = now
+    sender.mark(now)
     // Iterations completed before the switch (the one under way, cut short, is not counted).
     const precopyIterations = book.live.length - (host.mb.dirtyPages > 0 ? 1 : 0)
     this.deps.sync(false, now, true)

@@ -43,6 +43,11 @@ export class Sender {
   turnOver = false
   /** When the last page of the last sendPages() started (NaN: it sent none). */
   lastPageAt = Number.NaN
+  /**
+   * The transfer timeline: (wall ns, bytes transferred by then) pairs, flat, one at every rate
+   * window boundary and at the phase changes the drivers mark (a few per second of migration).
+   */
+  readonly timeline: number[] = []
 
   constructor(
     private readonly host: HostModel,
@@ -177,8 +182,17 @@ export class Sender {
     return this.windowStart + WINDOW_NS
   }
 
+  /** A point of the transfer timeline at `t`: everything transferred so far. */
+  mark(t: number): void {
+    const tl = this.timeline
+    // Two points at the same instant: the later total wins (a window reset right after a mark).
+    if (tl.length > 0 && tl[tl.length - 2] === t) tl[tl.length - 1] = this.transferred
+    else tl.push(t, this.transferred)
+  }
+
   /** A new window starts at `t` (migration_rate_reset). */
   resetWindow(t: number): void {
+    this.mark(t)
     this.windowStart = t
     this.windowBytes = 0
   }
