@@ -83,6 +83,8 @@ export function runEntry(spec: MatrixSpec, run: MatrixRun, extra: string[], work
 
 /** Copy a run's small files from its run directory into `dest` (replacing what was there). */
 export function keepResults(runDir: string, dest: string): string[] {
+  // Nothing captured there (a --keep-only of a run never made here): keep what dest holds.
+  if (!existsSync(runDir)) return []
   rmSync(dest, {recursive: true, force: true})
   mkdirSync(dest, {recursive: true})
   const kept: string[] = []

@@ -278,6 +278,63 @@ export const SettingsOutput = z.strictObject({
   ),
 })
 
+const expectRow = z.object({
+  metric: z.string(),
+  unit: z.string(),
+  observed: num.nullable(),
+  predicted: num.nullable(),
+  error: num.nullable(),
+  relError: num.nullable(),
+  target: z.string().nullable(),
+  pass: z.boolean().nullable(),
+  note: z.string().optional(),
+})
+
+export const LabImageOutput = z.strictObject({
+  schema: z.literal('migtrace.lab-image/1'),
+  rebuilt: z.boolean().describe('false: the image was current and nothing was built'),
+  kernelVersion: z.string(),
+  kernel: z.string().describe('the kernel image file'),
+  initrd: z.string().describe('the initramfs file'),
+})
+
+export const LabRunOutput = z.strictObject({
+  schema: z.literal('migtrace.lab-run/1'),
+  dir: z.string().describe('the run directory (docs/lab.md lists its files)'),
+  status: z.string().describe("the source's final migration status (completed, cancelled, failed)"),
+  summary: open.describe("the run's summary.json"),
+  analysis: z
+    .strictObject({
+      trace: z.string().describe('the imported trace'),
+      events: int,
+      settings: z.array(z.string()).describe('the replay settings used'),
+      expect: z.array(expectRow).describe('predicted against observed, metric by metric (replay --expect)'),
+    })
+    .nullable()
+    .describe('null with --no-analyze, --trace none, or when the analysis failed'),
+  analysisError: z.string().nullable().describe('why the analysis failed (exit 1), else null'),
+})
+
+export const LabMatrixOutput = z.strictObject({
+  schema: z.literal('migtrace.lab-matrix/1'),
+  doc: z.string().describe('the document whose lab tables were regenerated'),
+  tableRuns: int.describe('runs in the regenerated tables'),
+  runs: z.array(z.strictObject({name: z.string(), exitCode: int, ran: z.boolean().describe('false with --keep-only'), dir: z.string().describe('where its small results were kept'), kept: z.array(z.string())})),
+  failed: z.array(z.string()).describe('runs whose lab run failed (exit 1)'),
+})
+
+export const LabTableOutput = z.strictObject({
+  schema: z.literal('migtrace.lab-table/1'),
+  doc: z.string().nullable().describe('the document written; null with --print'),
+  runs: int,
+  markdown: z.string().describe('the tables, as written between the markers'),
+})
+
+export type LabImageDoc = z.infer<typeof LabImageOutput>
+export type LabRunDoc = z.infer<typeof LabRunOutput>
+export type LabMatrixDoc = z.infer<typeof LabMatrixOutput>
+export type LabTableDoc = z.infer<typeof LabTableOutput>
+
 /** Every output document by file name (docs/schemas/<name>.schema.json) and schema id. */
 export const OUTPUT_SCHEMAS = {
   error: ErrorOutput,
@@ -296,6 +353,10 @@ export const OUTPUT_SCHEMAS = {
   shard: ShardOutput,
   report: ReportOutput,
   settings: SettingsOutput,
+  'lab-image': LabImageOutput,
+  'lab-run': LabRunOutput,
+  'lab-matrix': LabMatrixOutput,
+  'lab-table': LabTableOutput,
 } as const
 
 export type OutputName = keyof typeof OUTPUT_SCHEMAS

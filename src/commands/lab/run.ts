@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {UserError} from '../../util/errors.js'
+import type {LabRunDoc} from '../../schemas/outputs.js'
 
 const int = (description: string, dflt: number) => Flags.integer({description, default: dflt})
 const optInt = (description: string) => Flags.integer({description})
@@ -21,7 +22,9 @@ export default class LabRun extends BaseCommand {
     '<%= config.bin %> <%= command.id %> --name pc --ws 512 --rate 50000 --bandwidth 64 --downtime 100 --mode postcopy --postcopy-after 3',
     '<%= config.bin %> <%= command.id %> --name vm --mem 512 --vmem-size 1024 --vmem-requested 512 --vmem-resize 256 --ws 128 --rate 5000',
     '<%= config.bin %> <%= command.id %> --name mf --multifd-channels 4 --multifd-compression zstd',
+    '<%= config.bin %> <%= command.id %> --name r2 --ws 64 --rate 2000 --json',
   ]
+  static override enableJsonFlag = true
   static override flags = {
     name: Flags.string({description: 'run name (directory under <work>/runs)', required: true}),
     out: Flags.string({description: 'run directory (default <work>/runs/<name>)'}),
@@ -77,7 +80,7 @@ export default class LabRun extends BaseCommand {
     set: Flags.string({description: 'replay setting key=value for the comparison (repeatable; default lazy-clear=false, zero-page-cost=1.5us)', multiple: true}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<LabRunDoc> {
     const {flags: f} = await this.parse(LabRun)
     const {runLab, LabRunError} = await import('../../lab/driver.js')
     const {analyzeRun} = await import('../../lab/analyze.js')
@@ -139,23 +142,30 @@ export default class LabRun extends BaseCommand {
       maxLoad: num(f['max-load'], '--max-load'),
       waitLoadS: f['wait-load'],
     }
+    // With --json the driver's steps go to stderr and stdout holds the one document.
+    const json = this.jsonEnabled()
+    const step = (l: string): void => (json ? void process.stderr.write(`[lab] ${l}\n`) : this.log(`[lab] ${l}`))
     let res
     try {
-      res = await runLab(opts, (l) => this.log(`[lab] ${l}`))
+      res = await runLab(opts, step)
     } catch (e) {
       if (e instanceof LabRunError) this.error(e.message, {exit: 1})
       throw e
     }
     this.log(`run directory: ${res.dir}`)
-    if (!f.analyze || opts.trace === 'none') return
+    const doc: LabRunDoc = {schema: 'migtrace.lab-run/1', dir: res.dir, status: res.status, summary: res.summary, analysis: null, analysisError: null}
+    if (!f.analyze || opts.trace === 'none') return doc
     try {
       const a = await analyzeRun(res.dir, {settings: f.set})
       this.log(`imported ${a.importSummary.events} events (${String(a.importSummary.writes ?? 0)} guest writes re-created) -> ${a.trace}`)
-      process.stdout.write(`\n${a.text}`)
+      if (!json) process.stdout.write(`\n${a.text}`)
+      doc.analysis = {trace: a.trace, events: a.importSummary.events, settings: a.settings, expect: a.rows}
     } catch (e) {
       // The capture is done and kept; a failed comparison is reported, not fatal to the run.
-      this.warn(`analysis failed: ${(e as Error).message}`)
+      if (json) doc.analysisError = (e as Error).message
+      else this.warn(`analysis failed: ${(e as Error).message}`)
       process.exitCode = 1
     }
+    return doc
   }
 }
