@@ -1,10 +1,11 @@
+import {CONTENT_PROFILES} from '../trace/header.js'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {UserError, showValue} from '../util/errors.js'
 import {formatDurationNs} from '../util/units.js'
 import {WORKLOAD_NAMES, parseSpec, readSpecFile, specFromFlags, writeSynthTrace, type SynthSpec} from '../synth/index.js'
 
-const SIMPLE_FLAGS = ['memory', 'duration', 'rate', 'vcpus', 'migrate-at', 'mig-params', 'postcopy-at', 'populated', 'param'] as const
+const SIMPLE_FLAGS = ['memory', 'duration', 'rate', 'vcpus', 'migrate-at', 'mig-params', 'postcopy-at', 'populated', 'content', 'param'] as const
 
 export default class Generate extends BaseCommand {
   static override description = 'Generate a synthetic trace: one workload from flags, or a composition from a spec file'
@@ -29,6 +30,7 @@ export default class Generate extends BaseCommand {
     'mig-params': Flags.string({description: "migration parameters for mig_start, QEMU names: 'max-bandwidth=134217728;downtime-limit=300'"}),
     'postcopy-at': Flags.string({description: 'add a switch to postcopy (mig_postcopy) at this time'}),
     populated: Flags.string({description: 'share of guest RAM holding data at the start, 0..1 (default 1)'}),
+    content: Flags.string({description: 'what the pages hold, for multifd compression (header `content`; docs/stream.md)', options: [...CONTENT_PROFILES]}),
     param: Flags.string({char: 'p', description: 'workload parameter key=value (repeatable)', multiple: true, multipleNonGreedy: true}),
     'max-events': Flags.string({description: 'refuse a spec whose rates ask for more events than this, and stop past it (default 1e9)'}),
     gzip: Flags.boolean({description: 'compress with gzip (.gz is appended to the name when missing)', default: false}),
@@ -67,7 +69,7 @@ function parseNumberFlag(name: string, v: string | undefined, min: number, max =
   return n
 }
 
-function parseFlagsSpec(workload: string, flags: {memory?: string; duration?: string; rate?: string; vcpus?: number; seed?: number; 'migrate-at'?: string; 'mig-params'?: string; 'postcopy-at'?: string; populated?: string; param?: string[]}): SynthSpec {
+function parseFlagsSpec(workload: string, flags: {memory?: string; duration?: string; rate?: string; vcpus?: number; seed?: number; 'migrate-at'?: string; 'mig-params'?: string; 'postcopy-at'?: string; populated?: string; content?: string; param?: string[]}): SynthSpec {
   const raw = specFromFlags(workload, {
     memory: flags.memory,
     duration: flags.duration,
@@ -78,6 +80,7 @@ function parseFlagsSpec(workload: string, flags: {memory?: string; duration?: st
     migParams: flags['mig-params'],
     postcopyAt: flags['postcopy-at'],
     populated: parseNumberFlag('populated', flags.populated, 0, 1),
+    content: flags.content,
     params: flags.param,
   })
   try {

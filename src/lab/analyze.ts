@@ -64,7 +64,9 @@ export async function analyzeRun(dir: string, opts: {settings?: string[]; driver
   const consoleFile = existsSync(join(dir, 'src-console.log')) ? join(dir, 'src-console.log') : need('src-serial.log')
   const trace = join(dir, 'trace.csv.gz')
   const imp = await importQemuTrace({trace: src, out: trace, stats: observed, workload: config, console: consoleFile})
-  const settings = opts.settings ?? LAB_REPLAY_SETTINGS
+  // The run's capabilities (multifd, XBZRLE) and its QEMU version's rules, from config.json.
+  const runSettings = (imp.header.source?.settings ?? []) as string[]
+  const settings = opts.settings ?? [...LAB_REPLAY_SETTINGS, ...runSettings]
   const doc = await runCliJson(['replay', trace, '--driver', opts.driver ?? 'qemu', ...settings.flatMap((s) => ['--set', s]), '--json'])
   writeFileSync(join(dir, 'replay.json'), `${JSON.stringify(doc, null, 2)}\n`)
   const rows = (doc.expect ?? []) as ExpectRow[]

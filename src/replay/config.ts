@@ -214,6 +214,10 @@ export function checkSettings(s: ReplaySettings): void {
     throw new UserError('ring too small', {field: 'ring-size', expected: 'more entries than the 64 (+512 with PML) KVM keeps in reserve', found: String(s['ring-size'])})
   if (s['dirty-limit'] && mode.family !== 'ring')
     throw new UserError('dirty-limit needs the KVM dirty ring', {field: 'dirty-limit', expected: 'dirty-log=ring (QEMU refuses the capability without dirty-ring-size)', found: `dirty-log=${s['dirty-log']}`})
+  // migrate_caps_check: background-snapshot refuses multifd and xbzrle (check_caps_background_snapshot).
+  for (const cap of ['multifd', 'xbzrle'] as const)
+    if (s[cap] && s.mode === 'background-snapshot')
+      throw new UserError(`${cap} does not take a background snapshot`, {field: cap, expected: `${cap}=off with mode=background-snapshot (QEMU refuses the pair)`, found: `${cap}=true`})
   if (s['dirty-limit'] && s['auto-converge'])
     throw new UserError('auto-converge and dirty-limit exclude each other', {field: 'dirty-limit', expected: 'only one of auto-converge, dirty-limit', found: 'both true'})
 }

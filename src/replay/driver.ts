@@ -7,6 +7,7 @@
  * - may take guest accesses over while they fault (postcopy, snapshot: `access`);
  * - tells the result builder its figures once the run is over (`figures`).
  */
+import type {StreamFigures} from './sender/costs.js'
 import type {EventBatch} from '../trace/events.js'
 import type {Driver as DriverName, IterationRow, PostcopyResult, ReplayResult, SnapshotResult, StallInfo, ThrottleResult, TransferTimeline, Verdict} from './result.js'
 import type {StopReason} from './policies.js'
@@ -85,6 +86,8 @@ export interface DriverFigures {
   postcopy?: PostcopyResult
   snapshot?: SnapshotResult
   throttle?: ThrottleResult
+  /** The stream's figures (sender CPU, multifd, compression, XBZRLE), when any is on. */
+  stream?: StreamFigures
   /** Every byte that went on the wire (migration_transferred_bytes). */
   transferredBytes: number
   /** Cumulative bytes on the wire against time (ReplayResult.transferTimeline). */

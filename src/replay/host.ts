@@ -64,6 +64,8 @@ export class HostModel {
   /** How pages travel (network, local-remap, shared): src/replay/transport/. */
   readonly transport: Transport
   syncCount = 0
+  /** Told the bytes of each guest write (gpa, len, pages [p0, p1)): XBZRLE's cache, when it is on. */
+  byteWrites?: {write(gpa: number, len: number, p0: number, p1: number): void}
   lazyClears = 0
   /** transport=shared: dirty pages the syncs found and dropped (x-ignore-shared: RAM is not sent). */
   sharedDirtyPages = 0

@@ -1,4 +1,5 @@
 /** What a replay produces: plain data, from which analysis tables and reports are built. */
+import type {StreamFigures} from './sender/costs.js'
 import type {LedgerTotals} from '../ledger/ledger.js'
 import type {CauseSpec} from '../model/causes.js'
 import {KINDS} from '../trace/events.js'
@@ -117,6 +118,8 @@ export interface ReplayResult {
   throttle?: ThrottleResult
   /** How pages travelled, and what the guest and the host paid for it. */
   transport?: TransportResult
+  /** The migration stream (docs/stream.md): sender CPU, multifd, compression, XBZRLE; set when one is on. */
+  stream?: StreamFigures
 }
 
 /** Fault latency: percentiles (ns) and QEMU 10.1's postcopy-latency-dist (log2 µs buckets). */

@@ -118,6 +118,8 @@ export class ReplaySession implements GuestSink {
     const discard = this.host.discard
     // Unplugged virtio-mem pages: a guest write there is counted and may be refused.
     const guard = discard?.discardedWords
+    // XBZRLE's cache wants the bytes each write changed (sender/xbzrle.ts); undefined otherwise.
+    const bytes = this.host.byteWrites
     const KW = K.write
     const ps = layout.pageSize
     let due = this.nextDue()
@@ -145,6 +147,7 @@ export class ReplaySession implements GuestSink {
         const l = len[i]!
         const p1 = l > 0 ? p0 + Math.floor(((g % ps) + l - 1) / ps) + 1 : p0 + 1
         const v = vcpu[i]!
+        if (bytes !== undefined) bytes.write(g, l, p0, p1)
         // The write path of applyWrite, inlined: this loop runs once per guest write.
         for (let p = p0; p < p1; p++) {
           if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !discard!.guestWrite(p)) continue
@@ -251,6 +254,8 @@ export class ReplaySession implements GuestSink {
     const p = slot.firstPage + page
     const d = this.driver
     this.ringWrites++
+    // A ring record says nothing of the bytes: the whole page counts as changed (length 0).
+    this.host.byteWrites?.write(0, 0, p, p + 1)
     const sleep = this.applyWrite(b.vcpu[i]!, p, p + 1, now, d.limitingWrites ? d : undefined)
     if (sleep > 0) this.clock.offset[b.vcpu[i]!]! += sleep
   }
@@ -281,6 +286,7 @@ export class ReplaySession implements GuestSink {
     this.writes++
     if (r === APPLY) {
       const d = this.driver
+      this.host.byteWrites?.write(gpa, len, p0, p1)
       const sleep = this.applyWrite(vcpu, p0, p1, now, d.limitingWrites ? d : undefined)
       // dirtylimit_vcpu_execute: the vCPU sleeps at its ring-full exit; its later events move.
       if (sleep > 0) this.clock.offset[vcpu]! += sleep

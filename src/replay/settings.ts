@@ -14,6 +14,7 @@ import {UNPLUGGED_WRITE} from '../model/virtio-mem/device.js'
 export const STOP_POLICIES = ['qemu', 'rounds', 'xen'] as const
 export type StopPolicyName = (typeof STOP_POLICIES)[number]
 export const ZERO_PAGE_DETECTION = ['none', 'legacy', 'multifd'] as const
+export const MULTIFD_COMPRESSION = ['none', 'zlib', 'zstd'] as const
 export const TRACE_END = ['idle', 'switchover'] as const
 export const MIGRATION_MODES = ['precopy', 'background-snapshot'] as const
 export const TRANSPORTS = ['network', 'local-remap', 'shared'] as const
@@ -137,6 +138,18 @@ export const SETTING_DEFS = {
     max: 65536,
     doc: "host cores the sender threads share with the guest's busy vCPUs: each runnable thread gets host-cpus / (threads + vCPUs) of a core, at most one (0 = unlimited: every sender thread has a core)",
   }),
+  multifd: bool(false, {qemu: true, fixed: true, doc: 'multifd capability: precopy pages go in packets over multifd-channels channel threads (not in postcopy; docs/stream.md)'}),
+  'multifd-channels': int(2, {qemu: true, fixed: true, unit: 'channels', min: 1, max: 255, doc: 'multifd: channels, each with its own sender thread'}),
+  'multifd-compression': choice(MULTIFD_COMPRESSION, 'none', {qemu: true, fixed: true, doc: "multifd: compress each packet's pages (ratio and CPU from the header's content profile)"}),
+  'multifd-zlib-level': int(1, {qemu: true, fixed: true, unit: 'level', min: 0, max: 9, doc: 'multifd-compression=zlib: deflate level (0 = store)'}),
+  'multifd-zstd-level': int(1, {qemu: true, fixed: true, unit: 'level', min: 0, max: 20, doc: 'multifd-compression=zstd: zstd level'}),
+  'multifd-flush-after-each-section': bool(false, {
+    fixed: true,
+    doc: "multifd: QEMU's migration property: true = multifd_send_sync_main after every RAM section (7.2, and machine types <= 7.2); false = once per full round of the dirty bitmap (8.1+)",
+  }),
+  xbzrle: bool(false, {qemu: true, fixed: true, doc: 'xbzrle capability: a re-sent page whose old copy is in the cache goes as the delta of the bytes the guest changed (not with multifd, not in postcopy)'}),
+  'xbzrle-cache-size': size(64 * MiB, {qemu: true, fixed: true, defaultText: '64MiB', doc: 'xbzrle: page cache size, a power-of-two number of pages (cache_init refuses others)'}),
+  'xbzrle-page-cost': ms(0, {unit: 'ms per page', doc: "xbzrle: sender CPU time to look up and encode one re-sent page (xbzrle_encode_buffer), on top of sender-page-cost; 0 = free"}),
   'remap-cost': ms(0.002, {fixed: true, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'}),
   'wp-cost': ms(0.00005, {fixed: true, doc: 'background-snapshot: time to write-protect one host page at the start'}),
   'auto-converge': bool(false, {qemu: true, fixed: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'}),

@@ -6,6 +6,7 @@ import type {AtomicOutput} from '../io/atomic-output.js'
 import {join} from 'node:path'
 import {causeColumns, iterationColumns, replayHeadline, replayTables, sendCountColumns} from '../analysis/replay-tables.js'
 import {modeJson, modeMarkdownRows, modeTextLines} from './postcopy-report.js'
+import {streamJson, streamTextLines} from './stream-report.js'
 import {settingsToJson} from '../replay/config.js'
 import type {ReplayResult} from '../replay/result.js'
 import {formatBytes, formatDurationNs} from '../util/units.js'
@@ -74,6 +75,7 @@ export function replayJson(r: ReplayResult, ctx: ReportContext): Record<string, 
     notes: r.notes,
     ...deviceJson(r),
     ...modeJson(r),
+    ...streamJson(r),
     perIteration,
   }
 }
@@ -161,6 +163,7 @@ export function replayText(r: ReplayResult, ctx: ReportContext): string {
     ])
   }
   kv.push(...modeTextLines(r))
+  kv.push(...streamTextLines(r))
   const w = Math.max(...kv.map(([k]) => k.length))
   for (const [k, v] of kv) out.push(`${k.padEnd(w)}  ${v}`)
   for (const n of r.notes) out.push(`note: ${n}`)
@@ -204,6 +207,7 @@ export async function replayMarkdown(r: ReplayResult, ctx: ReportContext): Promi
   out.push(`| zero pages | ${int(h.zeroPages)} |`)
   out.push(`| lost writes | ${int(h.lostWrites)} |`)
   out.push(...modeMarkdownRows(r))
+  out.push(...streamTextLines(r).map(([k, v]) => `| ${k.trim()} | ${v} |`))
   for (const n of r.notes) out.push(`| note | ${n} |`)
   out.push('')
   out.push('### Iterations')

@@ -181,6 +181,7 @@ export const ReplayOutput = z.strictObject({
   snapshot: nullableOpen,
   throttle: nullableOpen,
   transport: nullableOpen,
+  stream: open.optional().describe('the migration stream (docs/stream.md): sender CPU, multifd, compression, XBZRLE (query-migrate xbzrle-cache); only when one is on'),
   perIteration: z.array(z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]))),
   expect: z.unknown().optional().describe("model against QEMU's observed figures (--expect or an imported trace)"),
 })

@@ -71,13 +71,14 @@ export const SpecSchema = z.strictObject({
   virtioMem: z.unknown().optional(),
   vfio: z.unknown().optional(),
   dirtyTracking: z.unknown().optional(),
+  content: z.unknown().optional(),
   /** A fraction of guest RAM holding data at the start (1 = all), or the header's own forms. */
   populated: z.union([z.number().min(0).max(1), z.enum(['all', 'none']), z.array(z.unknown())]).default(1),
   workloads: z.array(Entry).default([]),
   migration: Migration.optional(),
 })
 
-export const HEADER_FIELDS = ['pageSize', 'memory', 'ramBlocks', 'memslots', 'vcpus', 'virtioMem', 'vfio', 'dirtyTracking'] as const
+export const HEADER_FIELDS = ['pageSize', 'memory', 'ramBlocks', 'memslots', 'vcpus', 'virtioMem', 'vfio', 'dirtyTracking', 'content'] as const
 
 export interface SpecEntry {
   workload: string
@@ -174,6 +175,8 @@ export interface SimpleSpecFlags {
   migParams?: string
   postcopyAt?: string
   populated?: number
+  /** A content profile for the whole guest (header `content`). */
+  content?: string
   params?: string[]
 }
 
@@ -195,6 +198,7 @@ export function specFromFlags(workload: string, f: SimpleSpecFlags): Record<stri
     memory: f.memory ?? '1G',
     vcpus: f.vcpus ?? 1,
     populated: f.populated ?? 1,
+    ...(f.content !== undefined ? {content: f.content} : {}),
     workloads: [{workload, params}],
     ...(f.migrateAt !== undefined
       ? {

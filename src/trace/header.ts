@@ -99,6 +99,11 @@ const DirtyTracking = z.strictObject({
 
 const PopulatedRange = z.strictObject({gpa: Size, len: Size})
 
+/** Page content profiles (what pages hold: how well multifd compression does; docs/stream.md). */
+export const CONTENT_PROFILES = ['random', 'text-like', 'mostly-zero'] as const
+export type ContentProfile = (typeof CONTENT_PROFILES)[number]
+const ContentRegion = z.strictObject({gpa: Size, len: Size, profile: z.enum(CONTENT_PROFILES)})
+
 export const HeaderSchema = z.strictObject({
   format: z.literal(HEADER_FORMAT),
   version: z.literal(HEADER_VERSION),
@@ -115,6 +120,8 @@ export const HeaderSchema = z.strictObject({
   dirtyTracking: DirtyTracking.default({mode: 'bitmap', manualProtect: true, initiallySet: true, ringSize: 4096}),
   /** Guest pages that hold non-zero data at the start: all, none, or ranges. */
   populated: z.union([z.enum(['all', 'none']), z.array(PopulatedRange)]).default('all'),
+  /** What the pages hold: one content profile for the whole guest, or per range (unlisted ranges: random). */
+  content: z.union([z.enum(CONTENT_PROFILES), z.array(ContentRegion)]).optional(),
   /** Generator provenance: the seed and spec that made the trace. */
   seed: z.number().int().optional(),
   generator: z.record(z.string(), z.unknown()).optional(),
@@ -167,6 +174,7 @@ export interface TraceHeader {
   vfio: VfioContainerSpec[]
   dirtyTracking: DirtyTrackingSpec
   populated: 'all' | 'none' | {gpa: number; len: number}[]
+  content?: ContentProfile | {gpa: number; len: number; profile: ContentProfile}[]
   seed?: number
   generator?: Record<string, unknown>
   source?: Record<string, unknown>
@@ -337,6 +345,7 @@ function normalizeHeader(h: ParsedHeader): TraceHeader {
     vfio: h.vfio,
     dirtyTracking: dt,
     populated: h.populated,
+    ...(h.content !== undefined ? {content: h.content} : {}),
     ...(h.seed !== undefined ? {seed: h.seed} : {}),
     ...(h.generator !== undefined ? {generator: h.generator} : {}),
     ...(h.source !== undefined ? {source: h.source} : {}),
@@ -370,6 +379,7 @@ export function serializeHeader(h: TraceHeader): Record<string, unknown> {
     vfio: h.vfio,
     dirtyTracking: h.dirtyTracking,
     populated: h.populated,
+    ...(h.content !== undefined ? {content: h.content} : {}),
     ...(h.seed !== undefined ? {seed: h.seed} : {}),
     ...(h.generator !== undefined ? {generator: h.generator} : {}),
     ...(h.source !== undefined ? {source: h.source} : {}),

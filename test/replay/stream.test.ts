@@ -54,3 +54,139 @@ test('sender-page-cost in the downtime: the pages left go at the slower of link 
   // 2 pages x 10 us of CPU (each above its 3.82 us on the link).
   t.true(close(r.downtime.ramMs, 0.02, 1e-9), `downtime RAM ${r.downtime.ramMs}`)
 })
+
+// --- multifd ---------------------------------------------------------------------------------
+const PACKET_LEN = 320 + 8 * 128 // sizeof(MultiFDPacket_t) + the offsets of 128 pages
+
+test('multifd x4, idle guest: packets of 128 pages, 4096 bytes a page, a 1344-byte header a packet, sync packets at setup and end', async (t) => {
+  const r = await idle({multifd: true, 'multifd-channels': 4})
+  const m = r.stream!.multifd!
+  t.is(m.packets, 16384 / 128)
+  t.is(m.syncs, 2, 'ram_save_setup and ram_save_complete (8.1+: no round completed in between)')
+  t.is(m.syncPackets, 8)
+  t.is(m.headerBytes, (128 + 8) * PACKET_LEN)
+  t.is(m.pageBytes, 16384 * 4096)
+  t.is(r.transferredBytes, 16384 * 4096 + (128 + 8) * PACKET_LEN)
+  // Link-bound: the pass is the pages and their packets' headers at 1 GiB/s; the downtime the
+  // final sync's 4 header-only packets.
+  const passMs = ((16384 * 4096 + 128 * PACKET_LEN) * 1000) / GiBps
+  t.true(close(r.rows[0]!.endNs / 1e6, passMs, 1e-6), `pass ${r.rows[0]!.endNs / 1e6} vs ${passMs}`)
+  t.true(close(r.downtimeMs, (4 * PACKET_LEN * 1000) / GiBps, 1e-9), `downtime ${r.downtimeMs}`)
+})
+
+test('multifd: total time = max(link, pages x cost / N threads) for an idle guest', async (t) => {
+  // 40 us per page: one thread 16384 x 40 us = 655.36 ms; 4 channels 163.84 ms (> the 63.2 ms link).
+  const one = await idle({'sender-page-cost': '0.04ms'})
+  t.true(close(one.totalTimeMs, 655.36, 1e-6), `1 thread ${one.totalTimeMs}`)
+  const four = await idle({'sender-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4})
+  const finalMs = (4 * PACKET_LEN * 1000) / GiBps
+  t.true(close(four.totalTimeMs, 163.84 + finalMs, 1e-6), `4 channels ${four.totalTimeMs}`)
+  t.is(four.stream!.cpuBoundPages, 16384)
+  // 2 host cores shared by 4 channel threads and 1 vCPU: 4 x 2/5 = 1.6 cores, 25 us a page.
+  const shared = await idle({'sender-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4, 'host-cpus': 2})
+  t.true(close(shared.totalTimeMs, 409.6 + finalMs, 1e-6), `4 channels on 2 cores ${shared.totalTimeMs}`)
+  t.true(close(shared.stream!.coreShare, 1.6, 1e-12))
+})
+
+test('multifd zero pages: legacy detection sends 9-byte records on the main channel; multifd detection (9.0+) an offset in a packet', async (t) => {
+  const {header, layout} = machine({memory: 64 * MiB, populated: 'none'})
+  const run = (zpd: string) =>
+    replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+      overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', multifd: true, 'multifd-channels': 2, 'zero-page-detection': zpd},
+    })
+  const legacy = await run('legacy')
+  t.is(legacy.stream!.multifd!.packets, 0)
+  t.is(legacy.transferredBytes, 16384 * 9 + 2 * 2 * PACKET_LEN)
+  const inChannels = await run('multifd')
+  t.is(inChannels.stream!.multifd!.packets, 128)
+  t.is(inChannels.stream!.multifd!.zeroPages, 16384)
+  t.is(inChannels.transferredBytes, (128 + 4) * PACKET_LEN)
+})
+
+test('multifd-flush-after-each-section (7.2): a sync after every ram_save_iterate, more sync packets', async (t) => {
+  // With 128 MiB/s windows the pass is cut into 100 ms sections (5 of them for 64 MiB).
+  const {header, layout} = machine({memory: 64 * MiB})
+  const events = batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])
+  const base = {'start-at': 0, 'stop-policy': 'rounds', multifd: true, 'multifd-channels': 2} as const
+  const perRound = await replay({header, layout, events}, {overrides: base})
+  const perSection = await replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {overrides: {...base, 'multifd-flush-after-each-section': true}})
+  const a = perRound.stream!.multifd!
+  const b = perSection.stream!.multifd!
+  t.is(a.syncs, 2)
+  t.true(b.syncs > a.syncs + 3, `${b.syncs} syncs`)
+  t.is(b.syncPackets, 2 * b.syncs)
+  t.is(perSection.transferredBytes, 16384 * 4096 + (b.packets + b.syncPackets) * PACKET_LEN)
+  // Each partial packet a section flush sends costs another header.
+  t.true(b.packets >= a.packets)
+})
+
+// --- compression -----------------------------------------------------------------------------
+test('multifd-compression: bytes = round(ratio x 4096) a page, from the header content profile; CPU per page / channels', async (t) => {
+  const {COMPRESSION_TABLE} = await import('../../src/replay/sender/compression-table.js')
+  const {header, layout} = machine({memory: 64 * MiB, content: 'text-like'})
+  const row = COMPRESSION_TABLE['text-like']!.zstd[1]!
+  const r = await replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+    overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', multifd: true, 'multifd-channels': 4, 'multifd-compression': 'zstd'},
+  })
+  const c = r.stream!.compression!
+  t.is(c.pages, 16384)
+  t.deepEqual(c.pagesByProfile, {'text-like': 16384})
+  t.is(c.compressedBytes, Math.round(row.ratio * 4096) * 16384)
+  t.is(r.transferredBytes, Math.round(row.ratio * 4096) * 16384 + (128 + 8) * PACKET_LEN)
+  t.true(close(c.cpuMs, (row.ns * 16384) / 1e6, 1e-6))
+  t.true(row.ratio < 0.6, `text-like compresses (ratio ${row.ratio})`)
+})
+
+test('content per region: pages outside every region count as random', async (t) => {
+  const {header, layout} = machine({memory: 64 * MiB, content: [{gpa: 0, len: 16 * MiB, profile: 'mostly-zero'}]})
+  const r = await replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+    overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', multifd: true, 'multifd-compression': 'zlib'},
+  })
+  t.deepEqual(r.stream!.compression!.pagesByProfile, {random: 12288, 'mostly-zero': 4096})
+})
+
+// --- XBZRLE ----------------------------------------------------------------------------------
+/**
+ * A 1 MiB guest (256 pages) on a link that sends a pass in 100 ms, rounds policy, threshold 1 page
+ * (downtime-limit 0.5 ms: 5253 bytes). Pages 10 and 11 are written during pass 1, so pass 2
+ * (from 100 ms; XBZRLE active: the scan wrapped) sends them as cache misses and caches them. Page
+ * 10 is written again at 100.5 ms, after its send: the sync at 100.78 ms finds 1 page, converges,
+ * and the stop-copy sends page 10 as a cache hit, encoded against the cached copy.
+ */
+async function xbzrleRun(second: {gpa: number; len: number}[]) {
+  const {header, layout} = machine({memory: MiB})
+  const rate = (256 * WIRE) / 0.1
+  const recs = [
+    {t_ns: 50e6, kind: 'write' as const, vcpu: 0, gpa: 10 * 4096, len: 8},
+    {t_ns: 50e6, kind: 'write' as const, vcpu: 0, gpa: 11 * 4096, len: 8},
+    ...second.map((w) => ({t_ns: 100.5e6, kind: 'write' as const, vcpu: 0, gpa: 10 * 4096 + w.gpa, len: w.len})),
+    {t_ns: 60e9, kind: 'read' as const, vcpu: 0, gpa: 0, len: 8},
+  ]
+  return replay({header, layout, events: batchesOf(layout, recs)}, {overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': rate, 'stop-policy': 'rounds', 'downtime-limit': '0.5ms', xbzrle: true}})
+}
+
+test('XBZRLE: a hit encodes the bytes the guest changed: runs 100 unchanged, 8 changed, 92 unchanged, 100 changed = 112 bytes', async (t) => {
+  const r = await xbzrleRun([
+    {gpa: 100, len: 8},
+    {gpa: 200, len: 100},
+  ])
+  t.is(r.stopReason, 'converged')
+  // uleb(100) + uleb(8) + 8 + uleb(92) + uleb(100) + 100; the last unchanged run is not written.
+  const encoded = 1 + 1 + 8 + 1 + 1 + 100
+  const record = 8 + 1 + 2 + encoded
+  t.is(r.downtime.ramPages, 1)
+  t.is(r.downtime.ramBytes, record)
+  t.is(r.transferredBytes, 256 * WIRE + 2 * WIRE + record)
+  t.deepEqual(r.stream!.xbzrle, {cacheSize: 64 * MiB, pages: 1, bytes: record - 8, cacheHits: 1, cacheMiss: 2, overflow: 0, skipped: 0, cacheMissRate: 2 / 3, savedBytes: WIRE - record})
+})
+
+test('XBZRLE: a delta that does not fit the page overflows, and the page goes whole', async (t) => {
+  const r = await xbzrleRun([{gpa: 0, len: 4096}])
+  t.is(r.downtime.ramBytes, WIRE)
+  const x = r.stream!.xbzrle!
+  t.is(x.overflow, 1)
+  t.is(x.cacheHits, 1)
+  t.is(x.pages, 0)
+  t.is(x.bytes, 4096)
+  t.is(x.savedBytes, 0)
+})

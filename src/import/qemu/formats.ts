@@ -93,6 +93,8 @@ export type EventRole =
   | 'vfio_dirty_bitmap'
   | 'vfio_migration_state'
   | 'ram_load'
+  | 'multifd_send'
+  | 'xbzrle'
 
 export interface EventSpec {
   name: string
@@ -110,6 +112,19 @@ export interface EventSpec {
 export const EVENT_SPECS: readonly EventSpec[] = [
   // migration/ram.c: ram_save_page() / save_normal_page path (not zero pages, not multifd).
   {name: 'ram_save_page', role: 'ram_save_page', fields: ['rb', 'offset', 'host'], variants: [{versions: '7.2+', format: '%s: offset: 0x%lx host: %p'}]},
+  // migration/multifd.c multifd_send_thread(): one packet on a channel (pages only as a count).
+  {
+    name: 'multifd_send',
+    role: 'multifd_send',
+    fields: ['channel', 'packet_num', 'normal', 'zero', 'flags', 'next_size'],
+    variants: [
+      {versions: '7.2-8.2', format: 'channel %u packet_num %lu normal pages %u flags 0x%x next packet size %u', order: [0, 1, 2, 4, 5]},
+      {versions: '9.0+', format: 'channel %u packet_num %lu normal pages %u zero pages %u flags 0x%x next packet size %u'},
+    ],
+  },
+  // migration/ram.c save_xbzrle_page(): a page unchanged since its cached copy (skipped), a delta too big.
+  {name: 'save_xbzrle_page_skipping', role: 'xbzrle', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  {name: 'save_xbzrle_page_overflow', role: 'xbzrle', fields: [], variants: [{versions: '7.2+', format: ''}]},
   // migration/ram.c migration_bitmap_sync().
   {name: 'migration_bitmap_sync_start', role: 'sync_start', fields: [], variants: [{versions: '7.2+', format: ''}]},
   {name: 'migration_bitmap_sync_end', role: 'sync_end', fields: ['dirty_pages'], variants: [{versions: '7.2+', format: 'dirty_pages %lu'}]},

@@ -78,6 +78,10 @@ interface ScanState {
   /** ram_save_page lines after the stop, and the time of the last one (µs). */
   stopPages: number
   stopLastUs: number
+  /** multifd_send: normal pages in the bulk stage (before the second sync), and after the stop with their packets. */
+  multifdBulkPages: number
+  stopMultifdPages: number
+  stopMultifdPackets: number
   /** virtio-mem requests before the migration's setup, in order (folded into the header). */
   vmemBefore: {role: 'vmem_plug' | 'vmem_unplug' | 'vmem_unplug_all'; gpa: number; count: number; response?: number}[]
 }
@@ -155,6 +159,9 @@ async function scan(file: string): Promise<ScanState> {
     stopUs: -1,
     stopPages: 0,
     stopLastUs: -1,
+    multifdBulkPages: 0,
+    stopMultifdPages: 0,
+    stopMultifdPackets: 0,
     vmemBefore: [],
   }
   await walk(
@@ -175,6 +182,17 @@ async function scan(file: string): Promise<ScanState> {
           }
           if (s.stopUs >= 0 && tUs >= 0) {
             s.stopPages++
+            s.stopLastUs = tUs
+          }
+          break
+        }
+        case 'multifd_send': {
+          // The packet's normal pages: offsets are not in the event, only the count.
+          const n = a.num[2]!
+          if (s.syncEnds < 2) s.multifdBulkPages += n
+          if (s.stopUs >= 0 && tUs >= 0) {
+            s.stopMultifdPages += n
+            s.stopMultifdPackets++
             s.stopLastUs = tUs
           }
           break
@@ -253,7 +271,10 @@ export function slotId(a: ParsedArgs): {as: number; slot: number} {
  * and the rate pages moved at once QEMU lifted the limit (migration_completion() sets the rate
  * limit to INT64_MAX), measured on the trace's own stop-copy sends: migtrace's link-bandwidth.
  */
-export function migrationParams(lab: LabConfig | undefined, s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'>): {params: string; switchover?: Record<string, unknown>} {
+export function migrationParams(
+  lab: LabConfig | undefined,
+  s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets'>>,
+): {params: string; switchover?: Record<string, unknown>} {
   const kv: string[] = []
   const a = lab?.args
   if (a !== undefined && typeof a.bandwidth === 'number') kv.push(`max-bandwidth=${Math.round(a.bandwidth * 1024 * 1024)}`)
@@ -265,8 +286,51 @@ export function migrationParams(lab: LabConfig | undefined, s: Pick<ScanState, '
     const rate = Math.round((bytes * 1e6) / (s.stopLastUs - s.stopUs))
     switchover = {pages: s.stopPages, ms: (s.stopLastUs - s.stopUs) / 1000, bytesPerSecond: rate, note: 'ram_save_page lines from the stop to the last send: normal pages x (4096 + 8 header bytes) / time; becomes link-bandwidth'}
     kv.push(`link-bandwidth=${rate}`)
+  } else if (s.stopUs >= 0 && (s.stopMultifdPages ?? 0) >= 256 && s.stopLastUs - s.stopUs >= 1000) {
+    // multifd: the channels' packets after the stop, 4096 bytes a page and packet_len (320 +
+    // 8 x 128 offsets) a packet (sender/multifd.ts).
+    const bytes = s.stopMultifdPages! * PAGE + s.stopMultifdPackets! * (320 + 8 * (MULTIFD_PACKET_BYTES / PAGE))
+    const rate = Math.round((bytes * 1e6) / (s.stopLastUs - s.stopUs))
+    switchover = {pages: s.stopMultifdPages, packets: s.stopMultifdPackets, ms: (s.stopLastUs - s.stopUs) / 1000, bytesPerSecond: rate, note: 'multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time; becomes link-bandwidth'}
+    kv.push(`link-bandwidth=${rate}`)
   }
   return {params: kv.join(';'), ...(switchover !== undefined ? {switchover} : {})}
+}
+
+/** MULTIFD_PACKET_SIZE: 128 pages of 4 KiB a packet. */
+const MULTIFD_PACKET_BYTES = 512 * 1024
+
+/** The QEMU version of a lab run as [major, minor] ("QEMU emulator version 7.2.22 (...)"), or undefined. */
+function qemuVersionOf(lab: LabConfig | undefined): [number, number] | undefined {
+  const m = /version (\d+)\.(\d+)/.exec(lab?.qemu_version ?? '')
+  return m ? [Number(m[1]), Number(m[2])] : undefined
+}
+
+/**
+ * The capabilities and parameters a lab run migrated with that shape the model (fixed settings:
+ * they must be given before the replay starts, so they are not mig_start params): multifd with
+ * its channels and compression, XBZRLE and its cache, and the rules of the run's QEMU version
+ * (7.2 and 8.x: zero pages found by the migration thread, not in multifd, which came in 9.0;
+ * before 8.1 multifd flushes after every RAM section). `lab analyze` and `replay` users pass them
+ * as --set (header.source.settings).
+ */
+export function labSettings(lab: LabConfig | undefined): string[] {
+  const a = lab?.args
+  if (a === undefined) return []
+  const out: string[] = []
+  const v = qemuVersionOf(lab)
+  const before = (major: number, minor: number): boolean => v !== undefined && (v[0] < major || (v[0] === major && v[1] < minor))
+  if (typeof a.multifd_channels === 'number' && a.multifd_channels > 0) {
+    out.push('multifd=on', `multifd-channels=${a.multifd_channels}`)
+    if (typeof a.multifd_compression === 'string' && a.multifd_compression !== 'none') out.push(`multifd-compression=${a.multifd_compression}`)
+    if (before(9, 0)) out.push('zero-page-detection=legacy')
+    if (before(8, 1)) out.push('multifd-flush-after-each-section=on')
+  }
+  if (a.xbzrle === true) {
+    out.push('xbzrle=on')
+    if (typeof a.xbzrle_cache_size === 'number') out.push(`xbzrle-cache-size=${a.xbzrle_cache_size}`)
+  }
+  return out
 }
 
 interface Resolved {
@@ -303,6 +367,24 @@ function resolveLayout(opts: ImportOptions, s: ScanState, lab: LabConfig | undef
   if (s.vfioSeen) input.vfio = [{id: 'vfio0', dirtyTracking: 'type1'}]
   const header = parseHeader(input, opts.layout ?? opts.trace)
   return {header, blockNames: r.blockNames, from, notes: r.notes}
+}
+
+/**
+ * multifd runs: the bulk stage's normal pages are known only as a count (multifd_send), so the
+ * first `pages` pages of the RAM memslots (in address order) hold data at the start. The figures
+ * that depend only on the count (bytes of the first pass) are exact; which pages they are is not.
+ */
+function populatedFirst(h: TraceHeader, pages: number): {gpa: number; len: number}[] {
+  const out: {gpa: number; len: number}[] = []
+  let left = pages * PAGE
+  const vmem = new Set(h.virtioMem.map((d) => d.ramBlock))
+  for (const m of [...h.memslots].filter((x) => !vmem.has(x.ramBlock)).sort((x, y) => x.base - y.base)) {
+    if (left <= 0) break
+    const len = Math.min(left, m.size)
+    out.push({gpa: m.base, len})
+    left -= len
+  }
+  return out
 }
 
 /**
@@ -395,7 +477,8 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     workload = loadWorkload(lab, opts.console, opts.workload!)
   }
 
-  const populated = res.from === 'header' ? res.header.populated : populatedFromBulk(s, res.blockNames, mapper)
+  const populated = res.from === 'header' ? res.header.populated : s.bulk.size === 0 && s.multifdBulkPages > 0 ? populatedFirst(res.header, s.multifdBulkPages) : populatedFromBulk(s, res.blockNames, mapper)
+  const settings = labSettings(lab)
   // The populated map is memory as the migration found it, so the virtio-mem plug state must be
   // that of the same moment: requests before the setup are folded into the header's initial state.
   const virtioMem = res.from === 'header' ? res.header.virtioMem : foldVirtioMemRequests(res.header.virtioMem, s.vmemBefore)
@@ -422,6 +505,8 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     ...(lab !== undefined ? {labRun: lab.name ?? null, labArgs: lab.args} : {}),
     qemuBlockNames: Object.fromEntries(res.blockNames),
     ...(mig.params !== '' ? {migrationParams: mig.params} : {}),
+    ...(settings.length > 0 ? {settings, settingsNote: "the run's capabilities and QEMU-version rules: replay with --set for each (lab analyze does)"} : {}),
+    ...(s.bulk.size === 0 && s.multifdBulkPages > 0 ? {populatedNote: `multifd_send gives page counts, not offsets: the ${s.multifdBulkPages} normal pages of the bulk stage are taken as the first ones of guest RAM`} : {}),
     ...(tcg ? {accel: 'tcg', dirtyTrackingNote: 'TCG dirty bitmap: modelled as the legacy KVM bitmap (get-and-clear at sync); replay with --set lazy-clear=false'} : {}),
     ...(mig.switchover !== undefined ? {switchoverMeasured: mig.switchover} : {}),
   }

@@ -122,6 +122,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     showTransport: true,
   }
   if (d.throttle) f.throttle = d.throttle.result(e.stopNs)
+  if (streamShown(s)) f.stream = d.sender.costs.figures()
   const post = e.post
   if (post) {
     f.postcopy = post.result(d.startNs, d.clock.offset)
@@ -157,4 +158,9 @@ function transferTimeline(points: readonly number[], startNs: number, endNs: num
     bytes.push(total)
   }
   return {tMs, bytes}
+}
+
+/** The result has a stream section when a stream feature is on (docs/stream.md). */
+function streamShown(s: ReplaySettings): boolean {
+  return s.multifd || s.xbzrle || s['sender-page-cost'] > 0 || s['host-cpus'] > 0
 }

@@ -61,7 +61,7 @@ export class SnapshotDriver implements ReplayDriver {
   ) {
     this.layout = host.layout
     this.rate = linkRate(settings)
-    this.costs = new PageCosts(host.transport, settings, host.header.vcpus)
+    this.costs = new PageCosts(host, settings)
     this.latency = new FaultLatency(clock.vcpus)
     const at = settings['start-at']
     if (at !== undefined) this.startNs = at * 1e6

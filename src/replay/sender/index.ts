@@ -53,10 +53,13 @@ export class Sender {
     private readonly host: HostModel,
     settings: ReplaySettings,
   ) {
-    this.costs = new PageCosts(host.transport, settings, host.header.vcpus)
+    this.costs = new PageCosts(host, settings, true)
     this.rate = linkRate(settings)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(settings)
+    // ram_save_setup's multifd_send_sync_main (its time is in setup-time).
+    this.transferred += this.costs.setup()
+    if (this.costs.xbzrle) host.byteWrites = this.costs.xbzrle
   }
 
   /** Live parameters (a trace's mig_set): a new rate takes effect from the next page. */
@@ -100,14 +103,32 @@ export class Sender {
     const host = this.host
     const bytes = host.sendPage(p, false)
     if (bytes === 0) return 0
+    if (this.costs.any) return this.queueCosted(p, bytes)
     this.windowBytes += bytes
     this.transferred += bytes
     this.queued += bytes
-    if (this.costs.any) {
-      const extra = this.costs.extraNs(p, host.memory.nonzero.get(p), bytes * this.perByte)
-      if (extra > 0) this.queued += extra / this.perByte
-    }
     return bytes
+  }
+
+  /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and time queued. */
+  private queueCosted(p: number, bytes: number): number {
+    const costs = this.costs
+    const ns = costs.page(p, this.host.memory.nonzero.get(p), bytes, this.perByte, this.host.syncCount, false)
+    const wire = costs.wire
+    this.windowBytes += wire
+    this.transferred += wire
+    this.queued += ns / this.perByte
+    return wire
+  }
+
+  /** ram_save_iterate's end at `now`: multifd_send_sync_main when it runs per section. Returns the thread's next time. */
+  private endSection(now: number): number {
+    const b = this.costs.sectionEnd(false)
+    if (b === 0) return now
+    this.windowBytes += b
+    this.transferred += b
+    this.queued += b
+    return Math.max(now, this.t0 + this.queued * this.perByte)
   }
 
   /** qemu_savevm_state_iterate starts at `t`: device data first (vfio_save_iterate), then RAM. */
@@ -134,23 +155,22 @@ export class Sender {
       if (p < 0) {
         // ram_save_iterate: pages == 0, RAM clean.
         this.turnOver = true
-        return now
+        return costs.any ? this.endSection(now) : now
       }
       const bytes = host.sendPage(p, false)
       if (bytes > 0) {
-        this.windowBytes += bytes
-        this.transferred += bytes
-        this.queued += bytes
-        if (costs.any) {
-          const extra = costs.extraNs(p, host.memory.nonzero.get(p), bytes * this.perByte)
-          if (extra > 0) this.queued += extra / this.perByte
+        if (costs.any) this.queueCosted(p, bytes)
+        else {
+          this.windowBytes += bytes
+          this.transferred += bytes
+          this.queued += bytes
         }
       }
       this.lastPageAt = now
       const next = this.t0 + this.queued * this.perByte
       if (this.windowBytes > this.budget || ((++this.iterateCalls & 63) === 0 && next - this.iterateStart > MAX_WAIT_NS)) {
         this.turnOver = true
-        return next
+        return costs.any ? this.endSection(next) : next
       }
       if (next > until) {
         this.turnOver = false
@@ -204,17 +224,31 @@ export class Sender {
   sendRemaining(): {pages: number; bytes: number; ns: number} {
     const host = this.host
     const mb = host.mb
+    const costs = this.costs
     let bytes = 0
     let pages = 0
-    let extraNs = 0
+    if (!costs.any) {
+      for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
+        bytes += host.sendPage(p, true)
+        pages++
+      }
+      this.transferred += bytes
+      return {pages, bytes, ns: (bytes * 1e9) / this.rate}
+    }
+    let ns = 0
     for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
       const b = host.sendPage(p, true)
-      bytes += b
       pages++
-      if (b > 0) extraNs += this.costs.extraNs(p, host.memory.nonzero.get(p), (b * 1e9) / this.rate)
+      if (b === 0) continue
+      ns += costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
+      bytes += costs.wire
     }
+    // ram_save_complete: multifd_send_sync_main, the channels' last packets.
+    const flush = costs.sectionEnd(true)
+    bytes += flush
+    ns += flush * this.perByte
     this.transferred += bytes
-    return {pages, bytes, ns: (bytes * 1e9) / this.rate + extraNs}
+    return {pages, bytes, ns}
   }
 
   /** Bytes sent at the link rate outside a run (device state during the downtime): their time (ns). */
