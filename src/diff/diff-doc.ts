@@ -29,6 +29,7 @@ const SavedReplay = z.looseObject({
   downtime: z.looseObject({ramMs: z.number(), deviceStateMs: z.number(), vfioStateMs: z.number().optional()}),
   pagesSent: z.number(),
   bytesSent: z.number(),
+  transferredBytes: z.number().optional(),
   ratioToRam: z.number(),
   firstPages: z.number(),
   redirtiedPages: z.number(),
@@ -96,6 +97,8 @@ export function savedMetrics(j: SavedReplay): Record<string, number> {
     dirtySyncCount: j.dirtySyncCount,
     pagesSent: j.pagesSent,
     bytesSent: j.bytesSent,
+    // Results saved before transferredBytes existed carried RAM records only on the wire.
+    transferredBytes: j.transferredBytes ?? j.bytesSent,
     ratioToRam: j.ratioToRam,
     firstPages: j.firstPages,
     redirtiedPages: j.redirtiedPages,
