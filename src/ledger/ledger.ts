@@ -6,10 +6,13 @@
  * - redundant: content unchanged since its last send (a double-copy), with the cause the dirty
  *   source gave when it set the page's migration-bitmap bit;
  * - zero: the page holds only zeros (never written, not populated).
- * Per page one byte: send count (low 4 bits, saturating at 15) and pending cause (high 4 bits).
+ * Per page: a `sent` bit, the send count of pages sent twice or more in a small table, and the
+ * pending cause (4 bits, stored only for chunks where some page has a cause other than 0); the
+ * histogram of send counts is kept as sends happen. A 1 TiB guest costs ~1 bit per page here.
  * The ledger knows no model type: it reads page contents through PageContent and numbers causes
  * by the run's cause list (the model's CauseTable fits both shapes).
  */
+import {Bitmap, lowestBit, popcount32} from '../model/bitmap.js'
 
 /** A run can tell at most this many causes apart: a page's pending cause is kept in 4 bits. */
 export const MAX_CAUSES = 16
@@ -62,7 +65,14 @@ export interface LedgerTotals {
 }
 
 export class SendLedger {
-  readonly info: Uint8Array
+  /** Pages sent at least once. */
+  readonly sent: Bitmap
+  /** Send counts of the pages sent twice or more (the rest: 0 or 1, from `sent`). */
+  private readonly multi = new PageCounts()
+  /** Pending causes, 4 bits per page, in chunks allocated at the first non-zero cause. */
+  private readonly causeChunks: (Uint8Array | undefined)[]
+  /** Pages by send count (index 15: 15 or more), kept as sends happen. */
+  private readonly hist = new Float64Array(16)
   readonly total = new Float64Array(COUNTER_LEN)
   /** Counters of the current iteration (reset by beginIteration). */
   readonly iter = new Float64Array(COUNTER_LEN)
@@ -70,18 +80,25 @@ export class SendLedger {
 
   constructor(
     readonly memory: PageContent,
-    pages: number,
+    readonly pages: number,
     readonly pageSize: number,
     /** The run's causes by code (a live list: parts may add causes while the model is built). */
     readonly causes: readonly {readonly id: string}[],
     public zeroPageDetection = true,
   ) {
-    this.info = new Uint8Array(pages)
+    this.sent = new Bitmap(pages)
+    this.causeChunks = new Array<Uint8Array | undefined>(Math.ceil(pages / CAUSE_CHUNK_PAGES)).fill(undefined)
     this.normalBytes = PAGE_HEADER_BYTES + pageSize
+    this.hist[0] = pages
   }
 
-  reset(): void {
-    this.info.fill(0)
+  /** `fresh`: just built, the sent bitmap is still zero. */
+  reset(fresh = false): void {
+    this.sent.clearAll(fresh)
+    this.multi.clear()
+    this.causeChunks.fill(undefined)
+    this.hist.fill(0)
+    this.hist[0] = this.pages
     this.total.fill(0)
     this.iter.fill(0)
   }
@@ -97,15 +114,39 @@ export class SendLedger {
 
   /** The dirty source that set page p's migration-bitmap bit. */
   setCause(p: number, code: number): void {
-    this.info[p] = (this.info[p]! & 0x0f) | (code << 4)
+    const i = p >>> CAUSE_CHUNK_SHIFT
+    let c = this.causeChunks[i]
+    if (c === undefined) {
+      // Every cause starts as 0 (unattributed): a chunk is only needed once a page has another.
+      if (code === 0) return
+      c = this.causeChunks[i] = new Uint8Array(CAUSE_CHUNK_PAGES >>> 1)
+    }
+    const o = (p & (CAUSE_CHUNK_PAGES - 1)) >>> 1
+    c[o] = p & 1 ? (c[o]! & 0x0f) | (code << 4) : (c[o]! & 0xf0) | code
   }
 
   causeOf(p: number): number {
-    return this.info[p]! >>> 4
+    const c = this.causeChunks[p >>> CAUSE_CHUNK_SHIFT]
+    if (c === undefined) return 0
+    const v = c[(p & (CAUSE_CHUNK_PAGES - 1)) >>> 1]!
+    return p & 1 ? v >>> 4 : v & 0x0f
   }
 
+  /** Times page p was sent (15: 15 or more). */
   sendCount(p: number): number {
-    return this.info[p]! & 0x0f
+    if (!this.sent.get(p)) return 0
+    return this.multi.get(p) || 1
+  }
+
+  /** Count one more send of page p, which was sent before; returns the count before. */
+  private countResend(p: number): number {
+    const n = this.multi.get(p) || 1
+    if (n < 15) {
+      this.multi.set(p, n + 1)
+      this.hist[n]!--
+      this.hist[n + 1]!++
+    }
+    return n
   }
 
   /**
@@ -120,20 +161,26 @@ export class SendLedger {
     const mod = mem.modified.words[w]!
     const modified = (mod & m) !== 0
     if (modified) mem.modified.words[w] = mod & ~m
-    const inf = this.info[p]!
-    const count = inf & 0x0f
+    const sw = this.sent.words
+    const s = sw[w]!
+    const before = (s & m) !== 0
+    if (before) this.countResend(p)
+    else {
+      sw[w] = s | m
+      this.hist[0]!--
+      this.hist[1]!++
+    }
     let cls: number
     if (!nonzero) cls = C.zero
-    else if (count === 0) cls = C.first
+    else if (!before) cls = C.first
     else if (modified) cls = C.redirtied
     else {
       cls = C.redundant
-      const k = C.cause + (inf >>> 4)
+      const k = C.cause + this.causeOf(p)
       this.total[k]!++
       this.iter[k]!++
     }
     const bytes = wireBytes >= 0 ? wireBytes : !nonzero && this.zeroPageDetection ? ZERO_PAGE_BYTES : this.normalBytes
-    if (count < 15) this.info[p] = inf + 1
     this.total[cls]!++
     this.iter[cls]!++
     this.total[C.pages]!++
@@ -144,6 +191,71 @@ export class SendLedger {
       this.total[C.zeroBytes]! += bytes
       this.iter[C.zeroBytes]! += bytes
     } else if (cls === C.redundant) this.total[C.redundantBytes]! += bytes
+    return bytes
+  }
+
+  /** Bytes of one page record for a page with data / a zero page, as recordSend counts them by default. */
+  get zeroBytes(): number {
+    return this.zeroPageDetection ? ZERO_PAGE_BYTES : this.normalBytes
+  }
+
+  /**
+   * recordSend of every page of word w in `bits` at once (same figures as page by page, in any
+   * order: the sends of one word read content no write changes in between). `nzBytes` and
+   * `zBytes` are the wire bytes of a page with data and of a zero page. Returns the bytes.
+   */
+  recordWord(w: number, bits: number, nzBytes: number, zBytes: number): number {
+    const mem = this.memory
+    const nz = (mem.nonzero.words[w]! & bits) >>> 0
+    const mw = mem.modified.words
+    const mod = (mw[w]! & bits) >>> 0
+    if (mod !== 0) mw[w] = mw[w]! & ~mod
+    const sw = this.sent.words
+    const before = (sw[w]! & bits) >>> 0
+    const fresh = (bits & ~before) >>> 0
+    const total = this.total
+    const iter = this.iter
+    if (fresh !== 0) {
+      sw[w] = sw[w]! | fresh
+      const n = popcount32(fresh)
+      this.hist[0]! -= n
+      this.hist[1]! += n
+    }
+    if (before !== 0) {
+      const base = w * 32
+      for (let v = before; v !== 0; v = (v & (v - 1)) >>> 0) this.countResend(base + lowestBit(v))
+      // Unchanged since their last send: double copies, by the cause that set their bit.
+      let red = (before & nz & ~mod) >>> 0
+      if (red !== 0) {
+        const r = popcount32(red)
+        total[C.redundant]! += r
+        iter[C.redundant]! += r
+        total[C.redundantBytes]! += r * nzBytes
+        for (; red !== 0; red = (red & (red - 1)) >>> 0) {
+          const k = C.cause + this.causeOf(base + lowestBit(red))
+          total[k]!++
+          iter[k]!++
+        }
+      }
+      const re = popcount32((before & nz & mod) >>> 0)
+      total[C.redirtied]! += re
+      iter[C.redirtied]! += re
+    }
+    const first = popcount32((fresh & nz) >>> 0)
+    total[C.first]! += first
+    iter[C.first]! += first
+    const nn = popcount32(nz)
+    const nzero = popcount32(bits) - nn
+    total[C.zero]! += nzero
+    iter[C.zero]! += nzero
+    const zb = nzero * zBytes
+    total[C.zeroBytes]! += zb
+    iter[C.zeroBytes]! += zb
+    const bytes = nn * nzBytes + zb
+    total[C.pages]! += nn + nzero
+    iter[C.pages]! += nn + nzero
+    total[C.bytes]! += bytes
+    iter[C.bytes]! += bytes
     return bytes
   }
 
@@ -187,15 +299,93 @@ export class SendLedger {
 
   /** Pages by number of sends: index k = pages sent k times (15 = 15 or more). */
   sendCountHistogram(): number[] {
-    const h = new Array<number>(16).fill(0)
-    const info = this.info
-    for (let p = 0; p < info.length; p++) h[info[p]! & 0x0f]!++
-    return h
+    return Array.from(this.hist)
+  }
+
+  /** Pages of [a, b) never sent. */
+  unsentPages(a: number, b: number): number {
+    return b - a - this.sent.count(a, b)
   }
 
   /** Pages whose destination copy differs from the source (meaningful once the source stopped). */
   lostWrites(): number {
     return this.memory.staleCount()
+  }
+}
+
+/** Pending causes are kept in chunks of this many pages (32 KiB of 4-bit codes). */
+const CAUSE_CHUNK_SHIFT = 16
+const CAUSE_CHUNK_PAGES = 1 << CAUSE_CHUNK_SHIFT
+/** An empty slot of PageCounts (page numbers stay below 2^32 - 1). */
+const EMPTY = 0xffffffff
+
+/**
+ * Page -> count for the pages sent twice or more: open addressing with linear probing over two
+ * typed arrays (no per-page objects), doubled at half load. Entries are never removed (a count only
+ * grows) until clear(). Page numbers must stay below 2^32 - 1.
+ */
+export class PageCounts {
+  private keys = PageCounts.empty(1024)
+  private vals = new Uint8Array(1024)
+  private shift = 22
+  size = 0
+
+  private static empty(n: number): Uint32Array {
+    return new Uint32Array(n).fill(EMPTY)
+  }
+
+  clear(): void {
+    if (this.size === 0) return
+    this.keys = PageCounts.empty(1024)
+    this.vals = new Uint8Array(1024)
+    this.shift = 22
+    this.size = 0
+  }
+
+  /** Fibonacci hashing: the product's top bits pick the slot. */
+  private slot(p: number): number {
+    const keys = this.keys
+    const mask = keys.length - 1
+    let i = Math.imul(p, 0x9e3779b1) >>> this.shift
+    for (;;) {
+      const k = keys[i]!
+      if (k === p || k === EMPTY) return i
+      i = (i + 1) & mask
+    }
+  }
+
+  /** Count of page p, 0 if absent. */
+  get(p: number): number {
+    const i = this.slot(p)
+    return this.keys[i] === p ? this.vals[i]! : 0
+  }
+
+  set(p: number, n: number): void {
+    let i = this.slot(p)
+    if (this.keys[i] !== p) {
+      if (2 * (this.size + 1) > this.keys.length) {
+        this.grow()
+        i = this.slot(p)
+      }
+      this.keys[i] = p
+      this.size++
+    }
+    this.vals[i] = n
+  }
+
+  private grow(): void {
+    const keys = this.keys
+    const vals = this.vals
+    this.keys = PageCounts.empty(keys.length * 2)
+    this.vals = new Uint8Array(keys.length * 2)
+    this.shift--
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!
+      if (k === EMPTY) continue
+      const j = this.slot(k)
+      this.keys[j] = k
+      this.vals[j] = vals[i]!
+    }
   }
 }
 

@@ -24,7 +24,8 @@ export interface ModelComponent<D = unknown> {
   readonly id: string
   /** Event kind codes this component consumes in the engine's event loop. */
   readonly kinds: readonly number[]
-  reset(): void
+  /** Back to the start state; `fresh`: the part was just built (its typed arrays are still zero). */
+  reset(fresh?: boolean): void
   handleEvent?(b: EventBatch, i: number, now: number): void
   /** memory_global_dirty_log_start(GLOBAL_DIRTY_MIGRATION). */
   logStart?(now: number): void

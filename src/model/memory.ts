@@ -25,10 +25,13 @@ export class GuestMemory {
     this.modified = new Bitmap(this.pages)
   }
 
-  /** Start state from the header's `populated`: those pages hold data the destination lacks. */
-  reset(populated: TraceHeader['populated'] = this.layout.header.populated): void {
-    this.nonzero.fill(false)
-    this.modified.fill(false)
+  /**
+   * Start state from the header's `populated`: those pages hold data the destination lacks.
+   * `fresh`: just built, the bitmaps are still zero.
+   */
+  reset(populated: TraceHeader['populated'] = this.layout.header.populated, fresh = false): void {
+    this.nonzero.clearAll(fresh)
+    this.modified.clearAll(fresh)
     this.newlyModified = 0
     if (populated === 'none') return
     if (populated === 'all') {

@@ -138,14 +138,15 @@ export class HostModel {
     this.components.push(this.kvm)
     if (this.virtioMem) this.components.push(this.virtioMem)
     for (const c of this.components) for (const k of c.kinds) this.byKind[k] = c
-    this.reset()
+    this.reset(true)
   }
 
-  reset(): void {
-    this.memory.reset()
-    this.ledger.reset()
-    this.mb.reset()
-    for (const c of this.components) c.reset()
+  /** Back to the start state; `fresh` (from the constructor): the bitmaps are still zero. */
+  reset(fresh = false): void {
+    this.memory.reset(undefined, fresh)
+    this.ledger.reset(fresh)
+    this.mb.reset(fresh)
+    for (const c of this.components) c.reset(fresh)
     this.syncCount = 0
     this.lazyClears = 0
     this.sharedDirtyPages = 0
@@ -201,18 +202,38 @@ export class HostModel {
     for (const c of this.components) c.logClear?.(a, b)
   }
 
+  /** Wire bytes of a page with data and of a zero page when only the transport decides (sendWord). */
+  get pageBytes(): {nonzero: number; zero: number} {
+    if (this.transport.kind === 'network') return {nonzero: this.ledger.normalBytes, zero: this.ledger.zeroBytes}
+    return {nonzero: this.transport.wireBytes(true), zero: this.transport.wireBytes(false)}
+  }
+
+  /** sendPage's lazy CLEAR of page p's chunk (migration_clear_memory_region_dirty_bitmap). */
+  lazyClearAt(p: number): void {
+    const a = this.mb.takeChunk(p)
+    if (a >= 0) {
+      this.lazyClears++
+      this.logClear(a, this.mb.pendingChunkEnd)
+    }
+  }
+
+  /**
+   * sendPage of every dirty page of word w from bit `from` up, for the last stage (no lazy CLEAR):
+   * the same figures page by page would give. Returns the bits sent (0: none) and adds their
+   * bytes to `out.bytes`.
+   */
+  sendWordLastStage(w: number, from: number, nzBytes: number, zBytes: number, out: {bytes: number}): number {
+    const v = this.mb.takeWordFrom(w, from)
+    if (v !== 0) out.bytes += this.ledger.recordWord(w, v, nzBytes, zBytes)
+    return v
+  }
+
   /**
    * One page leaves: migration_bitmap_clear_dirty (lazy CLEAR of its chunk unless last stage),
    * then the ledger reads and classifies the page. Returns bytes on the wire, 0 if it was clean.
    */
   sendPage(p: number, lastStage: boolean): number {
-    if (!lastStage && this.settings['lazy-clear']) {
-      const a = this.mb.takeChunk(p)
-      if (a >= 0) {
-        this.lazyClears++
-        this.logClear(a, this.mb.pendingChunkEnd)
-      }
-    }
+    if (!lastStage && this.settings['lazy-clear']) this.lazyClearAt(p)
     if (!this.mb.takePage(p)) return 0
     if (this.transport.kind === 'network') return this.ledger.recordSend(p)
     return this.ledger.recordSend(p, this.transport.wireBytes(this.memory.nonzero.get(p)))

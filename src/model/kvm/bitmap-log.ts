@@ -50,9 +50,9 @@ export class KvmBitmapLog implements KvmBitmapDirtyLog {
     this.slotPages = Float64Array.from(layout.slots, (s) => s.pages)
   }
 
-  reset(): void {
-    this.dirty.fill(false)
-    this.initial.fill(false)
+  reset(fresh = false): void {
+    this.dirty.clearAll(fresh)
+    this.initial.clearAll(fresh)
     this.logging.fill(0)
     this.loggingSlots = 0
     this.allLogging = false

@@ -51,8 +51,8 @@ export class KvmDirtyRing implements KvmRingDirtyLog {
     this.slotPages = Float64Array.from(layout.slots, (s) => s.pages)
   }
 
-  reset(): void {
-    this.prot.fill(false)
+  reset(fresh = false): void {
+    this.prot.clearAll(fresh)
     this.fill.fill(0)
     this.logging.fill(0)
     this.fullPending = false

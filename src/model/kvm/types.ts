@@ -24,7 +24,8 @@ export interface KvmDirtyLog {
   /** mode.family, as a discriminant for the two interfaces below. */
   readonly family: 'bitmap' | 'ring'
   readonly stats: KvmStats
-  reset(): void
+  /** `fresh`: just built, the bitmaps are still zero (ModelComponent.reset). */
+  reset(fresh?: boolean): void
   /** KVM_SET_USER_MEMORY_REGION with KVM_MEM_LOG_DIRTY_PAGES set on slot index s. */
   startLogging(s: number): void
   /** The flag cleared: the slot's bitmap (or ring protection) goes away. */

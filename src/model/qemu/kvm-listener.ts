@@ -59,9 +59,9 @@ export class KvmListener implements ModelComponent<KvmData> {
     this.initialCause = opts.mode.initiallySet ? opts.causes.code(MODEL_CAUSES.initiallySet) : 0
   }
 
-  reset(): void {
-    this.kvm.reset()
-    this.cache.fill(false)
+  reset(fresh = false): void {
+    this.kvm.reset(fresh)
+    this.cache.clearAll(fresh)
     this.nextReap = Infinity
     this.logging = false
     this.clearCalls = 0

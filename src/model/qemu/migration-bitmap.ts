@@ -42,9 +42,10 @@ export class MigrationBitmap implements DirtySink {
     this.clearBmap = new Bitmap(chunks)
   }
 
-  reset(): void {
-    this.bmap.fill(false)
-    this.clearBmap.fill(false)
+  /** `fresh`: just built, the bitmaps are still zero. */
+  reset(fresh = false): void {
+    this.bmap.clearAll(fresh)
+    this.clearBmap.clearAll(fresh)
     this.dirtyPages = 0
     this.newPages = 0
     this.cursor = 0
@@ -139,6 +140,34 @@ export class MigrationBitmap implements DirtySink {
     }
     this.cursor = p
     return p
+  }
+
+  /** Page p lies in the chunk takeChunk looked at last (its CLEAR is done or not needed). */
+  inSeenChunk(p: number): boolean {
+    return p >= this.seenLo && p < this.seenHi
+  }
+
+  /**
+   * The pages of word w from bit `from` up that are set, all taken at once (test_and_clear_bit on
+   * each, in page order): the cursor ends on the last of them. Returns the bits taken.
+   */
+  takeWordFrom(w: number, from: number): number {
+    const words = this.bmap.words
+    const v = (words[w]! & (0xffffffff << from)) >>> 0
+    if (v === 0) return 0
+    this.takeBits(w, v)
+    return v
+  }
+
+  /** Clear bits `v` (all set) of word w as sent; the cursor moves to the highest of them. */
+  takeBits(w: number, v: number): void {
+    const words = this.bmap.words
+    words[w] = words[w]! & ~v
+    this.dirtyPages -= popcount32(v)
+    const last = w * 32 + 31 - Math.clz32(v)
+    // findNext called again inside one word never wraps.
+    if (last !== this.cursor) this.wrapped = false
+    this.cursor = last
   }
 
   /** The page is being sent: test_and_clear_bit(page, rb->bmap). */

@@ -42,8 +42,8 @@ export class QemuSideDirtySource implements ModelComponent<QemuSideData> {
     this.cause = causes.code(MODEL_CAUSES.dmaVhost)
   }
 
-  reset(): void {
-    this.bits?.fill(false)
+  reset(fresh = false): void {
+    this.bits?.clearAll(fresh)
     this.lo = Infinity
     this.hi = -1
     this.logging = false

@@ -179,7 +179,7 @@ export class SnapshotDriver implements ReplayDriver {
     let twice = 0
     for (let k = 2; k < hist.length; k++) twice += hist[k]!
     let notSaved = 0
-    for (const b of this.layout.blocks) for (let p = b.firstPage; p < b.firstPage + b.pages; p++) if (ledger.sendCount(p) === 0) notSaved++
+    for (const b of this.layout.blocks) notSaved += ledger.unsentPages(b.firstPage, b.firstPage + b.pages)
     const row = emptyRow({iteration: 0, phase: 'live', startNs: this.startNs, dirtyPagesAtSync: this.layout.guestPages, syncs: 0, bandwidthBps: this.rate, throttlePct: 0})
     const c = ledger.takeIteration()
     row.endNs = this.endNs

@@ -14,6 +14,7 @@
  */
 import type {HostModel} from '../host.js'
 import type {ReplaySettings} from '../settings.js'
+import {popcount32} from '../../model/bitmap.js'
 import {PageCosts} from './costs.js'
 import {linkRate, WINDOW_NS, windowBudget} from './link.js'
 
@@ -146,6 +147,7 @@ export class Sender {
    * Returns the time of the thread's next action; `turnOver` says whether the loop turn ended.
    */
   sendPages(now: number, until: number): number {
+    if (!this.costs.any) return this.sendPagesByWord(now, until)
     const host = this.host
     const costs = this.costs
     const mb = host.mb
@@ -155,22 +157,15 @@ export class Sender {
       if (p < 0) {
         // ram_save_iterate: pages == 0, RAM clean.
         this.turnOver = true
-        return costs.any ? this.endSection(now) : now
+        return this.endSection(now)
       }
       const bytes = host.sendPage(p, false)
-      if (bytes > 0) {
-        if (costs.any) this.queueCosted(p, bytes)
-        else {
-          this.windowBytes += bytes
-          this.transferred += bytes
-          this.queued += bytes
-        }
-      }
+      if (bytes > 0) this.queueCosted(p, bytes)
       this.lastPageAt = now
       const next = this.t0 + this.queued * this.perByte
       if (this.windowBytes > this.budget || ((++this.iterateCalls & 63) === 0 && next - this.iterateStart > MAX_WAIT_NS)) {
         this.turnOver = true
-        return costs.any ? this.endSection(next) : next
+        return this.endSection(next)
       }
       if (next > until) {
         this.turnOver = false
@@ -178,6 +173,108 @@ export class Sender {
       }
       now = next
     }
+  }
+
+  /**
+   * sendPages when a page costs its bytes alone (no multifd, XBZRLE or CPU costs): the scan takes a
+   * bitmap word at a time and the ledger records the pages of a word together. The clock, the
+   * budget and MAX_WAIT are still checked after every page, in page order, with the same
+   * arithmetic (whole byte counts, so the sums are exact in any grouping): the figures are those
+   * of the page-by-page loop.
+   */
+  private sendPagesByWord(now: number, until: number): number {
+    const host = this.host
+    const mb = host.mb
+    const ledger = host.ledger
+    const words = mb.bmap.words
+    const nzw = host.memory.nonzero.words
+    const {nonzero: nzB, zero: zB} = host.pageBytes
+    const lazy = host.settings['lazy-clear']
+    const t0 = this.t0
+    const perByte = this.perByte
+    const budget = this.budget
+    const iterateStart = this.iterateStart
+    let queued = this.queued
+    let windowBytes = this.windowBytes
+    let calls = this.iterateCalls
+    let sent = 0
+    let lastPageAt = Number.NaN
+    let next = now
+    // 0: go on; 1: the loop turn is over (budget or MAX_WAIT); 2: the next send falls after `until`.
+    let stop = 0
+    while (stop === 0) {
+      const p0 = mb.findNext()
+      if (p0 < 0) {
+        // ram_save_iterate: pages == 0, RAM clean.
+        stop = 1
+        next = now
+        break
+      }
+      const w = p0 >>> 5
+      const base = w * 32
+      const nz = nzw[w]!
+      let v = (words[w]! & (0xffffffff << (p0 & 31))) >>> 0
+      // The whole rest of the word at once when no check can stop inside it: the budget, the
+      // clock and MAX_WAIT only grow page by page, so if none trips after its last page none
+      // trips before (and the lazy CLEAR is done when its first and last page share the chunk
+      // seen last).
+      const last = base + 31 - Math.clz32(v)
+      if (!lazy || (mb.inSeenChunk(p0) && mb.inSeenChunk(last))) {
+        const n = popcount32(v)
+        const nn = popcount32((nz & v) >>> 0)
+        const bytes = nn * nzB + (n - nn) * zB
+        const end = t0 + (queued + bytes) * perByte
+        const c = calls + n
+        // (c & ~63) > calls: a multiple of 64 falls in (calls, c], so MAX_WAIT is looked at.
+        if (windowBytes + bytes <= budget && end <= until && ((c & ~63) <= calls || end - iterateStart <= MAX_WAIT_NS)) {
+          const lastBytes = (nz & (1 << (last & 31))) !== 0 ? nzB : zB
+          lastPageAt = n === 1 ? now : t0 + (queued + bytes - lastBytes) * perByte
+          windowBytes += bytes
+          queued += bytes
+          sent += bytes
+          calls = c
+          next = now = end
+          mb.takeBits(w, v)
+          ledger.recordWord(w, v, nzB, zB)
+          continue
+        }
+      }
+      let taken = 0
+      while (v !== 0) {
+        const bit = v & -v
+        v = (v ^ bit) >>> 0
+        if (lazy) {
+          const p = base + 31 - Math.clz32(bit)
+          if (!mb.inSeenChunk(p)) host.lazyClearAt(p)
+        }
+        taken |= bit
+        const b = (nz & bit) !== 0 ? nzB : zB
+        windowBytes += b
+        queued += b
+        sent += b
+        lastPageAt = now
+        next = t0 + queued * perByte
+        if (windowBytes > budget || ((++calls & 63) === 0 && next - iterateStart > MAX_WAIT_NS)) {
+          stop = 1
+          break
+        }
+        if (next > until) {
+          stop = 2
+          break
+        }
+        now = next
+      }
+      taken >>>= 0
+      mb.takeBits(w, taken)
+      ledger.recordWord(w, taken, nzB, zB)
+    }
+    this.queued = queued
+    this.windowBytes = windowBytes
+    this.transferred += sent
+    this.iterateCalls = calls
+    this.lastPageAt = lastPageAt
+    this.turnOver = stop === 1
+    return next
   }
 
   /**
@@ -228,10 +325,11 @@ export class Sender {
     let bytes = 0
     let pages = 0
     if (!costs.any) {
-      for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
-        bytes += host.sendPage(p, true)
-        pages++
-      }
+      // Word at a time: no clock to check between pages, no lazy CLEAR at the last stage.
+      const {nonzero: nzB, zero: zB} = host.pageBytes
+      const out = {bytes: 0}
+      for (let p = mb.findNext(); p >= 0; p = mb.findNext()) pages += popcount32(host.sendWordLastStage(p >>> 5, p & 31, nzB, zB, out))
+      bytes = out.bytes
       this.transferred += bytes
       return {pages, bytes, ns: (bytes * 1e9) / this.rate}
     }
