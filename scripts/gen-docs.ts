@@ -7,6 +7,7 @@
 import {readFileSync, writeFileSync} from 'node:fs'
 import {FIELDS, FIELD_DOC, KINDS, type KindSpec} from '../src/trace/events.js'
 import {settingsDoc, settingsMarkdown} from '../src/replay/settings-doc.js'
+import {rulesMarkdown} from '../src/replay/qemu-version.js'
 
 export function fieldsTable(): string {
   const users = (f: string): string => {
@@ -30,17 +31,26 @@ export function settingsTable(): string {
   return settingsMarkdown(settingsDoc()).trimEnd()
 }
 
+const put = (text: string, name: string, body: string, file = 'README.md'): string => {
+  const re = new RegExp(`(<!-- generated:${name} -->\\n)[\\s\\S]*?(<!-- /generated:${name} -->)`)
+  if (!re.test(text)) throw new Error(`${file} has no generated:${name} markers`)
+  return text.replace(re, `$1${body}\n$2`)
+}
+
 export function renderDoc(doc: string): string {
-  const put = (text: string, name: string, body: string): string => {
-    const re = new RegExp(`(<!-- generated:${name} -->\\n)[\\s\\S]*?(<!-- /generated:${name} -->)`)
-    if (!re.test(text)) throw new Error(`README.md has no generated:${name} markers`)
-    return text.replace(re, `$1${body}\n$2`)
-  }
   return put(put(put(doc, 'fields', fieldsTable()), 'kinds', kindsTable()), 'settings', settingsTable())
+}
+
+/** docs/qemu-versions.md with the rule table of src/replay/qemu-version.ts. */
+export function renderVersionsDoc(doc: string): string {
+  return put(doc, 'qemu-rules', rulesMarkdown(), 'docs/qemu-versions.md')
 }
 
 if (process.argv[1]?.endsWith('gen-docs.ts')) {
   const path = 'README.md'
   writeFileSync(path, renderDoc(readFileSync(path, 'utf8')))
   console.log(`updated ${path}`)
+  const versions = 'docs/qemu-versions.md'
+  writeFileSync(versions, renderVersionsDoc(readFileSync(versions, 'utf8')))
+  console.log(`updated ${versions}`)
 }

@@ -14,7 +14,8 @@ import {readJsonFile} from '../util/json-file.js'
 import {editDistance} from '../util/nearest.js'
 import {parseDurationNs, parseInteger, parseRate, parseSize} from '../util/units.js'
 import {dirtyLogMode} from '../model/kvm/modes.js'
-import {defaultSettings, SETTING_ALIASES, SETTING_BY_KEY, SETTINGS, type ReplaySettings, type SettingKey} from './settings.js'
+import {defaultSettings, MODELLED_COMPRESSION, SETTING_ALIASES, SETTING_BY_KEY, SETTINGS, type ReplaySettings, type SettingKey} from './settings.js'
+import {missingAt, VERSION_DEFAULT_KEYS, versionDefault} from './qemu-version.js'
 
 export {SETTINGS, STOP_POLICIES, TRANSPORTS, type ClearPolicy, type ReplaySettings, type SettingKey, type SettingSpec, type StopPolicyName, type TransportName} from './settings.js'
 
@@ -199,14 +200,34 @@ export function normalizeOverrides(raw: RawOverrides | SettingsOverrides): Setti
   return out as SettingsOverrides
 }
 
-/** Defaults < header < trace params < user overrides (config file, then --set). */
+/**
+ * Defaults < header < trace params < user overrides (config file, then --set). Settings whose
+ * default follows the QEMU version (qemu-version.ts) take the resolved qemu-version's default
+ * unless given explicitly.
+ */
 export function resolveSettings(header: TraceHeader, user: RawOverrides | SettingsOverrides = {}, trace: SettingsOverrides = {}): ReplaySettings {
-  const s = {...defaultSettings(header), ...normalizeOverrides(trace), ...normalizeOverrides(user)} as ReplaySettings
+  const given = {...normalizeOverrides(trace), ...normalizeOverrides(user)}
+  const s = {...defaultSettings(header), ...given} as ReplaySettings
+  const out = s as Record<string, unknown>
+  for (const k of VERSION_DEFAULT_KEYS) if (!(k in given)) out[k] = versionDefault(k, s['qemu-version'])
   checkSettings(s)
   return s
 }
 
 export function checkSettings(s: ReplaySettings): void {
+  // Capabilities, parameters and values the chosen QEMU version does not have (qemu-version.ts).
+  const v = s['qemu-version']
+  for (const spec of SETTINGS) {
+    const r = missingAt(v, spec.key, s[spec.key])
+    if (r) throw new UserError(`QEMU ${v} does not have this`, {field: spec.key, expected: `qemu-version=${r.since} or later for ${r.valueText} (docs/qemu-versions.md)`, found: `${spec.key}=${String(s[spec.key])}`})
+  }
+  const m = s['multifd-compression']
+  if (!(MODELLED_COMPRESSION as readonly string[]).includes(m))
+    throw new UserError('multifd-compression not modelled', {
+      field: 'multifd-compression',
+      expected: `${MODELLED_COMPRESSION.join(' | ')}: ${m} compresses on a hardware accelerator (qpl: Intel IAA, uadk: Huawei Kunpeng, qatzip: Intel QAT) whose ratio and CPU cost were never measured here`,
+      found: m,
+    })
   if (s['max-bandwidth'] === 0 && s['link-bandwidth'] === 0)
     throw new UserError('no rate to send at', {field: 'link-bandwidth', expected: 'a link-bandwidth when max-bandwidth is 0 (unlimited)', found: '0'})
   const mode = dirtyLogMode(s['dirty-log'])

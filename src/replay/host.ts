@@ -120,6 +120,7 @@ export class HostModel {
         memory: this.memory,
         mb: this.mb,
         tracking: settings['vfio-tracking'],
+        qemuVersion: settings['qemu-version'],
         stopCopyQueryFails: settings['vfio-stop-copy-query-fails'],
         hidden: this.virtioMem?.unplugged,
         causes: this.causes,

@@ -33,6 +33,8 @@ export interface PrecopyControl {
    */
   pendingBytes(exact: boolean): number
   sync(): void
+  /** migration_can_switchover: false while switchover-ack waits for the destination. */
+  canSwitchover(): boolean
   complete(reason: StopReason): void
 }
 
@@ -55,7 +57,8 @@ export const qemuPolicy: StopPolicy = {
       m.sync()
       pending = m.pendingBytes(true)
     }
-    if (pending <= m.thresholdBytes) return m.complete('converged')
+    // complete_ready = can_switchover && pending <= threshold_size
+    if (pending <= m.thresholdBytes && m.canSwitchover()) return m.complete('converged')
     const max = m.settings['max-iterations']
     if (max > 0 && liveDone(m) >= max) m.complete('max-iterations')
   },
@@ -66,7 +69,7 @@ export const roundsPolicy: StopPolicy = {
   decide(m) {
     if (m.dirtyPages > 0) return
     m.sync()
-    if (m.pendingBytes(true) <= m.roundsThresholdBytes) return m.complete('converged')
+    if (m.pendingBytes(true) <= m.roundsThresholdBytes && m.canSwitchover()) return m.complete('converged')
     const max = m.settings['max-iterations'] || 30
     if (liveDone(m) >= max) m.complete('max-iterations')
   },
@@ -78,7 +81,7 @@ export const xenPolicy: StopPolicy = {
     if (m.dirtyPages > 0) return
     m.sync()
     const it = liveDone(m) - 1 // index of the pass just finished
-    if (m.dirtyPages < m.settings['xen-min-pages']) return m.complete('converged')
+    if (m.dirtyPages < m.settings['xen-min-pages'] && m.canSwitchover()) return m.complete('converged')
     if (it >= (m.settings['max-iterations'] || 29)) return m.complete('max-iterations')
     if (m.pagesSent > m.guestPages * m.settings['xen-max-factor']) m.complete('data-cap')
   },

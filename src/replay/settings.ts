@@ -10,11 +10,15 @@ import type {TraceHeader} from '../trace/header.js'
 import {CLEAR_POLICIES, DIRTY_LOG_MODE_NAMES, modeOfHeader} from '../model/kvm/modes.js'
 import {VFIO_TRACKING} from '../model/vfio/modes.js'
 import {UNPLUGGED_WRITE} from '../model/virtio-mem/device.js'
+import {DEFAULT_QEMU_VERSION, QEMU_VERSIONS} from './qemu-version.js'
 
 export const STOP_POLICIES = ['qemu', 'rounds', 'xen'] as const
 export type StopPolicyName = (typeof STOP_POLICIES)[number]
 export const ZERO_PAGE_DETECTION = ['none', 'legacy', 'multifd'] as const
-export const MULTIFD_COMPRESSION = ['none', 'zlib', 'zstd'] as const
+/** qpl and uadk (9.1) and qatzip (9.2) are QEMU's hardware-accelerated methods: named so a replay can refuse them clearly. */
+export const MULTIFD_COMPRESSION = ['none', 'zlib', 'zstd', 'qpl', 'uadk', 'qatzip'] as const
+/** The compression methods the model has measured ratios and CPU costs for (docs/stream.md). */
+export const MODELLED_COMPRESSION = ['none', 'zlib', 'zstd'] as const
 export const TRACE_END = ['idle', 'switchover'] as const
 export const MIGRATION_MODES = ['precopy', 'background-snapshot'] as const
 export const TRANSPORTS = ['network', 'local-remap', 'shared'] as const
@@ -74,6 +78,10 @@ const optional = <T>(def: SettingDef<T>): SettingDef<T | undefined> => ({...def,
 const MiB = 2 ** 20
 
 export const SETTING_DEFS = {
+  'qemu-version': choice(QEMU_VERSIONS, DEFAULT_QEMU_VERSION, {
+    fixed: true,
+    doc: 'the QEMU release whose migration rules the replay follows: the defaults and refusals of docs/qemu-versions.md (an explicit setting overrides its version default)',
+  }),
   'max-bandwidth': rate(128 * MiB, {defaultText: '128MiB/s', qemu: true, doc: 'precopy rate limit: the bytes allowed per 100 ms window; the stream sends at link speed until they are spent, then waits for the next window (0 = unlimited)'}),
   'link-bandwidth': rate(0, {doc: 'what the network carries: pages go at this rate, the rate limit only decides how many per window; 0 = same as max-bandwidth'}),
   'avail-switchover-bandwidth': rate(0, {qemu: true, doc: 'bandwidth assumed for the switchover threshold instead of the measured one (0 = measured)'}),
@@ -93,7 +101,12 @@ export const SETTING_DEFS = {
   'time-cap': ms(0, {fixed: true, doc: 'force the switchover this long after the migration starts (0 = no cap)'}),
   'device-state-bytes': size(0, {doc: 'non-iterable device state sent during the downtime'}),
   'setup-time': ms(0, {fixed: true, doc: 'time from migration start to the first page sent (sync #1 happens at the start)'}),
-  'zero-page-detection': choice(ZERO_PAGE_DETECTION, 'multifd', {qemu: true, fixed: true, doc: 'none sends zero pages in full; legacy and multifd send a 9-byte record'}),
+  'zero-page-detection': choice(ZERO_PAGE_DETECTION, 'multifd', {
+    qemu: true,
+    fixed: true,
+    defaultText: 'from qemu-version: multifd (9.0+), legacy before',
+    doc: 'none sends zero pages in full; legacy (the migration thread) and multifd (the channel threads, with multifd) send a 9-byte record',
+  }),
   'start-at': optional(ms(0, {fixed: true, defaultText: "the trace's mig_start, else 0", unit: 'ms of trace time', doc: 'start the migration at this trace time (mig_start events are then ignored)'})),
   'trace-end': choice(TRACE_END, 'idle', {doc: 'when the trace ends first: idle (the guest writes nothing more; the verdict says inconclusive) or switchover (force it at the last event)'}),
   'xen-min-pages': int(50, {unit: 'pages', min: 0, max: 2 ** 40, doc: 'xen policy: stop when fewer pages than this are dirty'}),
@@ -103,6 +116,11 @@ export const SETTING_DEFS = {
     fixed: true,
     defaultText: 'auto (from the header: type1 -> reset-readd-pinned, device -> device, none -> none)',
     doc: 'VFIO dirty tracking: none (every mapped page dirty at every sync), cumulative (type1 v15: pinned bits never cleared), reset-readd-pinned (type1 as merged), deferred-pinned (pinned pages sent only at stop-copy), device (DMA logging: only reported pages)',
+  }),
+  'switchover-ack': bool(false, {
+    qemu: true,
+    fixed: true,
+    doc: 'switchover-ack capability (8.1+): with a VFIO device that has precopy initial data, no switchover (nor postcopy) until the destination acks that data, one rtt after its last byte left',
   }),
   'vfio-stop-copy-query-fails': bool(false, {fixed: true, doc: 'VFIO_DEVICE_FEATURE_MIG_DATA_SIZE fails: the exact pending size counts 100 GiB per device (VFIO_MIG_STOP_COPY_SIZE), so precopy cannot converge'}),
   'virtio-mem-discard-aware': bool(true, {fixed: true, doc: 'unplugged virtio-mem blocks leave the migration bitmap at setup (QEMU >= 5.2); false = the older behaviour that migrates them'}),
@@ -140,11 +158,12 @@ export const SETTING_DEFS = {
   }),
   multifd: bool(false, {qemu: true, fixed: true, doc: 'multifd capability: precopy pages go in packets over multifd-channels channel threads (not in postcopy; docs/stream.md)'}),
   'multifd-channels': int(2, {qemu: true, fixed: true, unit: 'channels', min: 1, max: 255, doc: 'multifd: channels, each with its own sender thread'}),
-  'multifd-compression': choice(MULTIFD_COMPRESSION, 'none', {qemu: true, fixed: true, doc: "multifd: compress each packet's pages (ratio and CPU from the header's content profile)"}),
+  'multifd-compression': choice(MULTIFD_COMPRESSION, 'none', {qemu: true, fixed: true, doc: "multifd: compress each packet's pages (zlib, zstd: ratio and CPU from the header's content profile; qpl, uadk, qatzip are hardware-accelerated, not modelled: refused)"}),
   'multifd-zlib-level': int(1, {qemu: true, fixed: true, unit: 'level', min: 0, max: 9, doc: 'multifd-compression=zlib: deflate level (0 = store)'}),
   'multifd-zstd-level': int(1, {qemu: true, fixed: true, unit: 'level', min: 0, max: 20, doc: 'multifd-compression=zstd: zstd level'}),
   'multifd-flush-after-each-section': bool(false, {
     fixed: true,
+    defaultText: 'from qemu-version: false (8.1+), true before',
     doc: "multifd: QEMU's migration property: true = multifd_send_sync_main after every RAM section (7.2, and machine types <= 7.2); false = once per full round of the dirty bitmap (8.1+)",
   }),
   xbzrle: bool(false, {qemu: true, fixed: true, doc: 'xbzrle capability: a re-sent page whose old copy is in the cache goes as the delta of the bytes the guest changed (not with multifd, not in postcopy)'}),

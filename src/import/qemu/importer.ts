@@ -5,6 +5,7 @@
  * TraceWriter, so a failure at any point leaves no output file.
  */
 import {resolve} from 'node:path'
+import {versionOf} from '../../replay/qemu-version.js'
 import {K, Op, createBatch, resetBatch, type EventBatch} from '../../trace/events.js'
 import type {HeaderInput, TraceHeader} from '../../trace/header.js'
 import {parseHeader} from '../../trace/header.js'
@@ -308,18 +309,21 @@ function qemuVersionOf(lab: LabConfig | undefined): [number, number] | undefined
 
 /**
  * The capabilities and parameters a lab run migrated with that shape the model (fixed settings:
- * they must be given before the replay starts, so they are not mig_start params): multifd with
- * its channels and compression, XBZRLE and its cache, and the rules of the run's QEMU version
- * (7.2 and 8.x: zero pages found by the migration thread, not in multifd, which came in 9.0;
- * before 8.1 multifd flushes after every RAM section). `lab analyze` and `replay` users pass them
- * as --set (header.source.settings).
+ * they must be given before the replay starts, so they are not mig_start params): the run's QEMU
+ * version (qemu-version: its rules, e.g. 7.2 finds zero pages in the migration thread and flushes
+ * multifd after every RAM section, and has no 5 s dirty-sync timer under auto-converge), multifd
+ * with its channels and compression, XBZRLE and its cache. A version the replay does not know
+ * (before 7.2) gets the two multifd rules as explicit settings instead. `lab analyze` and `replay`
+ * users pass them as --set (header.source.settings).
  */
 export function labSettings(lab: LabConfig | undefined): string[] {
   const a = lab?.args
   if (a === undefined) return []
   const out: string[] = []
   const v = qemuVersionOf(lab)
-  const before = (major: number, minor: number): boolean => v !== undefined && (v[0] < major || (v[0] === major && v[1] < minor))
+  const known = versionOf(lab?.qemu_version ?? '')
+  if (known !== undefined) out.push(`qemu-version=${known}`)
+  const before = (major: number, minor: number): boolean => known === undefined && v !== undefined && (v[0] < major || (v[0] === major && v[1] < minor))
   if (typeof a.multifd_channels === 'number' && a.multifd_channels > 0) {
     out.push('multifd=on', `multifd-channels=${a.multifd_channels}`)
     if (typeof a.multifd_compression === 'string' && a.multifd_compression !== 'none') out.push(`multifd-compression=${a.multifd_compression}`)

@@ -15,6 +15,8 @@ import type {CauseCodes} from '../causes.js'
 import type {GuestMemory} from '../memory.js'
 import type {MigrationBitmap} from '../qemu/migration-bitmap.js'
 import {VfioContainer, countAndNot, type VfioDeviceState} from './container.js'
+import {UserError} from '../../util/errors.js'
+import {DEFAULT_QEMU_VERSION, hasRule, missingAt, type QemuVersion} from '../../replay/qemu-version.js'
 import {resolveTracking, VFIO_CAUSES, VFIO_MIG_STOP_COPY_SIZE, VFIO_SAVE_CHUNK, type VfioTracking, type VfioTrackingSetting} from './tracking.js'
 
 export interface VfioDeps {
@@ -22,6 +24,8 @@ export interface VfioDeps {
   memory: GuestMemory
   mb: MigrationBitmap
   tracking: VfioTrackingSetting
+  /** The QEMU version's rules (a container without dirty tracking: refused before 8.0, not synced from 10.0). */
+  qemuVersion?: QemuVersion
   /** VFIO_DEVICE_FEATURE_MIG_DATA_SIZE fails: exact pending counts VFIO_MIG_STOP_COPY_SIZE. */
   stopCopyQueryFails: boolean
   /** Pages that exist but are not populated (unplugged virtio-mem blocks): never mapped. */
@@ -93,6 +97,8 @@ export class VfioModel implements ModelComponent<VfioData>, MigratableState {
   private readonly scratch: Bitmap
   /** This run's codes of VFIO_CAUSES. */
   private readonly cause: {[K in keyof typeof VFIO_CAUSES]: number}
+  /** QEMU 10.0+: the sync of a container without dirty tracking is skipped (qemu-version.ts). */
+  private readonly noTrackingSkipsSync: boolean
 
   constructor(private readonly deps: VfioDeps) {
     const {layout} = deps
@@ -101,6 +107,18 @@ export class VfioModel implements ModelComponent<VfioData>, MigratableState {
     this.containers = layout.header.vfio.map(
       (c) => new VfioContainer(c, layout, resolveTracking(deps.tracking, c.dirtyTracking, c.devices.length > 0 && c.devices.every((d) => d.dmaLogging))),
     )
+    const v = deps.qemuVersion ?? DEFAULT_QEMU_VERSION
+    this.noTrackingSkipsSync = hasRule(v, 'vfio-no-tracking-skips-sync')
+    for (const c of this.containers) {
+      // vfio_migration_realize before 8.0: a device whose IOMMU cannot track blocks migration.
+      const r = missingAt(v, 'vfio-tracking', c.mode)
+      if (r && c.devices.length > 0)
+        throw new UserError(`QEMU ${v} cannot migrate a VFIO device without dirty tracking`, {
+          field: 'qemu-version',
+          expected: `qemu-version=${r.since} or later (${r.cite}), or a container that tracks (vfio-tracking)`,
+          found: `container ${c.id}: vfio-tracking ${c.mode}`,
+        })
+    }
     layout.devices.forEach((d, i) => {
       if (d.kind === 'vfio-container') this.byDev.set(i, [d.index, -1])
       else if (d.kind === 'vfio-device') this.byDev.set(i, [d.index, d.subIndex])
@@ -237,6 +255,11 @@ export class VfioModel implements ModelComponent<VfioData>, MigratableState {
     this.syncCount++
     this.containers.forEach((c, ci) => {
       if (!c.tracking) return
+      // QEMU 10.0+ (vfio_log_sync_needed): nothing started tracking, so no bit is reported.
+      if (c.mode === 'none' && this.noTrackingSkipsSync) {
+        this.syncs[ci]!.push({sync: this.syncCount, tNs: now, lastStage, pinnedPages: c.pinnedPages, mappedPages: c.mappedPages(), reportedDirtyPages: 0, deferredPages: 0})
+        return
+      }
       const mapped = c.mapped.words
       const dirty = c.dirty.words
       const pinned = c.pinned.words

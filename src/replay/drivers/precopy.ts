@@ -27,7 +27,12 @@ import {Throttle} from '../throttle.js'
 import type {PostcopyPhase} from './postcopy.js'
 import {PostcopyTrigger} from '../postcopy-trigger.js'
 import {precopyFigures} from './precopy-figures.js'
+import {hasRule} from '../qemu-version.js'
+import type {VfioDeviceState} from '../../model/vfio/container.js'
 import {Switchover} from './switchover.js'
+
+/** CPU_THROTTLE_DIRTY_SYNC_TIMESLICE_MS (migration/cpu-throttle.c, 9.2+). */
+export const DIRTY_SYNC_TIMESLICE_NS = 5e9
 
 const enum Phase {
   Idle,
@@ -84,6 +89,19 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   private readonly postcopyTrigger: PostcopyTrigger
   /** Events go through the clock's per-vCPU queues (postcopy, dirty-limit). */
   slow = false
+  /** cpu_throttle_dirty_sync_timer (auto-converge, QEMU 9.2+): its next tick, Infinity when off. */
+  private syncTimerNs = Infinity
+  /** dirty_sync_count at the timer's last tick (throttle_dirty_sync_count_prev). */
+  private syncCountAtTick = 0
+  /** Syncs the 5 s timer did. */
+  timerSyncs = 0
+  /** switchover-ack: when the destination's ack reaches the source (NaN: not yet known). */
+  ackAtNs = Number.NaN
+  /** switchover-ack: the VFIO devices the destination waits for (precopy initial data at setup). */
+  private ackDevices: VfioDeviceState[] = []
+  /** switchover-ack: time the thread could have switched over but waited for the ack. */
+  ackWaitNs = 0
+  private ackWaitFrom = Number.NaN
 
   constructor(
     readonly host: HostModel,
@@ -150,7 +168,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
 
   get due(): number {
     if (this.post) return this.post.due
-    return this.migNext
+    return Math.min(this.migNext, this.syncTimerNs)
   }
 
   get wantsEventsAfter(): boolean {
@@ -172,9 +190,25 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
       if (this.post.done) this.finishPostcopy()
       return
     }
+    if (this.syncTimerNs < this.migNext) return this.syncTimerTick(this.syncTimerNs)
     const now = this.migNext
     this.lastActionNs = now
     this.migStep(now, until)
+  }
+
+  /**
+   * cpu_throttle_dirty_sync_timer_tick: every 5 s, a sync (migration_bitmap_sync_precopy, which
+   * runs the throttle trigger) when none happened since the last tick, never during the first pass
+   * (dirty_sync_count <= 1). It runs in the main loop while the migration thread sends.
+   */
+  private syncTimerTick(now: number): void {
+    const count = this.host.syncCount
+    if (count > 1 && count === this.syncCountAtTick && this.step !== Step.Stopping) {
+      this.timerSyncs++
+      this.doSync(false, now)
+    }
+    this.syncCountAtTick = this.host.syncCount
+    this.syncTimerNs = now + DIRTY_SYNC_TIMESLICE_NS
   }
 
   access(kind: number, vcpu: number, p0: number, p1: number, now: number): number {
@@ -250,9 +284,11 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     // qemu_savevm_state_iterate: each VFIO device hands over a chunk of precopy data.
     const devBytes = this.host.iterateDevices()
     if (devBytes === 0 && this.host.mb.dirtyPages === 0) {
-      // Nothing to send, yet device data keeps the pending size up (VFIO stop-copy size): QEMU
-      // spins on exact queries; the model lets the rest of the 100 ms window pass per empty turn.
-      this.migNext = Math.max(now + 1, sender.windowEnd)
+      // Nothing to send, yet device data keeps the pending size up (VFIO stop-copy size), or the
+      // switchover waits for the destination's ack: QEMU spins on exact queries; the model lets
+      // the rest of the 100 ms window pass per empty turn (or wakes when the ack arrives).
+      const ack = this.ackAtNs > now ? this.ackAtNs : Infinity
+      this.migNext = Math.max(now + 1, Math.min(sender.windowEnd, ack))
       this.idleNs += this.migNext - now
       return
     }
@@ -260,8 +296,36 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     // A sync the policy just did takes the migration thread `sync-cost` before it sends again;
     // guest writes land meanwhile, after the GET: the window the 2019 CLEAR race is about.
     const start = now + this.takeSyncDebt()
+    if (devBytes > 0) this.noteInitDataSent(start, devBytes)
     sender.beginIterate(start, devBytes)
     this.migNext = sender.clock
+  }
+
+  /**
+   * switchover-ack: a device whose initial data is all handed over sends DEV_INIT_DATA_SENT
+   * (vfio_save_iterate); the destination loads it and acks once every such device did
+   * (qemu_loadvm_approve_switchover). The ack reaches the source one rtt after the last byte left
+   * (the destination's load time is not modelled).
+   */
+  private noteInitDataSent(start: number, devBytes: number): void {
+    if (!Number.isNaN(this.ackAtNs) || this.ackDevices.length === 0) return
+    if (this.ackDevices.some((d) => d.precopyRemaining > 0)) return
+    this.ackAtNs = start + (devBytes / this.sender.linkRate) * 1e9 + this.settings.rtt * 1e6
+  }
+
+  /** migration_can_switchover: no switchover-ack, or the destination acked by `now`. */
+  canSwitchover(): boolean {
+    if (!this.settings['switchover-ack']) return true
+    const now = this.lastActionNs
+    if (this.ackAtNs <= now) {
+      if (!Number.isNaN(this.ackWaitFrom)) {
+        this.ackWaitNs += this.ackAtNs - this.ackWaitFrom
+        this.ackWaitFrom = Number.NaN
+      }
+      return true
+    }
+    if (Number.isNaN(this.ackWaitFrom)) this.ackWaitFrom = now
+    return false
   }
 
   private takeSyncDebt(): number {
@@ -276,7 +340,20 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     const cap = this.settings['time-cap']
     this.capNs = cap > 0 ? now + cap * 1e6 : Infinity
     // ram_save_setup: bitmaps all ones, dirty log start, sync #1.
+    // migration_thread starts the 5 s dirty-sync timer before the setup (auto-converge, 9.2+).
+    // Only with QEMU's stop rule: rounds and xen are textbook passes that sync at a pass's end.
+    if (this.settings['auto-converge'] && this.settings['stop-policy'] === 'qemu' && hasRule(this.settings['qemu-version'], 'periodic-dirty-sync')) {
+      this.syncTimerNs = now + DIRTY_SYNC_TIMESLICE_NS
+      this.syncCountAtTick = 0
+    }
     this.host.setup(now)
+    if (this.settings['switchover-ack']) {
+      // vfio_switchover_ack_needed: the devices with precopy initial data; with none the
+      // destination acks as soon as the return path opens (loadvm_process_command
+      // MIG_CMD_OPEN_RETURN_PATH): one round trip after the start.
+      this.ackDevices = this.host.vfio ? this.host.vfio.containers.flatMap((c) => c.devices.filter((d) => d.precopyRemaining > 0)) : []
+      if (this.ackDevices.length === 0) this.ackAtNs = now + this.settings.rtt * 1e6
+    }
     if (Throttle.wanted(this.settings)) {
       this.throttle = new Throttle(this.settings, this.clock, this.pageSize, now)
       this.throttle.start(now, 0)
@@ -301,7 +378,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   /** ram_save_iterate (the sender's loop), up to the next event, timer or cap. */
   private sendStep(now: number, untilEvent: number): void {
     const sender = this.sender
-    this.migNext = sender.sendPages(now, Math.min(untilEvent, this.capNs))
+    this.migNext = sender.sendPages(now, Math.min(untilEvent, this.capNs, this.syncTimerNs))
     if (!Number.isNaN(sender.lastPageAt)) this.lastActionNs = sender.lastPageAt
     if (sender.turnOver) this.step = Step.Loop
   }
@@ -376,6 +453,8 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
 
   /** Throttling ends at the switchover (migration_iteration_finish; the destination is not throttled). */
   private stopThrottle(now: number): void {
+    // cpu_throttle_stop also stops the 5 s dirty-sync timer.
+    this.syncTimerNs = Infinity
     this.throttle?.stop(now)
     this.host.kvm.dirtyLimited = false
   }
@@ -396,7 +475,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
    * postcopied (VFIO's precopy data) must fit in the downtime first (migration_iteration_run).
    */
   private mustPrecopyFits(): boolean {
-    return this.host.mustPrecopyBytes() <= this.thresholdBytes
+    return this.host.mustPrecopyBytes() <= this.thresholdBytes && this.canSwitchover()
   }
 
   private cancel(now: number): void {
@@ -405,9 +484,17 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
   }
 
   private finish(): void {
+    if (this.timerSyncs > 0) this.notes.push(`${this.timerSyncs} sync${this.timerSyncs > 1 ? 's' : ''} by the 5 s dirty-sync timer of auto-converge (cpu_throttle_dirty_sync_timer_tick, QEMU 9.2+: no sync for 5 s during a pass)`)
+    if (this.settings['switchover-ack'])
+      this.notes.push(
+        Number.isNaN(this.ackAtNs)
+          ? 'switchover-ack: the destination never acked (a VFIO device still had precopy initial data)'
+          : `switchover-ack: the destination acked at ${((this.ackAtNs - this.startNs) / 1e6).toFixed(3)} ms${this.ackWaitNs > 0 ? `; the switchover waited ${(this.ackWaitNs / 1e6).toFixed(3)} ms for it` : ''}`,
+      )
     this.phase = Phase.Done
     this.done = true
     this.migNext = Infinity
+    this.syncTimerNs = Infinity
   }
 
   /** The trace is over: let the migration finish with an idle guest, or force the switchover. */
@@ -442,7 +529,7 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     for (;;) {
       if (this.phase === Phase.Done || this.post) return
       const timer = this.host.nextTimer()
-      const due = this.migNext
+      const due = Math.min(this.migNext, this.syncTimerNs)
       if (Math.min(timer, due) > until) return
       if (timer < due) this.host.onTimer(timer)
       else this.act(Math.min(until, timer))
