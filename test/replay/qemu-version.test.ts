@@ -43,8 +43,8 @@ test('version defaults: zero-page-detection legacy before 9.0, multifd-flush-aft
   const d = defaultSettings(header)
   t.is(d['qemu-version'], DEFAULT_QEMU_VERSION)
   t.deepEqual(resolveSettings(header), d)
-  t.is<unknown>(d['zero-page-detection'], versionDefault('zero-page-detection', DEFAULT_QEMU_VERSION))
-  t.is<unknown>(d['multifd-flush-after-each-section'], versionDefault('multifd-flush-after-each-section', DEFAULT_QEMU_VERSION))
+  t.is<unknown, unknown>(d['zero-page-detection'], versionDefault('zero-page-detection', DEFAULT_QEMU_VERSION))
+  t.is<unknown, unknown>(d['multifd-flush-after-each-section'], versionDefault('multifd-flush-after-each-section', DEFAULT_QEMU_VERSION))
 })
 
 test('refusals: a capability, parameter or compression method the version lacks; hardware compressors are not modelled', (t) => {
