@@ -56,7 +56,7 @@ export type ReplayFigures = Pick<ReplayResult, 'dirtySyncCount' | 'downtimeMs' |
   totals: Pick<ReplayResult['totals'], 'bytesSent' | 'normalPages' | 'zeroPages'>
   downtime: Pick<ReplayResult['downtime'], 'ramBytes'>
   /** Postcopy figures, when a replay models postcopy. */
-  postcopy?: {bytes: number; requests: number; bytesBeforeSwitchover: number}
+  postcopy?: {bytes: number; requests: number; bytesBeforeSwitchover: number; blocktimeMs?: number}
   driver?: ReplayResult['driver']
 }
 
@@ -134,7 +134,7 @@ export function compareWithObserved(observed: Record<string, unknown>, result: R
   const downtimeBytes = pc === undefined ? result.downtime.ramBytes : 0
   const precopyBytes = pc === undefined ? result.totals.bytesSent - downtimeBytes : pc.bytesBeforeSwitchover
   const notModelled = pc === undefined ? 'the replay does not model postcopy' : undefined
-  return [
+  const rows = [
     row('transferred', 'bytes', num(ram.transferred), result.transferredBytes, t.transferred),
     row('normal', 'pages', num(ram.normal), result.totals.normalPages, t.normal),
     row(
@@ -154,6 +154,14 @@ export function compareWithObserved(observed: Record<string, unknown>, result: R
     row('postcopy-bytes', 'bytes', num(ram['postcopy-bytes']), pc?.bytes ?? (mode === 'precopy' ? 0 : null), t['postcopy-bytes'], mode === 'postcopy' ? notModelled : undefined),
     row('postcopy-requests', 'count', num(ram['postcopy-requests']), pc?.requests ?? (mode === 'precopy' ? 0 : null), t['postcopy-requests'], mode === 'postcopy' ? notModelled : undefined),
   ]
+  // The destination's postcopy-vcpu-blocktime, when the observation has it (import qemu
+  // --dst-stats): the time each vCPU waited on page requests, summed over the vCPUs as the replay's
+  // blocktimeMs is (QEMU's postcopy-blocktime is the time all of them waited at once: the same for
+  // one vCPU). No target in issue 14.
+  const perVcpu = observed['postcopy-vcpu-blocktime']
+  const blocktime = Array.isArray(perVcpu) && perVcpu.every((x) => typeof x === 'number') ? (perVcpu as number[]).reduce((a, b) => a + b, 0) : null
+  if (blocktime !== null) rows.push(row('postcopy-vcpu-blocktime', 'ms', blocktime, pc?.blocktimeMs ?? null, undefined, pc === undefined ? notModelled : undefined))
+  return rows
 }
 
 /** Rows with a target that were checked and missed it. */

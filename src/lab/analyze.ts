@@ -1,12 +1,13 @@
 /**
  * A lab run's prediction against its observation: import the source trace (migtrace import qemu,
  * with the run's config, its observed query-migrate and its host-stamped console, so the dirtier's
- * writes are re-created), replay it through the model (`migtrace replay --json`, run as the CLI so
+ * writes are re-created; for a postcopy run also the destination's console, trace and final
+ * query-migrate, so its writes after the switchover are too), replay it through the model (`migtrace replay --json`, run as the CLI so
  * the lab follows whatever the replay command does), and compare with QEMU's own figures
  * (src/analysis/expect.ts). Writes trace.csv.gz, replay.json and expect.txt into the run directory.
  */
 import {spawn} from 'node:child_process'
-import {existsSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {importQemuTrace} from '../import/qemu/importer.js'
@@ -52,6 +53,26 @@ function runCliJson(args: string[]): Promise<Record<string, unknown>> {
   })
 }
 
+/**
+ * A run that switched to postcopy: the destination's console (the dirtier's writes after the
+ * switchover), its trace (the resume time and the observed faults: trace-dst.log.gz, or the kept
+ * trace-dst.postcopy.log.gz) and its final query-migrate (postcopy-blocktime), for `import qemu`.
+ * A destination console without dirtier lines (a guest that crashed) adds no writes.
+ */
+export function destinationFiles(dir: string): {dstConsole?: string; dstTrace?: string; dstStats?: string} {
+  const summary = join(dir, 'summary.json')
+  if (!existsSync(summary)) return {}
+  const s = JSON.parse(readFileSync(summary, 'utf8')) as Record<string, unknown>
+  if (s.postcopy_started_at_s === undefined || s.postcopy_started_at_s === null) return {}
+  const out: {dstConsole?: string; dstTrace?: string; dstStats?: string} = {}
+  const con = join(dir, 'dst-console.log')
+  if (existsSync(con) && readFileSync(con, 'utf8').includes('DIRTIER t=')) out.dstConsole = con
+  const tr = ['trace-dst.log.gz', 'trace-dst.postcopy.log.gz'].map((f) => join(dir, f)).find((f) => existsSync(f))
+  if (tr !== undefined) out.dstTrace = tr
+  if (existsSync(join(dir, 'final-dst.json'))) out.dstStats = join(dir, 'final-dst.json')
+  return out
+}
+
 export async function analyzeRun(dir: string, opts: {settings?: string[]; driver?: 'qemu' | 'recorded'} = {}): Promise<LabAnalysis> {
   const need = (f: string): string => {
     const p = join(dir, f)
@@ -63,7 +84,7 @@ export async function analyzeRun(dir: string, opts: {settings?: string[]; driver
   const config = need('config.json')
   const consoleFile = existsSync(join(dir, 'src-console.log')) ? join(dir, 'src-console.log') : need('src-serial.log')
   const trace = join(dir, 'trace.csv.gz')
-  const imp = await importQemuTrace({trace: src, out: trace, stats: observed, workload: config, console: consoleFile})
+  const imp = await importQemuTrace({trace: src, out: trace, stats: observed, workload: config, console: consoleFile, ...destinationFiles(dir)})
   // The run's capabilities (multifd, XBZRLE) and its QEMU version's rules, from config.json.
   const runSettings = (imp.header.source?.settings ?? []) as string[]
   const settings = opts.settings ?? [...LAB_REPLAY_SETTINGS, ...runSettings]

@@ -95,6 +95,7 @@ export const ImportQemuOutput = z.strictObject({
   unmappedPagesSent: z.unknown().optional(),
   skippedEvents: z.unknown().optional(),
   workload: open.optional(),
+  destinationFaults: int.describe("postcopy: page faults in the destination's trace (--dst-trace), kept as observation").optional(),
 })
 
 export const ImportKvmOutput = z.strictObject({

@@ -6,6 +6,7 @@ export default class ImportQemu extends BaseCommand {
   static override examples = [
     '<%= config.bin %> import qemu trace-src.log.gz --stats final-src.json --workload config.json --out traces/run.csv.gz',
     '<%= config.bin %> import qemu qemu.log --layout header.json --out run.jsonl',
+    '<%= config.bin %> import qemu trace-src.log.gz --stats final-src.json --workload config.json --console src-console.log --dst-console dst-console.log --dst-trace trace-dst.log.gz --dst-stats final-dst.json --out traces/postcopy.csv.gz',
   ]
   static override enableJsonFlag = true
   static override args = {
@@ -17,12 +18,15 @@ export default class ImportQemu extends BaseCommand {
     layout: Flags.string({description: 'migtrace header JSON giving the guest layout'}),
     workload: Flags.string({description: "qemu-lab run config.json (layout, provenance, dirtier parameters)"}),
     console: Flags.string({description: "qemu-lab source console (src-serial.log): verify and re-create the dirtier's writes; needs --workload"}),
+    'dst-console': Flags.string({description: "postcopy run: the destination's host-stamped console (dst-console.log): re-create the dirtier's writes on the destination after the switchover; needs --console"}),
+    'dst-trace': Flags.string({description: "postcopy run: the destination's trace (trace-dst.log.gz): the guest's resume time, and its page faults kept as observation (not replayed)"}),
+    'dst-stats': Flags.string({description: "postcopy run: the destination's final query-migrate (final-dst.json): postcopy-blocktime kept as observation"}),
   }
 
   async run(): Promise<Record<string, unknown>> {
     const {args, flags} = await this.parse(ImportQemu)
     const {importQemuTrace} = await import('../../import/qemu/importer.js')
-    const r = await importQemuTrace({trace: args.log, out: flags.out, layout: flags.layout, stats: flags.stats, workload: flags.workload, console: flags.console})
+    const r = await importQemuTrace({trace: args.log, out: flags.out, layout: flags.layout, stats: flags.stats, workload: flags.workload, console: flags.console, dstConsole: flags['dst-console'], dstTrace: flags['dst-trace'], dstStats: flags['dst-stats']})
     const src = r.header.source ?? {}
     const unknown = Object.values(r.unknown).reduce((a, b) => a + b, 0)
     this.log(`${flags.out}: ${r.events} events from ${r.lines} lines (layout from ${String(src.layoutFrom)})`)
@@ -30,8 +34,11 @@ export default class ImportQemu extends BaseCommand {
     this.log(`skipped: ${unknown} lines of ${Object.keys(r.unknown).length} unused events${r.otherLines > 0 ? `, ${r.otherLines} non-event lines` : ''}`)
     if (src.unmappedPagesSent) this.log(`pages sent from blocks without a guest-physical address: ${JSON.stringify(src.unmappedPagesSent)}`)
     if (src.skippedEvents) this.log(`events not representable: ${JSON.stringify(src.skippedEvents)}`)
-    const w = src.workload as {writes?: string; consoleIntervalsVerified?: number} | undefined
+    const w = src.workload as {writes?: string; consoleIntervalsVerified?: number; destinationWrites?: {emitted: number}} | undefined
     if (w) this.log(`workload: ${w.consoleIntervalsVerified} console intervals verified; writes ${w.writes}`)
+    if (w?.destinationWrites) this.log(`destination: ${w.destinationWrites.emitted} writes after the postcopy switchover`)
+    const faults = src.postcopyFaults as {count: number} | undefined
+    if (flags['dst-trace'] !== undefined && faults) this.log(`destination faults observed: ${faults.count} (kept in header.observed, not replayed)`)
     return {
       schema: 'migtrace.import-qemu/1',
       log: args.log,
@@ -45,6 +52,7 @@ export default class ImportQemu extends BaseCommand {
       ...(src.unmappedPagesSent ? {unmappedPagesSent: src.unmappedPagesSent} : {}),
       ...(src.skippedEvents ? {skippedEvents: src.skippedEvents} : {}),
       ...(w ? {workload: w} : {}),
+      ...(flags['dst-trace'] !== undefined && faults ? {destinationFaults: faults.count} : {}),
     }
   }
 }

@@ -184,11 +184,15 @@ const PFNMAP_END = /^DIRTIER PFNMAP epoch=(\d+) end/
 /** migrate.py's src-console.log prefix: `[SECONDS.MICROS] ` (host gettimeofday when the line appeared). */
 const STAMP = /^\[(\d+)\.(\d{6})\] /
 
-/** A guest console: plain (src-serial.log) or host-stamped (src-console.log); both can be mixed. */
-export function parseConsole(text: string): ConsoleReport {
+/**
+ * A guest console: plain (src-serial.log) or host-stamped (src-console.log); both can be mixed.
+ * `continued`: the destination's console after a migration (dst-console.log), where the same dirtier
+ * process goes on: it printed READY on the source, so every interval line counts.
+ */
+export function parseConsole(text: string, opts: {continued?: boolean} = {}): ConsoleReport {
   const r: ConsoleReport = {intervals: [], pfnRuns: [], pfnEpochs: [], readyHostUs: -1, lateRuns: 0, badRunsLine: -1}
   const lines = text.split('\n')
-  let ready = false
+  let ready = opts.continued === true
   let cur: PfnEpoch | undefined
   lines.forEach((raw, i) => {
     let line = raw.replace(/\r$/, '')
@@ -257,7 +261,11 @@ export function pageMapEpochs(rep: ConsoleReport, npages: number, consoleFile: s
   for (let i = 0; i < npages; i++) if (gpaOf[i]! >= 0) mapped++
   if (mapped < npages) throw new UserError("the console's DIRTIER PFNRUN lines do not cover the working set", {file: consoleFile, line: first.line, expected: `frames for all ${npages} working-set pages`, found: `${mapped} pages mapped`})
   const later = rep.pfnEpochs.slice(1)
-  let prev = first
+  return {gpaOf, later, remapped: checkLaterEpochs(later, first, npages, consoleFile)}
+}
+
+/** Later epochs come in order after `prev` and stay inside the working set; returns the pages they move. */
+function checkLaterEpochs(later: readonly PfnEpoch[], prev: Pick<PfnEpoch, 'epoch' | 'total'>, npages: number, consoleFile: string): number {
   let remapped = 0
   for (const e of later) {
     if (e.epoch <= prev.epoch || e.total < prev.total)
@@ -267,7 +275,7 @@ export function pageMapEpochs(rep: ConsoleReport, npages: number, consoleFile: s
     remapped += e.runs.reduce((n, r) => n + r.npages, 0)
     prev = e
   }
-  return {gpaOf, later, remapped}
+  return remapped
 }
 
 /**
@@ -312,27 +320,34 @@ export class WriteClock {
  * the first interval that differs. Returns the number of writes checked.
  */
 export function verifyAgainstConsole(params: DirtierParams, rep: ConsoleReport, consoleFile: string): number {
+  return verifyConsoles(params, [{rep, file: consoleFile}])
+}
+
+/** The same over consoles that follow one another (the source's, then the destination's after a migration). */
+export function verifyConsoles(params: DirtierParams, consoles: readonly {rep: ConsoleReport; file: string}[]): number {
   const pages = new DirtierPages(params)
   const seen = new Uint8Array(pages.npages)
   let checked = 0
-  for (const iv of rep.intervals) {
-    seen.fill(0)
-    let distinct = 0
-    for (let k = 0; k < iv.writes; k++) {
-      const pg = pages.next()
-      if (seen[pg] === 0) {
-        seen[pg] = 1
-        distinct++
+  for (const {rep, file} of consoles) {
+    for (const iv of rep.intervals) {
+      seen.fill(0)
+      let distinct = 0
+      for (let k = 0; k < iv.writes; k++) {
+        const pg = pages.next()
+        if (seen[pg] === 0) {
+          seen[pg] = 1
+          distinct++
+        }
       }
+      if (distinct !== iv.distinct)
+        throw new UserError("the console's distinct-page count differs from the dirtier re-created from the config (wrong seed or parameters, or another run's console)", {
+          file,
+          line: iv.line,
+          expected: `distinct=${distinct}`,
+          found: `distinct=${iv.distinct}`,
+        })
+      checked += iv.writes
     }
-    if (distinct !== iv.distinct)
-      throw new UserError("the console's distinct-page count differs from the dirtier re-created from the config (wrong seed or parameters, or another run's console)", {
-        file: consoleFile,
-        line: iv.line,
-        expected: `distinct=${distinct}`,
-        found: `distinct=${iv.distinct}`,
-      })
-    checked += iv.writes
   }
   return checked
 }
@@ -344,6 +359,37 @@ export interface WriteCursor {
   gpa: number
 }
 
+/** A (host time, writes done) point of a host-stamped console. */
+export interface HostPoint {
+  hostUs: number
+  total: number
+}
+
+/**
+ * Host time (µs) of write k >= from on the destination, after a postcopy switchover: the dirtier
+ * runs again when the destination guest does (`resumeUs`, with `from` writes done), and each of the
+ * destination console's host-stamped `total=` lines is a later (host time, writes done) point; write
+ * k sits on the line between the points around it. The stamps are wall time, so the guest's waits on
+ * page faults are inside them: the model's blocking moves the writes further (see docs/lab.md).
+ * Returns undefined past the last point (the console says nothing about later writes).
+ */
+export function destinationTimes(resumeUs: number, from: number, points: readonly HostPoint[]): (k: number) => number | undefined {
+  const hs = [resumeUs]
+  const ns = [from]
+  for (const p of points) {
+    if (p.total <= ns[ns.length - 1]!) continue
+    hs.push(Math.max(p.hostUs, hs[hs.length - 1]!))
+    ns.push(p.total)
+  }
+  let seg = 0
+  return (k) => {
+    const last = ns.length - 1
+    if (k < from || k >= ns[last]!) return undefined
+    while (seg < last - 1 && k >= ns[seg + 1]!) seg++
+    return hs[seg]! + ((hs[seg + 1]! - hs[seg]!) * (k - ns[seg]!)) / (ns[seg + 1]! - ns[seg]!)
+  }
+}
+
 export interface Workload {
   params: DirtierParams
   writesVerified: number
@@ -351,29 +397,66 @@ export interface Workload {
   hasGpas: boolean
   /** The console is host-stamped: write times are anchored to the host clock (~2 ms). */
   stamped: boolean
+  /** The destination console's (host time, writes done) points, when one was given (postcopy). */
+  destination?: {file: string; points: HostPoint[]; intervals: number; writesVerified: number; epochs: number}
   describe(): Record<string, unknown>
   /** Writes in trace time; undefined when they cannot be placed (no PFNRUN lines or no writes). */
   cursor(originUs: number, migrationStartNs: number): WriteCursor | undefined
+  /**
+   * The destination's writes after a postcopy switchover: write `from` (the first the source did
+   * not make before it stopped) on, the guest running again at `resumeUs` (host µs), up to the
+   * destination console's last point. Undefined without a destination console or page map.
+   */
+  destinationCursor(originUs: number, from: number, resumeUs: number): WriteCursor | undefined
 }
 
 /** migrate.py: READY seen (0.2 s poll), sleep(warm-up), QMP set-up, sleep(0.2), then `migrate`. */
 const LAB_DELAY_AFTER_WARMUP_S = 0.2 + 0.1
 
-export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: string): Workload {
-  const params = paramsFromConfig(cfg, configFile)
-  let text: string
+function readConsole(file: string): string {
   try {
-    text = readFileSync(consoleFile, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (e) {
-    throw new UserError('cannot read the console log', {file: consoleFile, found: (e as NodeJS.ErrnoException).code ?? String(e)})
+    throw new UserError('cannot read the console log', {file, found: (e as NodeJS.ErrnoException).code ?? String(e)})
   }
-  const rep = parseConsole(text)
+}
+
+/**
+ * The destination console after a postcopy switchover: the same dirtier goes on, so its first
+ * interval must start where the source's last one ended, and its lines must be host-stamped (its
+ * times are the only clock of the destination's writes).
+ */
+function parseDestinationConsole(file: string, src: ConsoleReport): ConsoleReport {
+  const dst = parseConsole(readConsole(file), {continued: true})
+  const first = dst.intervals[0]
+  if (first === undefined) throw new UserError('the destination console has no DIRTIER interval lines (did the destination guest run after the switchover?)', {file, expected: "lines such as '[1796107574.222937] DIRTIER t=36.418 writes=52486 distinct=43218 total=1203843 rate=52465'"})
+  const unstamped = dst.intervals.find((iv) => iv.hostUs < 0)
+  if (unstamped !== undefined) throw new UserError('the destination console is not host-stamped', {file, line: unstamped.line, expected: "the lab's dst-console.log ('[SECONDS.MICROS] DIRTIER t=...'), not dst-serial.log"})
+  const srcTotal = src.intervals.at(-1)?.total ?? 0
+  if (first.total - first.writes !== srcTotal)
+    throw new UserError("the destination console does not continue the source console's dirtier", {file, line: first.line, expected: `a first interval starting at total=${srcTotal} (the source's last line)`, found: `total=${first.total} writes=${first.writes}`})
+  if (dst.pfnEpochs.some((e) => e.epoch === 0)) throw new UserError('the destination console starts a new page map (epoch 0): not the same dirtier as the source', {file, line: dst.pfnEpochs.find((e) => e.epoch === 0)!.line})
+  return dst
+}
+
+export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: string, dstConsoleFile?: string): Workload {
+  const params = paramsFromConfig(cfg, configFile)
+  const rep = parseConsole(readConsole(consoleFile))
   // An idle dirtier (-w 0 or -r 0) writes nothing after its fill: nothing to verify or re-create.
   const idle = params.wsMib === 0 || params.rate === 0
   if (rep.intervals.length === 0 && !idle) throw new UserError('the console log has no DIRTIER interval lines', {file: consoleFile, expected: "lines such as 'DIRTIER t=1.000 writes=4997 distinct=4806 total=4997 rate=4996'"})
-  const verified = verifyAgainstConsole(params, rep, consoleFile)
+  const dst = dstConsoleFile !== undefined && !idle ? parseDestinationConsole(dstConsoleFile, rep) : undefined
+  const verifiedSrc = verifyAgainstConsole(params, rep, consoleFile)
+  const verified = dst !== undefined ? verifyConsoles(params, [{rep, file: consoleFile}, {rep: dst, file: dstConsoleFile!}]) : verifiedSrc
   const npages = (params.wsMib * 1024 * 1024) / PAGE
   const map = pageMapEpochs(rep, npages, consoleFile)
+  // Epochs the dirtier printed on the destination continue the source's (same process, same map).
+  const dstEpochs = dst?.pfnEpochs ?? []
+  if (dstEpochs.length > 0) {
+    const last = map.later.at(-1) ?? rep.pfnEpochs[0] ?? {epoch: 0, total: 0}
+    map.remapped += checkLaterEpochs(dstEpochs, last, npages, dstConsoleFile!)
+    map.later = [...map.later, ...dstEpochs]
+  }
   const hasGpas = rep.pfnRuns.length > 0
   const warmup = typeof cfg.args.warmup === 'number' ? cfg.args.warmup : 3
   const startUs = consoleStartHostUs(rep)
@@ -381,18 +464,57 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
   const timing = stamped
     ? 'write k at the host-stamped dirtier start + its guest time (interpolated between the console\'s t/total lines); anchor error ~2 ms'
     : `write k at the estimated dirtier start (migration start - ${warmup} s warm-up - ${LAB_DELAY_AFTER_WARMUP_S} s, migrate.py's fixed delays) + its guest time; anchor error ~0.1 s`
+  const destination =
+    dst !== undefined
+      ? {file: dstConsoleFile!, points: dst.intervals.map((iv) => ({hostUs: iv.hostUs, total: iv.total})), intervals: dst.intervals.length, writesVerified: verified - verifiedSrc, epochs: dstEpochs.length}
+      : undefined
+
+  /** Writes k = from, from+1, ... (until `timeNs` says undefined), gpa from the page map of k's epoch. */
+  const makeCursor = (from: number, timeNs: (k: number) => number | undefined): WriteCursor => {
+    const pages = new DirtierPages(params)
+    for (let k = 0; k < from; k++) pages.next()
+    let k = from
+    // dirtier.c: counter is the number of writes so far, incremented before the store
+    let counter = from
+    // Each cursor applies the later epochs to its own copy (the importer walks the writes twice).
+    const gpaOf = Float64Array.from(map.gpaOf)
+    let nextEpoch = 0
+    const c: WriteCursor = {
+      t: 0,
+      gpa: 0,
+      advance(): boolean {
+        const t = timeNs(k)
+        if (t === undefined) return false
+        while (nextEpoch < map.later.length && map.later[nextEpoch]!.total <= k) {
+          for (const r of map.later[nextEpoch]!.runs) for (let j = 0; j < r.npages; j++) gpaOf[r.vpage + j] = (r.pfn + j) * PAGE
+          nextEpoch++
+        }
+        const pg = pages.next()
+        counter++
+        // dirtier.c stores at mem[pg * 512 + (counter & 511)]: an 8-byte word inside the page.
+        c.gpa = gpaOf[pg]! + (counter & (U64_PER_PAGE - 1)) * 8
+        c.t = Math.round(t)
+        k++
+        return true
+      },
+    }
+    return c
+  }
+
   return {
     params,
     writesVerified: verified,
     intervals: rep.intervals.length,
     hasGpas,
     stamped,
+    ...(destination !== undefined ? {destination} : {}),
     describe() {
       return {
         dirtier: {...params},
         consoleIntervalsVerified: rep.intervals.length,
         writesVerified: verified,
         consoleStamped: stamped,
+        ...(destination !== undefined ? {destinationConsole: {file: destination.file, intervalsVerified: destination.intervals, writesVerified: destination.writesVerified, pageMapEpochs: destination.epochs}} : {}),
         ...(map.later.length > 0 ? {pageMapEpochs: map.later.map((e) => ({epoch: e.epoch, fromWrite: e.total, pagesMoved: e.runs.reduce((n, r) => n + r.npages, 0), complete: e.complete}))} : {}),
         writes: idle
           ? 'none: the dirtier was idle (no working set or rate 0)'
@@ -403,32 +525,17 @@ export function loadWorkload(cfg: LabConfig, consoleFile: string, configFile: st
     },
     cursor(originUs: number, migrationStartNs: number): WriteCursor | undefined {
       if (!hasGpas || params.rate <= 0) return undefined
-      const pages = new DirtierPages(params)
       const clock = new WriteClock(rep.intervals, params.rate)
       const startNs = stamped && originUs >= 0 ? (startUs - originUs) * 1000 : migrationStartNs - (warmup + LAB_DELAY_AFTER_WARMUP_S) * 1e9
-      let k = 0
-      let counter = 0
-      // Each cursor applies the later epochs to its own copy (the importer walks the writes twice).
-      const gpaOf = Float64Array.from(map.gpaOf)
-      let nextEpoch = 0
-      const c: WriteCursor = {
-        t: 0,
-        gpa: 0,
-        advance(): boolean {
-          while (nextEpoch < map.later.length && map.later[nextEpoch]!.total <= k) {
-            for (const r of map.later[nextEpoch]!.runs) for (let j = 0; j < r.npages; j++) gpaOf[r.vpage + j] = (r.pfn + j) * PAGE
-            nextEpoch++
-          }
-          const pg = pages.next()
-          counter++
-          // dirtier.c stores at mem[pg * 512 + (counter & 511)]: an 8-byte word inside the page.
-          c.gpa = gpaOf[pg]! + (counter & (U64_PER_PAGE - 1)) * 8
-          c.t = Math.round(startNs + clock.at(k))
-          k++
-          return true
-        },
-      }
-      return c
+      return makeCursor(0, (k) => startNs + clock.at(k))
+    },
+    destinationCursor(originUs: number, from: number, resumeUs: number): WriteCursor | undefined {
+      if (!hasGpas || params.rate <= 0 || destination === undefined) return undefined
+      const at = destinationTimes(resumeUs, from, destination.points)
+      return makeCursor(from, (k) => {
+        const us = at(k)
+        return us === undefined ? undefined : (us - originUs) * 1000
+      })
     },
   }
 }

@@ -79,6 +79,7 @@ export type EventRole =
   | 'vm_state'
   | 'postcopy_start'
   | 'postcopy_fault'
+  | 'postcopy_req'
   | 'kvm_set_user_memory'
   | 'kvm_clear_dirty_log'
   | 'kvm_ring_page'
@@ -141,6 +142,10 @@ export const EVENT_SPECS: readonly EventSpec[] = [
   {name: 'postcopy_start', role: 'postcopy_start', fields: [], variants: [{versions: '7.2+', format: ''}]},
   // migration/postcopy-ram.c postcopy_ram_fault_thread() on the destination.
   {name: 'postcopy_ram_fault_thread_request', role: 'postcopy_fault', fields: ['hva', 'rb', 'offset', 'pid'], variants: [{versions: '7.2+', format: 'Request for HVA=0x%lx rb=%s offset=0x%zx pid=%u'}]},
+  // migration/migration.c migrate_send_rp_req_pages() (a page enters the destination's page_requested
+  // tree) and qemu_ufd_copy_ioctl() (placed: it leaves the tree, the faulting threads wake).
+  {name: 'postcopy_page_req_add', role: 'postcopy_req', fields: ['addr', 'total'], variants: [{versions: '7.2+', format: 'new page req %p total %d'}]},
+  {name: 'postcopy_page_req_del', role: 'postcopy_req', fields: ['addr', 'total'], variants: [{versions: '7.2+', format: 'resolved page req %p total %d'}]},
   // accel/kvm/kvm-all.c kvm_set_user_memory_region(); slot = as_id << 16 | slot in 7.2.
   {
     name: 'kvm_set_user_memory',

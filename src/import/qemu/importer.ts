@@ -27,7 +27,8 @@ import {
   type SlotSeen,
 } from './layout.js'
 import {readQueryMigrate} from './stats.js'
-import {loadWorkload, type Workload} from './dirtier.js'
+import {loadWorkload, type Workload, type WriteCursor} from './dirtier.js'
+import {latencySummary, readDestinationStats, readDestinationTrace, type DestinationTrace} from './destination.js'
 
 export interface ImportOptions {
   trace: string
@@ -38,6 +39,15 @@ export interface ImportOptions {
   workload?: string
   /** The lab run's source console (src-serial.log). */
   console?: string
+  /**
+   * A postcopy run's destination console (the lab's host-stamped dst-console.log): the dirtier goes
+   * on there after the switchover; its writes are re-created after the source's stop. Needs console.
+   */
+  dstConsole?: string
+  /** A postcopy run's destination trace: the guest's resume time and the observed faults (observation only). */
+  dstTrace?: string
+  /** The destination's final query-migrate (the lab's final-dst.json): postcopy-blocktime into the observed figures. */
+  dstStats?: string
   /** Observer of every written batch (tests, progress). */
   onBatch?: (b: EventBatch) => void
 }
@@ -76,6 +86,8 @@ interface ScanState {
   maxVcpu: number
   /** The switchover: time the source stopped the guest for good (µs), or -1. */
   stopUs: number
+  /** Time of postcopy_start (µs), or -1: the run switched to postcopy. */
+  postcopyUs: number
   /** ram_save_page lines after the stop, and the time of the last one (µs). */
   stopPages: number
   stopLastUs: number
@@ -158,6 +170,7 @@ async function scan(file: string): Promise<ScanState> {
     ringSeen: false,
     maxVcpu: 0,
     stopUs: -1,
+    postcopyUs: -1,
     stopPages: 0,
     stopLastUs: -1,
     multifdBulkPages: 0,
@@ -201,6 +214,7 @@ async function scan(file: string): Promise<ScanState> {
         case 'vm_stop':
         case 'postcopy_start':
           if (s.stopUs < 0) s.stopUs = tUs
+          if (ev.spec.role === 'postcopy_start' && s.postcopyUs < 0) s.postcopyUs = tUs
           break
         case 'postcopy_fault': {
           const b = blockSeen(s, a.str[1]!)
@@ -468,9 +482,15 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   if (lab !== undefined && (typeof lab !== 'object' || lab === null || typeof lab.args !== 'object' || lab.args === null))
     throw new UserError('not a qemu-lab config.json', {file: opts.workload, field: 'args', expected: 'an object of migrate.py options', found: 'nothing'})
   const observed = opts.stats !== undefined ? readQueryMigrate(opts.stats) : undefined
+  if (opts.dstConsole !== undefined && opts.console === undefined)
+    throw new UserError("--dst-console needs --console (the source's console: the destination's dirtier continues it)", {field: 'dst-console'})
+  const dstStats = opts.dstStats !== undefined ? readDestinationStats(opts.dstStats) : undefined
 
   const s = await scan(opts.trace)
   checkIsQemuLog(opts.trace, s)
+  if ((opts.dstConsole !== undefined || opts.dstTrace !== undefined) && s.postcopyUs < 0)
+    throw new UserError('the trace has no postcopy switchover (postcopy_start), so there are no destination accesses to add', {file: opts.trace, field: opts.dstConsole !== undefined ? 'dst-console' : 'dst-trace', expected: "a postcopy run's source trace with postcopy_start traced"})
+  const dst = opts.dstTrace !== undefined ? await readDestinationTrace(opts.dstTrace) : undefined
   const res = resolveLayout(opts, s, lab)
   const mapper = new OffsetMapper(res.header)
 
@@ -478,7 +498,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   let workload: Workload | undefined
   if (opts.console !== undefined) {
     if (lab === undefined) throw new UserError('--console needs --workload (the run\'s config.json)', {field: 'console'})
-    workload = loadWorkload(lab, opts.console, opts.workload!)
+    workload = loadWorkload(lab, opts.console, opts.workload!, opts.dstConsole)
   }
 
   const populated = res.from === 'header' ? res.header.populated : s.bulk.size === 0 && s.multifdBulkPages > 0 ? populatedFirst(res.header, s.multifdBulkPages) : populatedFromBulk(s, res.blockNames, mapper)
@@ -538,7 +558,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
 
   // Pass 2 runs twice: dry, to learn the tallies the header carries (unmapped sends, skipped and
   // summarized events), then for real, writing through TraceWriter (temp file + rename).
-  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, undefined)
+  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, undefined)
   const src = headerOut.source as Record<string, unknown>
   src.lines = s.lines
   src.eventsUsed = Object.fromEntries([...s.used].sort())
@@ -548,13 +568,44 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   if (dry.unmapped.size > 0) src.unmappedPagesSent = Object.fromEntries(dry.unmapped)
   if (dry.skipped.size > 0) src.skippedEvents = Object.fromEntries(dry.skipped)
   if (dry.faultCount > 0) src.postcopyFaults = {count: dry.faultCount, first: dry.faults}
+  if (dst !== undefined) {
+    // The destination's faults are what QEMU did, kept beside query-migrate's postcopy-requests: the
+    // replay never reads them (it predicts its own from the guest's accesses).
+    src.postcopyFaults = {
+      count: dst.faults,
+      from: dst.file,
+      note: 'postcopy_ram_fault_thread_request lines of the destination trace (observation: not replayed)',
+      first: dst.first.map((f) => {
+        const block = res.blockNames.get(f.rb)
+        const g = block === undefined ? -1 : mapper.gpa(block, f.offset)
+        return {t_ns: s.originUs >= 0 ? (f.tUs - s.originUs) * 1000 : 0, rb: f.rb, offset: `0x${f.offset.toString(16)}`, ...(g >= 0 ? {gpa: `0x${g.toString(16)}`} : {})}
+      }),
+    }
+    src.destinationTrace = {file: dst.file, lines: dst.lines, postcopyActiveNs: s.originUs >= 0 ? (dst.postcopyActiveUs - s.originUs) * 1000 : null}
+  }
+  const obsExtra = observedFromDestination(dst, dstStats)
+  if (Object.keys(obsExtra).length > 0) headerOut.observed = {...(headerOut.observed ?? {}), ...obsExtra}
   if (dry.vfioStates.length > 0) src.vfioMigrationStates = dry.vfioStates
   if (workload !== undefined)
-    src.workload = {...workload.describe(), ...(dry.writes > 0 ? {writesEmitted: dry.writes, writeIndexFirst: dry.firstWrite, writeIndexLast: dry.lastWrite} : {})}
+    src.workload = {
+      ...workload.describe(),
+      ...(dry.writes > 0 ? {writesEmitted: dry.writes, writeIndexFirst: dry.firstWrite, writeIndexLast: dry.lastWrite} : {}),
+      ...(dry.dstWrites > 0
+        ? {
+            destinationWrites: {
+              emitted: dry.dstWrites,
+              writeIndexFirst: dry.dstFirstWrite,
+              writeIndexLast: dry.dstLastWrite,
+              resumeFrom: dst !== undefined ? "the destination trace's postcopy-active" : "the source's postcopy_start (no --dst-trace)",
+              note: "write k after the source's stop at the destination console's host-stamped (time, total) points; those stamps are wall time, so the guest's waits on faults are inside them",
+            },
+          }
+        : {}),
+    }
   const writer = await TraceWriter.open(opts.out, headerOut, devNames)
   let done: EmitResult
   try {
-    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, writer)
+    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, writer)
     await writer.close()
   } catch (e) {
     await writer.abort()
@@ -584,6 +635,10 @@ interface EmitResult {
   writes: number
   firstWrite: number
   lastWrite: number
+  /** Of those, written on the destination after a postcopy switchover, with their dirtier indices. */
+  dstWrites: number
+  dstFirstWrite: number
+  dstLastWrite: number
 }
 
 /** Second pass: every used line to migtrace events; `writer` undefined = dry run (tallies only). */
@@ -597,9 +652,10 @@ async function emit(
   devIndex: Map<string, number>,
   workload: Workload | undefined,
   migParams: string,
+  dst: DestinationTrace | undefined,
   writer: TraceWriter | undefined,
 ): Promise<EmitResult> {
-  const r: EmitResult = {events: 0, clampedLines: 0, unmapped: new Map(), skipped: new Map(), faultCount: 0, faults: [], vfioStates: [], writes: 0, firstWrite: -1, lastWrite: -1}
+  const r: EmitResult = {events: 0, clampedLines: 0, unmapped: new Map(), skipped: new Map(), faultCount: 0, faults: [], vfioStates: [], writes: 0, firstWrite: -1, lastWrite: -1, dstWrites: 0, dstFirstWrite: -1, dstLastWrite: -1}
   const slotById = new Map(header.memslots.map((x) => [x.id, x]))
   const vmem = header.virtioMem
   const dev0 = vmem.length > 0 ? devIndex.get(vmem[0]!.id)! : -1
@@ -626,6 +682,29 @@ async function emit(
   const cur = workload?.cursor(s.originUs, s.setupUs >= 0 ? (s.setupUs - s.originUs) * 1000 : 0)
   let have = cur?.advance() ?? false
   let writeIndex = 0
+  // The destination's writes after a postcopy switchover (--dst-console), from the source's stop on.
+  let dcur: WriteCursor | undefined
+  let dhave = false
+  const pushWrite = async (t: number, gpa: number): Promise<void> => {
+    const i = push(K.write, t, 0)
+    batch.vcpu[i] = 0
+    batch.gpa[i] = gpa
+    batch.len[i] = 8
+    r.writes++
+    if (batch.length === batch.t.length) await flush()
+  }
+  const drainDestination = async (upTo: number): Promise<void> => {
+    while (dhave && dcur!.t <= upTo) {
+      if (r.dstFirstWrite < 0) r.dstFirstWrite = writeIndex
+      r.dstLastWrite = writeIndex
+      r.dstWrites++
+      if (r.firstWrite < 0) r.firstWrite = writeIndex
+      r.lastWrite = writeIndex
+      await pushWrite(dcur!.t, dcur!.gpa)
+      writeIndex++
+      dhave = dcur!.advance()
+    }
+  }
   const counts = {lines: 0, otherLines: 0, unknown: new Map<string, number>(), used: new Map<string, number>()}
   void devNames
   // Requests before the setup are already in the header (foldVirtioMemRequests).
@@ -642,18 +721,14 @@ async function emit(
       // trace runs: writes before the first line are not in the recorded window).
       while (have && cur!.t <= t) {
         if (cur!.t >= lastT && !stopped) {
-          const i = push(K.write, cur!.t, 0)
-          batch.vcpu[i] = 0
-          batch.gpa[i] = cur!.gpa
-          batch.len[i] = 8
           if (r.firstWrite < 0) r.firstWrite = writeIndex
           r.lastWrite = writeIndex
-          r.writes++
-          if (batch.length === batch.t.length) await flush()
+          await pushWrite(cur!.t, cur!.gpa)
         }
         writeIndex++
         have = cur!.advance()
       }
+      await drainDestination(t)
       lastT = t
       switch (ev.spec.role) {
         case 'ram_save_page': {
@@ -684,6 +759,16 @@ async function emit(
         case 'vm_stop':
         case 'postcopy_start':
           // migration_completion() / postcopy_start(): the source stops the guest for good.
+          if (ev.spec.role === 'postcopy_start' && dcur === undefined && workload !== undefined) {
+            // The dirtier goes on on the destination from the first write the source did not make
+            // (writeIndex: the source's writes up to this line are out), once the guest runs there.
+            const resumeUs = dst !== undefined ? Math.max(dst.postcopyActiveUs, tUs) : tUs
+            dcur = workload.destinationCursor(s.originUs, writeIndex, resumeUs)
+            if (dcur !== undefined) {
+              have = false
+              dhave = dcur.advance()
+            }
+          }
           if (stopped) return
           stopped = true
           push(K.vm_stop, t, lineNo)
@@ -800,8 +885,29 @@ async function emit(
     },
     counts,
   )
+  // Destination writes after the source's last line (the destination guest goes on).
+  await drainDestination(Infinity)
   await flush()
   return r
+}
+
+/**
+ * Observed figures the destination adds to the header's (query-migrate) ones: its faults (the
+ * trace's postcopy_ram_fault_thread_request lines) and its postcopy-blocktime /
+ * postcopy-vcpu-blocktime (its final query-migrate).
+ */
+function observedFromDestination(dst: DestinationTrace | undefined, dstStats: Record<string, unknown> | undefined): Record<string, unknown> {
+  const o: Record<string, unknown> = {}
+  if (dst !== undefined) {
+    o['postcopy-faults'] = dst.faults
+    const lat = latencySummary(dst.latencyMs)
+    if (lat !== undefined) o['postcopy-fault-latency'] = lat
+  }
+  if (dstStats !== undefined) {
+    if (typeof dstStats['postcopy-blocktime'] === 'number') o['postcopy-blocktime'] = dstStats['postcopy-blocktime']
+    if (Array.isArray(dstStats['postcopy-vcpu-blocktime'])) o['postcopy-vcpu-blocktime'] = dstStats['postcopy-vcpu-blocktime']
+  }
+  return o
 }
 
 function deviceFor(h: TraceHeader, devIndex: Map<string, number>, gpa: number): number {

@@ -2,7 +2,8 @@
  * Postcopy: the switchover (postcopy_start, ram_postcopy_send_discard_bitmap) and the phase after
  * it, in which the guest runs on the destination while the source sends the rest of RAM.
  *
- * Switchover at `now` (the engine has already done the plain, not last-stage, sync):
+ * Switchover at `now` (the engine has already done the plain, not last-stage, sync; its time,
+ * `syncNs`, is the first part of the downtime):
  *  1. the cursor goes back to the start of RAM;
  *  2. postcopy_chunk_hostpages_pass: a host page (hugetlbfs, THP: layout.blocks[].hostPageSize)
  *     that is partly dirty becomes wholly dirty, as the destination places whole host pages;
@@ -58,6 +59,12 @@ export interface PostcopyOptions {
   precopyIterations: number
   /** Non-postcopiable device data completed at the switchover (VFIO stop-copy), in the package. */
   extraPackageBytes?: number
+  /**
+   * Time the switchover's sync takes the migration thread (settings sync-cost / sync-page-cost):
+   * postcopy_start stops the VM first and ram_postcopy_send_discard_bitmap syncs before it sends the
+   * discards, so it is inside the source's downtime (ms->downtime is taken after the package).
+   */
+  syncNs?: number
 }
 
 export class PostcopyPhase {
@@ -71,7 +78,8 @@ export class PostcopyPhase {
   readonly hugePagesRedirtied: number
   readonly bytesBefore: number
   readonly deviceStateBytes: number
-  /** The package's parts on the wire (ns): discard messages, VFIO stop-copy, device state. */
+  /** The switchover sync (ns), then the package's parts on the wire: discard messages, VFIO stop-copy, device state. */
+  readonly syncNs: number
   readonly discardNs: number
   readonly extraNs: number
   readonly deviceNs: number
@@ -138,10 +146,11 @@ export class PostcopyPhase {
     this.leadNs = tp.queueBytes * this.perByteNs
     this.preempt = settings['postcopy-preempt']
     // The package goes at the link rate (the rate limit is lifted at switchover start).
+    this.syncNs = opts.syncNs ?? 0
     this.discardNs = (this.discardBytes * 1e9) / link
     this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / link
     this.deviceNs = (this.deviceStateBytes * 1e9) / link
-    this.packageEndNs = now + this.discardNs + this.extraNs + this.deviceNs
+    this.packageEndNs = now + this.syncNs + this.discardNs + this.extraNs + this.deviceNs
     this.resumeNs = this.packageEndNs + this.oneWayNs
     this.wire = this.packageEndNs
     this.preemptFree = this.packageEndNs

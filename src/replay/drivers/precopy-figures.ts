@@ -128,7 +128,8 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     f.postcopy = post.result(d.startNs, d.clock.offset)
     // The source's downtime ends when the package is sent (migration_downtime_end).
     f.downtimeMs = ms(post.packageEndNs - e.stopNs)
-    f.downtime.ramMs = ms(post.discardNs)
+    // The RAM part: the switchover sync, then the discard messages (ram_postcopy_send_discard_bitmap).
+    f.downtime.ramMs = ms(post.syncNs + post.discardNs)
     f.downtime.ramPages = 0
     f.downtime.ramBytes = post.discardBytes
     f.downtime.vfioStateMs = ms(post.extraNs)

@@ -91,8 +91,10 @@ export class Switchover {
     if (!settings['virtio-mem-postcopy-hole']) host.discard?.clearDiscardedAgain()
     // Non-postcopiable iterables complete first (VFIO stop-copy) and go in the package.
     this.vfioStateBytes = host.stopCopyDevices()
+    // The sync's time (sync-cost, sync-page-cost) is spent with the VM stopped, before the discards.
+    const syncNs = this.deps.takeSyncDebt()
     this.post = new PostcopyPhase(
-      {host, costs: sender.costs, layout, settings, clock, vcpus: clock.vcpus, startNs, trigger, precopyIterations, extraPackageBytes: this.vfioStateBytes},
+      {host, costs: sender.costs, layout, settings, clock, vcpus: clock.vcpus, startNs, trigger, precopyIterations, extraPackageBytes: this.vfioStateBytes, syncNs},
       now,
     )
     return this.post
