@@ -69,6 +69,13 @@ export class HostModel {
   lazyClears = 0
   /** transport=shared: dirty pages the syncs found and dropped (x-ignore-shared: RAM is not sent). */
   sharedDirtyPages = 0
+  /**
+   * Dirty pages the last sync handled one by one (MigrationBitmap.perPagePath: test, clear and a
+   * TCG TLB reset each); what `sync-page-cost` charges. Sync #1 finds every such page dirty:
+   * ram_block_add set each block's pages dirty for every client (DIRTY_CLIENTS_ALL) and nothing
+   * clears the migration client's bits before the first migration_bitmap_sync.
+   */
+  lastSyncPerPageDirty = 0
 
   constructor(
     readonly header: TraceHeader,
@@ -151,6 +158,7 @@ export class HostModel {
     this.syncCount = 0
     this.lazyClears = 0
     this.sharedDirtyPages = 0
+    this.lastSyncPerPageDirty = 0
     this.transport.reset()
   }
 
@@ -177,11 +185,13 @@ export class HostModel {
   sync(lastStage: boolean, now: number, devicesFinal = lastStage): number {
     this.syncCount++
     this.mb.newPages = 0
+    this.mb.beginSync()
     const states = this.states as readonly unknown[]
     for (const c of this.components) c.logSync?.(this.mb, lastStage || (devicesFinal && states.includes(c)), now)
     if (this.settings['lazy-clear']) this.mb.markAllChunks()
     else for (const [a, b] of this.mb.blockRanges()) this.logClear(a, b)
     const fresh = this.mb.takeNewPages()
+    this.lastSyncPerPageDirty = this.syncCount === 1 ? this.mb.perPagePathPages : this.mb.perPageDirty
     if (this.transport.ramShared) {
       this.sharedDirtyPages += fresh
       this.dropShared()

@@ -143,6 +143,10 @@ export const SETTING_DEFS = {
     unit: 'ms per GiB of guest RAM',
     doc: 'time of one migration_bitmap_sync (KVM_GET_DIRTY_LOG per slot, the bitmap walk) per GiB of guest RAM; the thread sends again only after it, so guest writes land between the GET and the lazy CLEAR (0 = instantaneous)',
   }),
+  'sync-page-cost': ms(0, {
+    unit: 'ms per page',
+    doc: "time of each sync per dirty page it finds on cpu_physical_memory_sync_dirty_bitmap's per-page path (a RAM block whose length is not a multiple of 64 pages: test_and_clear_dirty and, under TCG, a TLB reset each), sync #1 included, which finds every page dirty; the migration thread sends again only after it (0 = free). QEMU 7.2 TCG here: docs/lab.md",
+  }),
   'zero-page-cost': ms(0, {
     doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)",
   }),

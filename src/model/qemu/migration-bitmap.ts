@@ -22,6 +22,20 @@ export class MigrationBitmap implements DirtySink {
   private readonly blockPages: Float64Array
   private readonly chunkBase: Float64Array
   private lastBlock = 0
+  /**
+   * Pages of blocks that cpu_physical_memory_sync_dirty_bitmap (include/exec/ram_addr.h, QEMU
+   * <= 8.2) walks page by page: a block whose used_length is not a multiple of 64 pages (its offset
+   * always is: find_ram_offset rounds it up to a bitmap word). Each dirty page there costs a
+   * cpu_physical_memory_test_and_clear_dirty with a TLB reset (the sync's per-page cost); the
+   * other blocks take the word-at-a-time fast path.
+   */
+  readonly perPagePath: Bitmap
+  /** The number of pages in perPagePath. */
+  readonly perPagePathPages: number
+  /** Pages a source reported dirty in this sync (ram_list's DIRTY_MEMORY_MIGRATION bits), each once. */
+  private readonly syncSeen: Bitmap
+  /** Of those, pages on the per-page path (see perPagePath), counted since beginSync(). */
+  perPageDirty = 0
 
   constructor(
     readonly layout: TraceLayout,
@@ -40,6 +54,21 @@ export class MigrationBitmap implements DirtySink {
       chunks += Math.ceil(b.pages / 2 ** shift)
     })
     this.clearBmap = new Bitmap(chunks)
+    this.perPagePath = new Bitmap(layout.totalPages)
+    this.syncSeen = new Bitmap(layout.totalPages)
+    let slow = 0
+    for (const b of layout.blocks)
+      if (b.pages % 64 !== 0) {
+        this.perPagePath.setRange(b.firstPage, b.firstPage + b.pages)
+        slow += b.pages
+      }
+    this.perPagePathPages = slow
+  }
+
+  /** A sync starts: the per-page count restarts (sources merge their bits next). */
+  beginSync(): void {
+    this.syncSeen.fill(false)
+    this.perPageDirty = 0
   }
 
   /** `fresh`: just built, the bitmaps are still zero. */
@@ -51,6 +80,8 @@ export class MigrationBitmap implements DirtySink {
     this.cursor = 0
     this.wrapped = false
     this.seenLo = this.seenHi = 0
+    this.syncSeen.fill(false)
+    this.perPageDirty = 0
   }
 
   /** ram_list_init_bitmaps: every page of every block must be sent. */
@@ -60,6 +91,13 @@ export class MigrationBitmap implements DirtySink {
   }
 
   mergeWord(w: number, bits: number, cause: number): void {
+    // Every reported page is tested and cleared in ram_list, already set in bmap or not.
+    const seen = this.syncSeen.words
+    const fresh = (bits & ~seen[w]! & this.perPagePath.words[w]!) >>> 0
+    if (fresh !== 0) {
+      this.perPageDirty += popcount32(fresh)
+      seen[w] = seen[w]! | fresh
+    }
     const words = this.bmap.words
     const old = words[w]!
     let nw = (bits & ~old) >>> 0

@@ -359,7 +359,8 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
       this.throttle.start(now, 0)
     }
     this.doSync(false, now)
-    this.sendStartNs = now + this.settings['setup-time'] * 1e6
+    // Sending starts once sync #1 is done (its per-page cost) and after setup-time.
+    this.sendStartNs = now + this.takeSyncDebt() + this.settings['setup-time'] * 1e6
     this.sender.resetWindow(this.sendStartNs)
     this.step = Step.Loop
     this.migNext = this.sendStartNs
@@ -390,8 +391,12 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
     // non-postcopiable iterables in postcopy_start): what it held back for stop-copy goes now.
     const newPages = host.sync(lastStage, now, lastStage || postcopy)
     // migration_bitmap_sync's own time: KVM_GET_DIRTY_LOG per slot and the bitmap walk, which
-    // grow with guest RAM. The setup sync is covered by setup-time.
+    // grow with guest RAM (sync-cost; the setup sync's is in setup-time), and the per-page path's
+    // test, clear and TLB reset of each dirty page (sync-page-cost), sync #1 included: that one
+    // finds every page dirty (ram_init_bitmaps -> migration_bitmap_sync_precopy). The guest runs
+    // meanwhile; its writes land after the GET, in the next pass.
     if (this.book.rows.length > 0) this.syncDebtNs += this.settings['sync-cost'] * 1e6 * (this.layout.guestMemoryBytes / 2 ** 30)
+    this.syncDebtNs += this.settings['sync-page-cost'] * 1e6 * host.lastSyncPerPageDirty
     // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period;
     // bytes_xfer_period counts everything transferred (migration_transferred_bytes), device data too.
     if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, this.sender.transferred, this.book.rows.length) && this.throttle.limiting) {

@@ -282,8 +282,11 @@ export class Sender {
    * and a new window; NaN while the window runs.
    */
   updateCounters(now: number): number {
+    // Compared with windowEnd, the time a thread over budget sleeps to, not `now - windowStart`:
+    // with fractional ns times the subtraction can fall short of WINDOW_NS by a rounding error,
+    // and the thread would wake at windowEnd forever.
+    if (now < this.windowEnd) return Number.NaN
     const spent = now - this.windowStart
-    if (spent < WINDOW_NS) return Number.NaN
     const bw = (this.windowBytes * 1e9) / spent
     this.resetWindow(now)
     return bw
