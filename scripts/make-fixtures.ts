@@ -60,6 +60,8 @@ export const ALL_KINDS: EventRecord[] = [
   {t_ns: 8400, kind: 'page_sent', gpa: 4 * G, count: 4, op: 'normal'},
   {t_ns: 9000, kind: 'mig_set', params: 'downtime-limit=500'},
   {t_ns: 9500, kind: 'mig_postcopy'},
+  {t_ns: 9600, kind: 'mig_net_fail', value: 250},
+  {t_ns: 9700, kind: 'mig_net_fail'},
   {t_ns: 10000, kind: 'vm_stop'},
   {t_ns: 11000, kind: 'vm_start'},
   {t_ns: 12000, kind: 'mig_complete'},

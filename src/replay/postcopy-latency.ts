@@ -28,10 +28,16 @@ export class FaultLatency {
     }
     this.samples[this.count++] = ns
     if (vcpu >= 0 && vcpu < this.blocktimeNs.length) this.blocktimeNs[vcpu]! += ns
-    // mirrors the 10.1 latency-dist bucketing: floor(log2(µs)), sub-µs faults in bucket 0
-    const us = ns / 1000
-    const b = us < 1 ? 0 : Math.min(LATENCY_BUCKETS - 1, Math.floor(Math.log2(us)))
-    this.histogram[b]!++
+    this.histogram[bucket(ns)]!++
+  }
+
+  /** Fault number `i` (of vCPU `vcpu`) is resolved `ns` later than first thought (its page was lost in a postcopy network failure). */
+  extend(i: number, vcpu: number, ns: number): void {
+    const old = this.samples[i]!
+    this.histogram[bucket(old)]!--
+    this.samples[i] = old + ns
+    this.histogram[bucket(old + ns)]!++
+    if (vcpu >= 0 && vcpu < this.blocktimeNs.length) this.blocktimeNs[vcpu]! += ns
   }
 
   stats(): LatencyStats {
@@ -48,4 +54,10 @@ export class FaultLatency {
   blocktimeMs(): number[] {
     return Array.from(this.blocktimeNs, (ns) => ns / 1e6)
   }
+}
+
+/** Mirrors the 10.1 latency-dist bucketing: floor(log2(µs)), sub-µs faults in bucket 0. */
+function bucket(ns: number): number {
+  const us = ns / 1000
+  return us < 1 ? 0 : Math.min(LATENCY_BUCKETS - 1, Math.floor(Math.log2(us)))
 }

@@ -6,6 +6,7 @@ import {KINDS} from '../trace/events.js'
 import type {ComponentData} from './host.js'
 import type {ReplaySettings} from './settings.js'
 import type {StopReason} from './policies.js'
+import type {PostcopyRecoveryResult} from './drivers/postcopy-recovery.js'
 
 export type Driver = 'qemu' | 'recorded'
 
@@ -173,6 +174,8 @@ export interface PostcopyResult {
   postcopyMs: number
   /** How much later the guest's last replayed event ran than in the trace, per vCPU (ms). */
   guestDelayMsPerVcpu: number[]
+  /** Network failures during postcopy and their recovery; null when there was none. */
+  recovery: PostcopyRecoveryResult | null
 }
 
 export interface SnapshotResult {

@@ -136,6 +136,11 @@ export const SETTING_DEFS = {
   'postcopy-on-stall': bool(false, {doc: 'switch to postcopy when precopy stalls or a cap would force the switchover'}),
   'postcopy-preempt': bool(false, {qemu: true, fixed: true, doc: 'postcopy-preempt capability: requested pages go on their own channel, ahead of the background stream'}),
   'max-postcopy-bandwidth': rate(0, {qemu: true, doc: 'background rate in postcopy (0 = unlimited: the link rate)'}),
+  'postcopy-fail-at': optional(ms(0, {defaultText: 'off', fixed: true, doc: 'the network fails this long after the postcopy switchover: both sides pause (postcopy-paused), pages in flight are lost, then the migration recovers (as a mig_net_fail event)'})),
+  'postcopy-recover-after': ms(0, {
+    fixed: true,
+    doc: "time from a postcopy network failure to the user's migrate-recover and migrate resume=true (the resume handshake comes on top); 0 = at once. A mig_net_fail event's value overrides it",
+  }),
   transport: choice(TRANSPORTS, 'network', {fixed: true, doc: 'network (bytes at the link rate), local-remap (localhost, RAM handed over by remapping), shared (x-ignore-shared: RAM is not sent)'}),
   rtt: ms(0.2, {fixed: true, doc: 'round-trip time between source and destination (a postcopy page request waits one RTT)'}),
   'socket-buffer': size(4 * MiB, {fixed: true, defaultText: '4MiB', doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'}),

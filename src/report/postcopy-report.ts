@@ -29,6 +29,22 @@ export function modeJson(r: ReplayResult): Record<string, unknown> {
           blocktimeMsPerVcpu: pc.blocktimeMsPerVcpu.map(r3),
           guestDelayMsPerVcpu: pc.guestDelayMsPerVcpu.map(r3),
           latencyNs: roundLatency(pc.latencyNs),
+          recovery: pc.recovery
+            ? {
+                ...pc.recovery,
+                pausedMs: r3(pc.recovery.pausedMs),
+                guestBlockedMs: r3(pc.recovery.guestBlockedMs),
+                pauses: pc.recovery.pauses.map((p) => ({
+                  ...p,
+                  failMs: r3(p.failMs),
+                  recoverMs: r3(p.recoverMs),
+                  resumeMs: r3(p.resumeMs),
+                  pausedMs: r3(p.pausedMs),
+                  handshakeMs: r3(p.handshakeMs),
+                  guestBlockedMs: r3(p.guestBlockedMs),
+                })),
+              }
+            : null,
         }
       : null,
     snapshot: sn
@@ -62,6 +78,13 @@ export function modeTextLines(r: ReplayResult): [string, string][] {
     out.push(['  fault latency', latText(pc.latencyNs)])
     out.push(['  blocktime', `${msText(pc.blocktimeMs)} in all; per vCPU ${pc.blocktimeMsPerVcpu.map((m) => msText(m)).join(', ')}`])
     out.push(['  invariants', `${int(pc.pagesSentTwiceAfterSwitchover)} pages sent twice after the switchover, ${int(pc.destinationMissingPages)} pages missing on the destination`])
+    const rec = pc.recovery
+    if (rec) {
+      const pauses = rec.pauses.map((p) => `failed at ${msText(p.failMs)}, sending again at ${msText(p.resumeMs)} (handshake ${msText(p.handshakeMs)})`).join('; ')
+      out.push(['  recovery', `${rec.failures} network failure${rec.failures === 1 ? '' : 's'}${rec.failuresIgnored > 0 ? ` (${rec.failuresIgnored} ignored)` : ''}, paused ${msText(rec.pausedMs)} in all${pauses ? `: ${pauses}` : ''}`])
+      out.push(['  lost in flight', `${int(rec.pagesLost)} pages, ${int(rec.pagesResent)} sent again; ${int(rec.requestsResent)} requests sent again at the resume`])
+      out.push(['  guest paid', `${int(rec.faultsDuringPause)} faults during the pause; vCPUs blocked ${msText(rec.guestBlockedMs)} by the failure`])
+    }
   }
   const sn = r.snapshot
   if (sn) {

@@ -98,6 +98,7 @@ export const KINDS = [
   {name: 'vm_stop', group: 'migration', fields: {}, doc: 'the guest stops (downtime starts)'},
   {name: 'vm_start', group: 'migration', fields: {}, doc: 'the guest runs again'},
   {name: 'page_sent', group: 'migration', fields: {gpa: 'required', count: 'optional', op: 'optional'}, ops: ['normal', 'zero', 'xbzrle'], doc: 'QEMU sent count pages (default 1) from gpa (recorded); op normal (default), zero or xbzrle'},
+  {name: 'mig_net_fail', group: 'migration', fields: {value: 'optional'}, doc: 'the migration network fails: in postcopy both sides pause until the user recovers (migrate-recover, migrate resume=true) value ms later (default: the postcopy-recover-after setting); in precopy the migration fails'},
 ] as const satisfies readonly KindSpec[]
 
 export type KindName = (typeof KINDS)[number]['name']

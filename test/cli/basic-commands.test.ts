@@ -4,6 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
 import {runCli} from '../helpers/cli.js'
+import {ALL_KINDS} from '../../scripts/make-fixtures.js'
 
 test('migtrace --help lists the commands', async (t) => {
   const r = await runCli(['--help'])
@@ -14,7 +15,7 @@ test('migtrace --help lists the commands', async (t) => {
 test('validate: a valid trace exits 0 with a one-line verdict', async (t) => {
   const r = await runCli(['validate', 'fixtures/all-kinds.csv.gz'])
   t.is(r.code, 0)
-  t.is(r.stdout, 'fixtures/all-kinds.csv.gz: valid (40 events, csv, gzip)\n')
+  t.is(r.stdout, `fixtures/all-kinds.csv.gz: valid (${ALL_KINDS.length} events, csv, gzip)\n`)
   t.is(r.stderr, '')
 })
 
@@ -43,7 +44,7 @@ test('validate --json lists the errors for tools, exit 2', async (t) => {
   ])
   const ok = await runCli(['validate', 'fixtures/all-kinds.jsonl', '--json'])
   t.is(ok.code, 0)
-  t.like(JSON.parse(ok.stdout), {valid: true, events: 40, errors: [], format: 'jsonl'})
+  t.like(JSON.parse(ok.stdout), {valid: true, events: ALL_KINDS.length, errors: [], format: 'jsonl'})
 })
 
 test('validate --max-errors stops early and says so', async (t) => {
@@ -115,7 +116,7 @@ test('convert: round trip through the CLI, and no output on a bad input', async 
   const dir = mkdtempSync(join(tmpdir(), 'migtrace-cli-'))
   const r = await runCli(['convert', 'fixtures/all-kinds.csv', join(dir, 'a.jsonl.gz')])
   t.is(r.code, 0, r.stderr)
-  t.is(r.stdout, `${join(dir, 'a.jsonl.gz')}: 40 events written\n`)
+  t.is(r.stdout, `${join(dir, 'a.jsonl.gz')}: ${ALL_KINDS.length} events written\n`)
   const back = await runCli(['convert', join(dir, 'a.jsonl.gz'), join(dir, 'b.csv')])
   t.is(back.code, 0)
   t.is(readFileSync(join(dir, 'b.csv'), 'utf8'), readFileSync('fixtures/all-kinds.csv', 'utf8'))

@@ -3,7 +3,8 @@
  * emulated DMA, a VFIO device mapping, pinning and writing by DMA, a migration start and maybe a
  * postcopy switch as trace events) replayed through the public replay() under random correct
  * settings: every run ends with 0 lost writes, and a run that switched to postcopy also keeps the
- * postcopy invariants (no page sent twice after the switchover, none missing on the destination).
+ * postcopy invariants (no page sent twice after the switchover, none missing on the destination),
+ * also across a network failure and its recovery (every page lost in flight sent again).
  *
  * "Correct" leaves out what is documented to lose writes on purpose: clear-policy=all-ones (the
  * 2019 race, docs/replay.md) and the recorded driver (it follows a real run, whatever it did).
@@ -78,6 +79,8 @@ const scenario: fc.Arbitrary<Scenario> = fc
         'postcopy-at': fc.constantFrom('0', '100ms', '800ms'),
         'postcopy-on-stall': fc.boolean(),
         'postcopy-preempt': fc.boolean(),
+        'postcopy-fail-at': fc.constantFrom('0', '1ms', '30ms', '300ms'),
+        'postcopy-recover-after': fc.constantFrom('0', '50ms'),
         transport: fc.constantFrom('network', 'local-remap', 'shared'),
         'auto-converge': fc.boolean(),
         'dirty-limit': fc.boolean(),
@@ -124,7 +127,7 @@ function buildTrace(s: Scenario): {header: ReturnType<typeof machine>['header'];
 }
 
 test('no correct configuration loses a write; postcopy keeps its invariants (property)', async (t) => {
-  const tally = {runs: 0, postcopy: 0, refused: 0, lostWritesChecked: 0}
+  const tally = {runs: 0, postcopy: 0, recovered: 0, refused: 0, lostWritesChecked: 0}
   const refusals = new Map<string, number>()
   await fc.assert(
     fc.asyncProperty(scenario, async (s) => {
@@ -150,13 +153,19 @@ test('no correct configuration loses a write; postcopy keeps its invariants (pro
         tally.postcopy++
         if (r.postcopy.pagesSentTwiceAfterSwitchover !== 0) throw new Error(`${r.postcopy.pagesSentTwiceAfterSwitchover} pages sent twice after the switchover`)
         if (r.postcopy.destinationMissingPages !== 0) throw new Error(`${r.postcopy.destinationMissingPages} pages missing on the destination`)
+        const rec = r.postcopy.recovery
+        if (rec) {
+          tally.recovered++
+          if (rec.pagesResent !== rec.pagesLost) throw new Error(`${rec.pagesLost} pages lost at a network failure, ${rec.pagesResent} sent again`)
+        }
       }
     }),
     {seed: SEED, numRuns: RUNS},
   )
-  t.log(`${tally.runs} random configurations: ${tally.lostWritesChecked} replayed with 0 lost writes (${tally.postcopy} through postcopy), ${tally.refused} refused by the settings`)
+  t.log(`${tally.runs} random configurations: ${tally.lostWritesChecked} replayed with 0 lost writes (${tally.postcopy} through postcopy, ${tally.recovered} of them recovering from a network failure), ${tally.refused} refused by the settings`)
   t.log([...refusals].map(([k, n]) => `${n}x ${k}`).join('\n'))
   // The property must exercise what it claims to: most runs replay, and postcopy is among them.
   t.true(tally.lostWritesChecked >= RUNS / 2, `only ${tally.lostWritesChecked} runs replayed`)
   t.true(tally.postcopy >= RUNS / 10, `only ${tally.postcopy} runs went through postcopy`)
+  t.true(tally.recovered >= RUNS / 50, `only ${tally.recovered} runs recovered from a postcopy network failure`)
 })

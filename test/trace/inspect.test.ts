@@ -2,6 +2,7 @@ import test from 'ava'
 import {inspectTrace} from '../../src/analysis/inspect.js'
 import {inspectTable} from '../../src/analysis/inspect-tables.js'
 import {openTrace} from '../../src/trace/read/open.js'
+import {ALL_KINDS} from '../../scripts/make-fixtures.js'
 
 // fixtures/inspect-small.csv, by hand (4 KiB pages, one 1 GiB memslot at gpa 0):
 //   write 0x1000+8      -> page 1 (new)                 t=1000      vcpu 0
@@ -56,7 +57,7 @@ test('a fixed bucket width is honoured', async (t) => {
 
 test('virtio-mem, VFIO and KVM activity of the all-kinds fixture', async (t) => {
   const r = await inspectTrace(await openTrace('fixtures/all-kinds.jsonl'))
-  t.is(r.events, 40)
+  t.is(r.events, ALL_KINDS.length)
   t.deepEqual(r.virtioMem, [
     {
       id: 'vmem0',

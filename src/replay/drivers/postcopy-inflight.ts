@@ -46,6 +46,12 @@ export class InFlight {
     this.head = 0
   }
 
+  /** Everything in flight is gone (a network failure). */
+  clear(): void {
+    this.head = 0
+    this.size = 0
+  }
+
   /** Arrival time of the in-flight range holding page p, or -1. */
   arrivalOf(p: number): number {
     const n = this.start.length

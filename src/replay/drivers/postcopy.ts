@@ -25,6 +25,9 @@
  *    which ran that much later from then on (the GuestClock's per-vCPU offset).
  * The destination's receivedmap is a bitmap; pages in flight sit in small typed-array lists.
  * The precopy driver hands its due/act, accesses and events to this phase after the switchover.
+ * A network failure (`postcopy-fail-at`, a `mig_net_fail` event) pauses both sides until the
+ * user's recovery and the resume handshake (./postcopy-recovery.ts): pages in flight are lost and
+ * sent again, faulting vCPUs wait through the pause.
  */
 import type {EventBatch} from '../../trace/events.js'
 import {K} from '../../trace/events.js'
@@ -38,6 +41,7 @@ import {FaultLatency} from '../postcopy-latency.js'
 import type {PostcopyResult} from '../result.js'
 import {Taken} from '../driver.js'
 import {InFlight} from './postcopy-inflight.js'
+import {PostcopyRecovery, RECOVERY_CAUSE, resumeHandshake} from './postcopy-recovery.js'
 
 /** MAX_DISCARDS_PER_COMMAND (migration/savevm.c). */
 export const MAX_DISCARDS_PER_COMMAND = 12
@@ -98,6 +102,19 @@ export class PostcopyPhase {
   private wire: number
   private preemptFree: number
   private sourceDone = false
+  /** The source may send from here: the package's end, or the last resume after a failure. */
+  private sourceStartNs: number
+  /** Requests reaching the source by this time (the ones re-sent at a resume) go before the background. */
+  private requestsFirstNs = -Infinity
+  /** postcopy-fail-at: when the network fails (Infinity: no such setting, or done). */
+  private failAtNs = Infinity
+  /** The last page received (what the run's end is once nothing more is in flight). */
+  private lastReceivedNs: number
+  /** Pages lost in flight at a failure and not sent again yet. */
+  private lostPending: Bitmap | undefined
+  readonly recovery: PostcopyRecovery
+  /** Why a failure did not happen or was ignored, for the report's notes. */
+  readonly notes: string[] = []
   lastArrivalNs: number
   endNs = Number.NaN
   done = false
@@ -154,7 +171,12 @@ export class PostcopyPhase {
     this.resumeNs = this.packageEndNs + this.oneWayNs
     this.wire = this.packageEndNs
     this.preemptFree = this.packageEndNs
+    this.sourceStartNs = this.packageEndNs
     this.lastArrivalNs = this.resumeNs
+    this.lastReceivedNs = this.resumeNs
+    const failAt = settings['postcopy-fail-at']
+    if (failAt !== undefined) this.failAtNs = now + failAt * 1e6
+    this.recovery = new PostcopyRecovery(opts.vcpus)
     // receivedmap: everything precopy delivered and nobody re-dirtied.
     this.received = new Bitmap(layout.totalPages)
     for (const b of layout.blocks) this.received.setRange(b.firstPage, b.firstPage + b.pages)
@@ -226,6 +248,10 @@ export class PostcopyPhase {
     for (let p = a; p < e; p++) {
       if (!host.mb.bmap.get(p)) continue
       if (!this.sentAfter.testAndSet(p)) this.sentTwice++
+      if (this.lostPending?.get(p)) {
+        this.lostPending.clear(p)
+        this.recovery.pagesResent++
+      }
       const b = host.sendPage(p, true)
       if (b > 0) extraNs += this.opts.costs.extraNs(p, nonzero.get(p), b * this.perByteNs)
       bytes += b
@@ -245,7 +271,7 @@ export class PostcopyPhase {
     if (this.sourceDone) return
     const mb = this.host.mb
     const tp = this.host.transport
-    while (Math.max(this.packageEndNs, this.wire - this.leadNs) <= until) {
+    while (Math.max(this.sourceStartNs, this.wire - this.leadNs) <= until) {
       const p = mb.findNext()
       if (p < 0) {
         this.sourceDone = true
@@ -259,7 +285,13 @@ export class PostcopyPhase {
 
   /** A request for host page [a, e) reaches the source at s: returns when the page arrives. */
   private request(a: number, e: number, s: number): number {
-    this.advanceSource(s)
+    // Requests queued during a pause reach the source with the resume ack, on a fresh socket.
+    if (s > this.requestsFirstNs) this.advanceSource(s)
+    return this.serve(a, e, s)
+  }
+
+  /** The source takes a request for host page [a, e) at s: returns when the page arrives. */
+  private serve(a: number, e: number, s: number): number {
     const mb = this.host.mb
     if (mb.bmap.count(a, e) === 0) {
       // get_queued_page_not_dirty: already sent (in flight or arrived): skipped.
@@ -297,9 +329,86 @@ export class PostcopyPhase {
       const e = f.end[k]!
       this.received.setRange(a, e)
       this.requested.clearRange(a, e)
+      if (f.arrival[k]! > this.lastReceivedNs) this.lastReceivedNs = f.arrival[k]!
       f.head = (f.head + 1) % n()
       f.size--
     }
+  }
+
+  // --- a network failure and the recovery (./postcopy-recovery.ts) ------------------------------
+
+  /**
+   * The network fails at `now`; the user recovers `recoverAfterNs` later. Returns false when the
+   * failure is ignored (postcopy is over, or the link is already down).
+   */
+  netFail(now: number, recoverAfterNs: number): boolean {
+    const rec = this.recovery
+    if (this.done || !rec.accepts(now)) {
+      rec.failuresIgnored++
+      this.notes.push(`a network failure at ${((now - this.opts.startNs) / 1e6).toFixed(3)} ms was ignored: ${this.done ? 'postcopy was over' : 'the migration was already paused'}`)
+      return false
+    }
+    this.advanceSource(now)
+    this.receiveUntil(now)
+    const {host, layout, settings} = this.opts
+    const mb = host.mb
+    const rw = this.received.words
+    const bw = mb.bmap.words
+    // postcopy_pause / postcopy_pause_incoming: what is in flight never arrives.
+    this.inflight.clear()
+    this.lastArrivalNs = this.lastReceivedNs
+    // ram_dirty_bitmap_reload: bmap = ~receivedmap. The pages neither received nor dirty are the
+    // ones sent and lost; they become dirty again with their own cause (the ledger calls their
+    // second send redundant) and may be sent once more.
+    const cause = host.causes.code(RECOVERY_CAUSE)
+    this.lostPending ??= new Bitmap(layout.totalPages)
+    // Unplugged virtio-mem pages leave bmap right after (below): they are not sent again.
+    const dw = settings['virtio-mem-discard-aware'] ? host.discard?.discardedWords : undefined
+    let lost = 0
+    for (const b of layout.blocks) {
+      for (let p = b.firstPage; p < b.firstPage + b.pages; p++) {
+        const w = p >>> 5
+        const m = 1 << (p & 31)
+        if ((rw[w]! & m) !== 0 || (bw[w]! & m) !== 0 || (dw !== undefined && (dw[w]! & m) !== 0)) continue
+        mb.markPage(p, cause)
+        this.sentAfter.clear(p)
+        this.lostPending.set(p)
+        lost++
+      }
+    }
+    mb.takeNewPages()
+    // ...then ramblock_dirty_bitmap_clear_discarded_pages: unplugged virtio-mem blocks leave bmap;
+    // the destination answers a fault there with a zero page of its own (postcopy_request_page).
+    if (dw !== undefined) {
+      host.discard!.clearDiscardedAgain()
+      for (let w = 0; w < rw.length; w++) rw[w] = (rw[w]! | dw[w]!) >>> 0
+    }
+    // ram_state_resume_prepare -> ram_state_reset: the scan starts again from the first block.
+    mb.cursor = 0
+    const hs = resumeHandshake(layout, 2 * this.oneWayNs, linkRate(settings), this.preempt)
+    const recoverNs = now + recoverAfterNs
+    const resumeNs = recoverNs + hs.totalNs
+    rec.begin(now, recoverNs, resumeNs, hs.bitmapBytes)
+    rec.lost(lost)
+    rec.countWaiting((p) => this.received.get(p))
+    // The source sends again once the resume ack is in; nothing before.
+    this.wire = resumeNs
+    this.preemptFree = resumeNs
+    this.sourceStartNs = resumeNs
+    this.requestsFirstNs = resumeNs
+    this.sourceDone = false
+    // migrate_send_rp_req_pages_pending: every page still in page_requested, in address order (a
+    // GTree), is requested again; the source counts each (postcopy_requests) and serves it first.
+    const tp = host.transport
+    for (let p = this.requested.nextSet(0); p >= 0; ) {
+      const a = tp.hostPageStart(p)
+      const e = tp.hostPageEnd(p)
+      this.requests++
+      rec.requestResent()
+      this.serve(a, e, resumeNs)
+      p = e < this.requested.size ? this.requested.nextSet(e) : -1
+    }
+    return true
   }
 
   /** When the phase next has something to do: a background send or an arrival (0: it can finish). */
@@ -307,13 +416,22 @@ export class PostcopyPhase {
     if (this.done) return Infinity
     const f = this.inflight
     const arrival = f.size > 0 ? f.arrival[f.head]! : Infinity
-    if (this.sourceDone) return f.size > 0 ? arrival : 0
-    return Math.min(arrival, Math.max(this.packageEndNs, this.wire - this.leadNs))
+    if (this.sourceDone) return Math.min(f.size > 0 ? arrival : 0, this.failAtNs)
+    return Math.min(arrival, Math.max(this.sourceStartNs, this.wire - this.leadNs), this.failAtNs)
   }
 
   /** Everything due up to `until`: background sends, then arrivals; finishes once all arrived. */
   act(until: number): void {
     if (this.done) return
+    if (this.failAtNs <= until) {
+      const at = this.failAtNs
+      this.advanceSource(at)
+      this.receiveUntil(at)
+      // Everything arrived before the failure: postcopy is over, the failure never happens.
+      if (this.sourceDone && this.inflight.size === 0) return this.finish()
+      this.failAtNs = Infinity
+      this.netFail(at, this.opts.settings['postcopy-recover-after'] * 1e6)
+    }
     this.advanceSource(until)
     this.receiveUntil(until)
     if (this.sourceDone && this.inflight.size === 0) this.finish()
@@ -321,6 +439,9 @@ export class PostcopyPhase {
 
   /** The trace is over: the guest is idle, the stream finishes. */
   endOfTrace(): void {
+    if (this.done) return
+    // A failure set for later still happens: the guest is idle, the stream is not over.
+    if (this.failAtNs < Infinity) this.act(this.failAtNs)
     if (this.done) return
     this.advanceSource(Infinity)
     this.receiveUntil(Infinity)
@@ -330,6 +451,10 @@ export class PostcopyPhase {
   private finish(): void {
     this.done = true
     this.endNs = this.lastArrivalNs
+    if (this.failAtNs < Infinity) {
+      this.notes.push(`postcopy-fail-at: postcopy was over ${((this.endNs - this.switchNs) / 1e6).toFixed(3)} ms after the switchover, before the failure`)
+      this.failAtNs = Infinity
+    }
   }
 
   /**
@@ -343,11 +468,14 @@ export class PostcopyPhase {
     this.requests++
     if (this.requested.get(a)) this.duplicateRequests++
     else this.requested.setRange(a, e)
-    let arrival = this.request(a, e, now + this.oneWayNs)
+    // A fault during a pause: the fault thread sends the request after the resume (it reaches the
+    // source with the resume ack).
+    let arrival = this.request(a, e, Math.max(now + this.oneWayNs, this.recovery.resumeNs))
     if (arrival < 0) arrival = now // cannot happen: a page not received is dirty or in flight
     if (vcpu >= 0) this.faults++
     else this.deviceFaults++
     this.latency.add(vcpu, arrival - now)
+    this.recovery.onFault(vcpu, a, this.latency.count - 1, now, arrival)
     return arrival
   }
 
@@ -357,16 +485,37 @@ export class PostcopyPhase {
     if (p0 < 0) return 0
     const rw = this.received.words
     for (let p = p0; p < p1; p++) {
-      if ((rw[p >>> 5]! & (1 << (p & 31))) === 0) return this.fault(p, vcpu, now)
+      if ((rw[p >>> 5]! & (1 << (p & 31))) === 0) return this.stillBlocked(p, vcpu, now) || this.fault(p, vcpu, now)
     }
     // Every page of the access is on the destination: the access goes on there.
+    this.recovery.onRun(vcpu)
     if (kind === K.write) this.destinationWrites++
     return 0
+  }
+
+  /**
+   * A vCPU retrying the access it blocked on finds the page still missing: the page was lost at a
+   * failure and requested again at the resume; the vCPU waits on in the same fault (its latency
+   * and blocktime grow). 0 when this is not such a retry.
+   */
+  private stillBlocked(p: number, vcpu: number, now: number): number {
+    const a = this.host.transport.hostPageStart(p)
+    const sample = this.recovery.stillBlocked(vcpu, a)
+    if (sample < 0) return 0
+    const at = this.inflight.arrivalOf(a)
+    if (at <= now) return 0
+    this.latency.extend(sample, vcpu, at - now)
+    this.recovery.stretched(at - now)
+    return at
   }
 
   /** Any other event after the switchover: device DMA on the destination may fault; the rest is dropped. */
   control(b: EventBatch, i: number, now: number): Taken {
     const k = b.kind[i]!
+    if (k === K.mig_net_fail) {
+      const v = b.value[i]!
+      return this.netFail(now, (v >= 0 ? v : this.opts.settings['postcopy-recover-after']) * 1e6) ? Taken.Yes : Taken.Ignored
+    }
     if (k === K.dma_write || k === K.vhost_write) {
       // A device on the destination touches a missing page: a non-vCPU fault (no vCPU blocks).
       const gpa = b.gpa[i]!
@@ -420,6 +569,7 @@ export class PostcopyPhase {
       destinationMissingPages: this.missingPages(),
       postcopyMs: ms(this.endNs - this.switchNs),
       guestDelayMsPerVcpu: Array.from(offsetsNs, (o) => ms(o)),
+      recovery: this.recovery.failures + this.recovery.failuresIgnored > 0 ? this.recovery.result(startNs) : null,
     }
   }
 }

@@ -126,6 +126,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
   const post = e.post
   if (post) {
     f.postcopy = post.result(d.startNs, d.clock.offset)
+    notes.push(...post.notes)
     // The source's downtime ends when the package is sent (migration_downtime_end).
     f.downtimeMs = ms(post.packageEndNs - e.stopNs)
     // The RAM part: the switchover sync, then the discard messages (ram_postcopy_send_discard_bitmap).
@@ -139,6 +140,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     if (/^(stall|cap:)/.test(f.postcopy.trigger)) f.stall = stallInfo(d.book.live, ps, rate, s['downtime-limit'])
   } else if (s['postcopy-after'] !== undefined || s['postcopy-at'] !== undefined || s['postcopy-on-stall'])
     if (reason !== 'cancelled') notes.push('postcopy was asked for, but precopy completed before it was triggered')
+  if (!post && s['postcopy-fail-at'] !== undefined) notes.push('postcopy-fail-at: the run never switched to postcopy, so no failure was modelled')
   f.transferTimeline = transferTimeline(d.sender.timeline, d.startNs, e.endNs, f.transferredBytes)
   return f
 }

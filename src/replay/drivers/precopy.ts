@@ -239,6 +239,13 @@ export class PrecopyDriver implements ReplayDriver, PrecopyControl {
         if (this.phase !== Phase.Active) return Taken.Ignored
         this.cancel(now)
         return Taken.Yes
+      case K.mig_net_fail:
+        // Only postcopy pauses and recovers: before it the stream error fails the migration
+        // (migration_detect_error -> MIGRATION_STATUS_FAILED) and the guest runs on at the source.
+        if (this.phase !== Phase.Active) return Taken.Ignored
+        this.notes.push(`the network failed at ${((now - this.startNs) / 1e6).toFixed(3)} ms, before postcopy: the migration failed (only postcopy can pause and recover); the guest runs on at the source`)
+        this.cancel(now)
+        return Taken.Yes
       default:
         return Taken.No
     }
