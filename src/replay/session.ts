@@ -46,7 +46,7 @@ export class ReplaySession implements GuestSink {
     vcpus: number,
   ) {
     this.layout = host.layout
-    this.clock = new GuestClock(vcpus)
+    this.clock = new GuestClock(vcpus, host.settings['workload-pacing'])
   }
 
   /** Apply one batch; true once the rest of the trace is not needed. */
@@ -124,8 +124,8 @@ export class ReplaySession implements GuestSink {
     const ps = layout.pageSize
     let due = this.nextDue()
     for (let i = 0; i < n; i++) {
-      // Guest time -> wall time (auto-converge dilates the timeline; identity otherwise).
-      let ti = clock.w0 + (t[i]! - clock.g0) * clock.k
+      // Guest time -> wall time: a shift unless auto-converge's slices are in force (GuestClock).
+      let ti = clock.linear ? clock.w0 + (t[i]! - clock.g0) : clock.toWall(t[i]!)
       if (ti >= due) {
         ti = this.catchUp(t[i]!, ti)
         if (d.done) return i

@@ -11,6 +11,7 @@ import {CLEAR_POLICIES, DIRTY_LOG_MODE_NAMES, modeOfHeader} from '../model/kvm/m
 import {VFIO_TRACKING} from '../model/vfio/modes.js'
 import {UNPLUGGED_WRITE} from '../model/virtio-mem/device.js'
 import {DEFAULT_QEMU_VERSION, QEMU_VERSIONS} from './qemu-version.js'
+import {WORKLOAD_PACING} from './throttle-clock.js'
 
 export const STOP_POLICIES = ['qemu', 'rounds', 'xen'] as const
 export type StopPolicyName = (typeof STOP_POLICIES)[number]
@@ -181,6 +182,11 @@ export const SETTING_DEFS = {
   'remap-cost': ms(0.002, {fixed: true, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'}),
   'wp-cost': ms(0.00005, {fixed: true, doc: 'background-snapshot: time to write-protect one host page at the start'}),
   'auto-converge': bool(false, {qemu: true, fixed: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'}),
+  'workload-pacing': choice(WORKLOAD_PACING, (h) => h.workloadPacing ?? 'cpu', {
+    fixed: true,
+    defaultText: "the trace header's workloadPacing, else cpu",
+    doc: "how the guest's writers answer auto-converge's sleeps: cpu (CPU-bound: every later event moves by the time slept) or wall (paced by wall-clock time, like the lab's dirtier: an event due during a sleep happens at the wake-up, so the rate barely drops)",
+  }),
   'cpu-throttle-initial': int(20, {qemu: true, unit: '%', min: 1, max: 99, doc: 'auto-converge: first throttle level'}),
   'cpu-throttle-increment': int(10, {qemu: true, unit: '%', min: 1, max: 99, doc: 'auto-converge: step at each later trigger'}),
   'cpu-throttle-tailslow': bool(false, {qemu: true, doc: 'auto-converge: smaller steps near the needed level'}),

@@ -1,10 +1,19 @@
 /**
  * The guest's clock against the host's: trace time is the guest's own (virtual) time, the engine
- * runs in wall time. Two things stretch the guest's timeline:
- * - a global dilation: auto-converge's cpu_throttle_thread makes every vCPU sleep
- *   pct/(1-pct) x 10 ms after each 10 ms of running, so guest time advances at (1 - pct) of wall
- *   time (modelled as a continuous dilation, exact on average over each 10 ms/(1-pct) slice); a
- *   paused guest (the postcopy switchover) is a jump of the mapping;
+ * runs in wall time. Two things move the guest's events in wall time:
+ * - the global mapping, a list of segments: a pause (the postcopy switchover, a snapshot's
+ *   write-protect) starts a new segment later in wall time; auto-converge starts a throttled one.
+ *   A throttled segment applies QEMU's cpu_throttle_timer_tick / cpu_throttle_thread
+ *   (migration/cpu-throttle.c; softmmu/ before 9.2): a tick every 10 ms / (1 - pct) of wall time
+ *   makes every vCPU sleep pct / (1 - pct) x 10 ms at once, so it runs 10 ms between sleeps. The
+ *   first cpu_throttle_set ticks at once; a later level takes effect at the next tick (the thread
+ *   reads the new level there, and the timer re-arms with it). How the workload answers
+ *   (`workload-pacing`):
+ *     cpu  - a CPU-bound writer: guest time advances only while its vCPU runs, so every event
+ *            moves later by the sleeps before it;
+ *     wall - a writer paced by wall-clock time (the lab's dirtier): an event due during a sleep
+ *            happens when the vCPU wakes (it catches up at once), an event due while it runs
+ *            happens on time, so the throttle only shifts writes within a slice;
  * - a per-vCPU offset: a vCPU blocked on a postcopy or write-protect fault, or slept by the dirty
  *   limit, runs its later events that much later while the other vCPUs go on.
  * With per-vCPU offsets the events of a delayed vCPU wait in a per-vCPU FIFO (typed arrays, no
@@ -80,21 +89,52 @@ class AccessQueue {
   }
 }
 
+/** CPU_THROTTLE_TIMESLICE_NS: a throttled vCPU runs this long between two sleeps. */
+export const THROTTLE_SLICE_NS = 10e6
+
+export const WORKLOAD_PACING = ['cpu', 'wall'] as const
+export type WorkloadPacing = (typeof WORKLOAD_PACING)[number]
+
+/**
+ * One piece of the global mapping, from wall time `ws` (guest time `gs`) to the next segment's
+ * start (or `we`, where a pause cut it). Throttled (pct > 0): ticks at ws + j x period, each
+ * followed by a sleep of `sleep` ns.
+ */
+interface Segment {
+  ws: number
+  gs: number
+  we: number
+  pct: number
+  sleep: number
+  period: number
+}
+
+/** cpu_throttle_thread's sleep at a level: (int64)(pct / (1 - pct) x 10 ms + 1) ns. */
+export function throttleSleepNs(pct: number): number {
+  const p = pct / 100
+  return Math.trunc((p / (1 - p)) * THROTTLE_SLICE_NS + 1)
+}
+
 export class GuestClock {
-  /** wall = w0 + (t - g0) * k (identity until a throttle or a pause). */
+  /**
+   * The last segment as a line, for the fast path: wall = w0 + (t - g0) while `linear` (no
+   * throttle in force and none pending).
+   */
   g0 = 0
   w0 = 0
-  k = 1
+  linear = true
   /** Extra wall time per vCPU (blocked on faults, dirty-limit sleeps), ns. */
   readonly offset: Float64Array
   private readonly queues: AccessQueue[]
   /** Deferred accesses, all vCPUs. */
   queued = 0
-  /** Wall time the guest lost to the global dilation so far (at the last change). */
-  private dilationNs = 0
+  private segs: Segment[] = [{ws: 0, gs: 0, we: Infinity, pct: 0, sleep: 0, period: 0}]
   private pct = 0
 
-  constructor(readonly vcpus: number) {
+  constructor(
+    readonly vcpus: number,
+    readonly pacing: WorkloadPacing = 'cpu',
+  ) {
     const n = Math.max(1, vcpus)
     this.offset = new Float64Array(n)
     this.queues = Array.from({length: n}, () => new AccessQueue())
@@ -108,37 +148,95 @@ export class GuestClock {
     return false
   }
 
+  /** The segment guest time t falls in (the last one starting at or before it). */
+  private segOfGuest(t: number): Segment {
+    const segs = this.segs
+    for (let i = segs.length - 1; i > 0; i--) if (segs[i]!.gs <= t) return segs[i]!
+    return segs[0]!
+  }
+
+  private segOfWall(w: number): Segment {
+    const segs = this.segs
+    for (let i = segs.length - 1; i > 0; i--) if (segs[i]!.ws <= w) return segs[i]!
+    return segs[0]!
+  }
+
   toWall(t: number): number {
-    return this.w0 + (t - this.g0) * this.k
+    const g = this.segOfGuest(t)
+    const u = t - g.gs
+    if (g.pct === 0 || u < 0) return g.ws + u
+    if (this.pacing === 'cpu') {
+      // Each 10 ms of running follows a sleep: the k-th run slice starts after k + 1 sleeps.
+      const k = Math.floor(u / THROTTLE_SLICE_NS)
+      return g.ws + u + (k + 1) * g.sleep
+    }
+    // wall: on time, unless due while the vCPU sleeps; then at the wake-up.
+    const j = Math.floor(u / g.period)
+    const within = u - j * g.period
+    return within < g.sleep ? g.ws + j * g.period + g.sleep : g.ws + u
   }
 
   /** Guest (trace) time reached at wall time w, by the global mapping. */
   toGuest(w: number): number {
-    return this.g0 + (w - this.w0) / this.k
+    const g = this.segOfWall(w)
+    const d = Math.min(w, g.we) - g.ws
+    if (g.pct === 0 || this.pacing === 'wall' || d < 0) return g.gs + d
+    const j = Math.floor(d / g.period)
+    const within = d - j * g.period
+    return g.gs + j * THROTTLE_SLICE_NS + Math.max(0, within - g.sleep)
   }
 
-  /** cpu_throttle_set(pct) at wall time `now`: guest time runs at (1 - pct) from here. */
+  /**
+   * cpu_throttle_set(pct) at wall time `now` (0: cpu_throttle_stop, at the switchover: the VM
+   * stops, so sleeping vCPUs stop sleeping). Not throttled before: the timer ticks at once;
+   * throttled: the new level starts at the next tick.
+   */
   setThrottle(pct: number, now: number): void {
-    this.rebase(now)
+    this.dropAfter(now)
+    const last = this.segs.at(-1)!
+    let at = now
+    if (pct > 0 && last.pct > 0) at = last.ws + Math.ceil((now - last.ws) / last.period) * last.period
     this.pct = pct
-    this.k = 1 / (1 - pct / 100)
+    const sleep = pct > 0 ? throttleSleepNs(pct) : 0
+    this.push({ws: at, gs: this.toGuest(at), we: Infinity, pct, sleep, period: pct > 0 ? THROTTLE_SLICE_NS + sleep : 0})
   }
 
   /** The guest is paused from `from` to `to` (wall): every later event moves by the pause. */
   pause(from: number, to: number): void {
-    this.rebase(from)
-    this.w0 = to
+    this.dropAfter(from)
+    const last = this.segs.at(-1)!
+    const gs = this.toGuest(from)
+    last.we = from
+    this.push({ws: to, gs, we: Infinity, pct: last.pct, sleep: last.sleep, period: last.period})
   }
 
-  /** Wall time lost to the dilation up to `now` (throttle sleeps). */
+  /** Segments that start after `now` (a level pending for the next tick) give way to a new one. */
+  private dropAfter(now: number): void {
+    while (this.segs.length > 1 && this.segs.at(-1)!.ws > now) this.segs.pop()
+  }
+
+  private push(g: Segment): void {
+    const last = this.segs.at(-1)!
+    if (g.ws === last.ws && g.gs === last.gs) this.segs[this.segs.length - 1] = g
+    else this.segs.push(g)
+    this.linear = g.pct === 0
+    this.w0 = g.ws
+    this.g0 = g.gs
+  }
+
+  /** Wall time the vCPUs slept by `now` (throttle sleeps; a paused guest does not count). */
   slowdownNs(now: number): number {
-    return this.dilationNs + (this.k > 1 ? (now - this.w0) * (1 - 1 / this.k) : 0)
-  }
-
-  private rebase(now: number): void {
-    if (this.k > 1) this.dilationNs += (now - this.w0) * (1 - 1 / this.k)
-    this.g0 = this.toGuest(now)
-    this.w0 = now
+    let n = 0
+    const segs = this.segs
+    for (let i = 0; i < segs.length; i++) {
+      const g = segs[i]!
+      if (g.pct === 0 || g.ws >= now) continue
+      const end = Math.min(now, g.we, i + 1 < segs.length ? segs[i + 1]!.ws : Infinity)
+      const d = end - g.ws
+      const j = Math.floor(d / g.period)
+      n += j * g.sleep + Math.min(d - j * g.period, g.sleep)
+    }
+    return n
   }
 
   get throttlePct(): number {

@@ -9,8 +9,8 @@
  * (the counter is never reset by a quiet period: "twice" means two qualifying periods).
  * - auto-converge (mig_throttle_guest_down): the first time cpu-throttle-initial, then
  *   + cpu-throttle-increment (tailslow: min(increment, cpu_now - cpu_ideal)), capped at
- *   max-cpu-throttle and clamped to [1, 99]. The guest then runs (1 - pct) of the time: the
- *   GuestClock dilates the trace's timeline.
+ *   max-cpu-throttle and clamped to [1, 99]. The vCPUs then sleep in 10 ms slices
+ *   (cpu_throttle_thread): the GuestClock moves the guest's events as its workload-pacing says.
  * - dirty-limit (migration_dirty_limit_guest, system/dirtylimit.c): every vCPU gets the quota
  *   vcpu-dirty-limit MiB/s. QEMU's controller adjusts the sleep at each dirty-ring-full exit once
  *   per period until the measured rate meets the quota; the model applies the converged state: a

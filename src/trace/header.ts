@@ -122,6 +122,8 @@ export const HeaderSchema = z.strictObject({
   populated: z.union([z.enum(['all', 'none']), z.array(PopulatedRange)]).default('all'),
   /** What the pages hold: one content profile for the whole guest, or per range (unlisted ranges: random). */
   content: z.union([z.enum(CONTENT_PROFILES), z.array(ContentRegion)]).optional(),
+  /** How the guest's writers answer auto-converge's sleeps: cpu (CPU-bound) or wall (paced by wall-clock time). */
+  workloadPacing: z.enum(['cpu', 'wall']).optional(),
   /** Generator provenance: the seed and spec that made the trace. */
   seed: z.number().int().optional(),
   generator: z.record(z.string(), z.unknown()).optional(),
@@ -175,6 +177,7 @@ export interface TraceHeader {
   dirtyTracking: DirtyTrackingSpec
   populated: 'all' | 'none' | {gpa: number; len: number}[]
   content?: ContentProfile | {gpa: number; len: number; profile: ContentProfile}[]
+  workloadPacing?: 'cpu' | 'wall'
   seed?: number
   generator?: Record<string, unknown>
   source?: Record<string, unknown>
@@ -346,6 +349,7 @@ function normalizeHeader(h: ParsedHeader): TraceHeader {
     dirtyTracking: dt,
     populated: h.populated,
     ...(h.content !== undefined ? {content: h.content} : {}),
+    ...(h.workloadPacing !== undefined ? {workloadPacing: h.workloadPacing} : {}),
     ...(h.seed !== undefined ? {seed: h.seed} : {}),
     ...(h.generator !== undefined ? {generator: h.generator} : {}),
     ...(h.source !== undefined ? {source: h.source} : {}),
@@ -380,6 +384,7 @@ export function serializeHeader(h: TraceHeader): Record<string, unknown> {
     dirtyTracking: h.dirtyTracking,
     populated: h.populated,
     ...(h.content !== undefined ? {content: h.content} : {}),
+    ...(h.workloadPacing !== undefined ? {workloadPacing: h.workloadPacing} : {}),
     ...(h.seed !== undefined ? {seed: h.seed} : {}),
     ...(h.generator !== undefined ? {generator: h.generator} : {}),
     ...(h.source !== undefined ? {source: h.source} : {}),

@@ -2,12 +2,13 @@
  * Auto-converge and dirty-limit. O10 (anchors.md §8) is a statement about QEMU's rule
  * (migration_trigger_throttle + mig_throttle_guest_down), so it is checked on the Throttle model
  * fed with 1-second sync periods; the engine tests check that the throttle dilates the guest's
- * timeline and is reported per iteration.
+ * timeline and is reported per iteration. The 10 ms slices of cpu_throttle_thread and the two
+ * workload pacings are checked on the GuestClock with times worked out by hand.
  */
 import test from 'ava'
 import {replay} from '../../src/replay/index.js'
 import {resolveSettings} from '../../src/replay/config.js'
-import {GuestClock} from '../../src/replay/throttle-clock.js'
+import {GuestClock, throttleSleepNs} from '../../src/replay/throttle-clock.js'
 import {Throttle} from '../../src/replay/throttle.js'
 import {UserError} from '../../src/util/errors.js'
 import {machine, sequentialWriter, MiB} from './helpers.js'
@@ -118,4 +119,90 @@ test('dirty-limit caps each vCPU at vcpu-dirty-limit once triggered, and needs t
   const rateMiB = (lastRow.newDirtyPages * 4096) / MiB / ((lastRow.startNs - r.rows.at(-3)!.startNs) / 1e9)
   t.true(rateMiB < 2.5, `dirty rate after the limit ${rateMiB} MiB/s`)
   t.throws(() => resolveSettings(machine({memory: 64 * MiB}).header, {'dirty-limit': true}), {instanceOf: UserError, message: /dirty ring/})
+})
+
+const ms = 1e6
+
+test('cpu_throttle_thread sleeps (int64)(pct / (1 - pct) x 10 ms + 1) ns after each 10 ms of running', (t) => {
+  t.is(throttleSleepNs(20), 2_500_001)
+  t.is(throttleSleepNs(50), 10_000_001)
+  t.is(throttleSleepNs(90), 90_000_001)
+  // 0.99 / (1 - 0.99) is 98.99999999999991 in doubles: 989,999,999.9999991 + 1 truncates to
+  // 990,000,000 (QEMU's + 1 ns is there for such rounding).
+  t.is(throttleSleepNs(99), 990_000_000)
+})
+
+test('slices, cpu pacing: each event moves by the sleeps before it; a new level waits for the next tick; the stop ends a sleep', (t) => {
+  const c = new GuestClock(1, 'cpu')
+  t.is(c.toWall(50 * ms), 50 * ms)
+  // 50 % at wall 100 ms (guest 100 ms): the first tick is at once, sleep 10.000001 ms first, then
+  // 10 ms runs, ticks every 20.000001 ms.
+  c.setThrottle(50, 100 * ms)
+  t.false(c.linear)
+  t.is(c.toWall(100 * ms), 110_000_001)
+  t.is(c.toWall(105 * ms), 115_000_001)
+  t.is(c.toWall(110 * ms), 130_000_002, 'the second run slice follows the second sleep')
+  t.is(c.toWall(119 * ms), 139_000_002)
+  t.is(c.toGuest(105 * ms), 100 * ms, 'asleep: the guest does not advance')
+  t.is(c.toGuest(115_000_001), 105 * ms)
+  // Sleeps by 130 ms: one full (10.000001) + 9.999999 ms of the second = 20 ms.
+  t.is(c.slowdownNs(130 * ms), 20 * ms)
+  // 20 % asked at 105 ms: the next tick is 120.000001 ms (guest 110 ms); from there 2.500001 ms sleeps.
+  c.setThrottle(20, 105 * ms)
+  t.is(c.throttlePct, 20, 'query-migrate shows the new level at once')
+  t.is(c.toWall(109 * ms), 119_000_001, 'still the 50 % slice')
+  t.is(c.toWall(110 * ms), 122_500_002)
+  t.is(c.toWall(125 * ms), 122_500_002 + 5 * ms + 10 * ms + 2_500_001)
+  // The switchover at 121 ms (asleep since 120.000001): the guest resumes at once, unthrottled.
+  c.setThrottle(0, 121 * ms)
+  t.true(c.linear)
+  t.is(c.toWall(110 * ms), 121 * ms)
+  t.is(c.toWall(111 * ms), 122 * ms)
+  t.is(c.slowdownNs(200 * ms), 10_000_001 + 999_999)
+})
+
+test('slices, wall pacing: an event due during a sleep happens at the wake-up, others on time', (t) => {
+  const c = new GuestClock(1, 'wall')
+  c.setThrottle(50, 100 * ms)
+  t.is(c.toWall(100 * ms), 110_000_001)
+  t.is(c.toWall(105 * ms), 110_000_001)
+  t.is(c.toWall(112 * ms), 112 * ms)
+  t.is(c.toWall(120_000_001), 130_000_002, 'the second tick: asleep again')
+  t.is(c.toWall(131 * ms), 131 * ms)
+  // The rate barely drops: of the events due in [100, 140.000002) ms, all have happened by the end
+  // of the second run slice; the vCPU slept as long as with cpu pacing.
+  t.is(c.toGuest(135 * ms), 135 * ms)
+  t.is(c.slowdownNs(130 * ms), 20 * ms)
+})
+
+test('the engine: a CPU-bound writer slows down under auto-converge, a wall-paced one keeps its rate', async (t) => {
+  const {header, layout} = machine({memory: 4096 * MiB, populated: 'none'})
+  const pages = (4096 * MiB) / 4096
+  const rate = (30 * MiB) / 4096
+  const events = sequentialWriter(layout, {rate, endNs: 200e9, pages}, 1 << 16)
+  const base = {'max-bandwidth': (10 * MiB * 4104) / 4096, 'start-at': 0, 'stop-policy': 'rounds' as const, 'max-iterations': 6, 'auto-converge': true}
+  const cpu = await replay({header, layout, events}, {overrides: {...base, 'workload-pacing': 'cpu'}})
+  const wall = await replay({header, layout, events}, {overrides: {...base, 'workload-pacing': 'wall'}})
+  // The sequential writer never rewrites a page: the pages dirtied in a round are the writes whose
+  // wall time fell in it. Wall pacing: the writes of a round are those due in it, give or take one
+  // sleep at each end (each write is at most one sleep late). CPU pacing: (1 - pct) of them.
+  const check = (r: typeof cpu, pacing: string): number => {
+    let n = 0
+    for (const row of r.rows.filter((x) => x.phase === 'live' && x.iteration > 0 && x.throttlePct > 0)) {
+      const prev = r.rows[row.iteration - 1]!
+      if (prev.throttlePct !== row.throttlePct) continue
+      const due = ((row.startNs - prev.startNs) / 1e9) * rate
+      const got = row.newDirtyPages
+      const slack = (2 * throttleSleepNs(row.throttlePct) * rate) / 1e9 + 2
+      const want = pacing === 'wall' ? due : due * (1 - row.throttlePct / 100)
+      t.true(Math.abs(got - want) <= (pacing === 'wall' ? slack : 0.01 * due + slack), `${pacing} at ${row.throttlePct} %: ${got} new pages, want ${want.toFixed(0)}`)
+      n++
+    }
+    return n
+  }
+  t.true(check(cpu, 'cpu') >= 1)
+  t.true(check(wall, 'wall') >= 1)
+  // The same throttle, but the wall-paced guest wrote as much as unthrottled: more pages by the end.
+  t.deepEqual(wall.throttle!.steps.map((s) => s.pct), cpu.throttle!.steps.map((s) => s.pct))
+  t.true(wall.events.writes > cpu.events.writes, `${wall.events.writes} vs ${cpu.events.writes}`)
 })

@@ -326,7 +326,7 @@ function qemuVersionOf(lab: LabConfig | undefined): [number, number] | undefined
  * they must be given before the replay starts, so they are not mig_start params): the run's QEMU
  * version (qemu-version: its rules, e.g. 7.2 finds zero pages in the migration thread and flushes
  * multifd after every RAM section, and has no 5 s dirty-sync timer under auto-converge), multifd
- * with its channels and compression, XBZRLE and its cache. A version the replay does not know
+ * with its channels and compression, XBZRLE and its cache, auto-converge and its first level and step. A version the replay does not know
  * (before 7.2) gets the two multifd rules as explicit settings instead. `lab analyze` and `replay`
  * users pass them as --set (header.source.settings).
  */
@@ -344,11 +344,27 @@ export function labSettings(lab: LabConfig | undefined): string[] {
     if (before(9, 0)) out.push('zero-page-detection=legacy')
     if (before(8, 1)) out.push('multifd-flush-after-each-section=on')
   }
+  if (a.auto_converge === true) {
+    out.push('auto-converge=on')
+    if (typeof a.throttle_initial === 'number') out.push(`cpu-throttle-initial=${a.throttle_initial}`)
+    if (typeof a.throttle_increment === 'number') out.push(`cpu-throttle-increment=${a.throttle_increment}`)
+  }
   if (a.xbzrle === true) {
     out.push('xbzrle=on')
     if (typeof a.xbzrle_cache_size === 'number') out.push(`xbzrle-cache-size=${a.xbzrle_cache_size}`)
   }
   return out
+}
+
+/**
+ * How the lab's dirtier answers auto-converge: at a set rate it paces its writes by the clock
+ * (lab.pace sleep or spin: it catches up after a throttle sleep), so `wall`; at -1 (as fast as it
+ * can) it is CPU-bound, so `cpu`.
+ */
+function labPacing(lab: LabConfig | undefined): {workloadPacing?: 'cpu' | 'wall'} {
+  const rate = lab?.args.rate
+  if (typeof rate !== 'number' || rate === 0) return {}
+  return {workloadPacing: rate > 0 ? 'wall' : 'cpu'}
 }
 
 interface Resolved {
@@ -541,6 +557,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     dirtyTracking,
     populated,
     virtioMem,
+    ...labPacing(lab),
     source: {...(res.header.source ?? {}), ...source, ...(folded > 0 ? {virtioMemRequestsFolded: folded, virtioMemNote: 'virtio-mem requests before the migration setup are folded into virtioMem[].plugged (the state at setup, matching the populated map)'} : {})},
     ...(observed !== undefined ? {observed} : res.header.observed !== undefined ? {observed: res.header.observed} : {}),
   }
