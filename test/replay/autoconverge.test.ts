@@ -188,14 +188,15 @@ test('the engine: a CPU-bound writer slows down under auto-converge, a wall-pace
   // sleep at each end (each write is at most one sleep late). CPU pacing: (1 - pct) of them.
   const check = (r: typeof cpu, pacing: string): number => {
     let n = 0
-    for (const row of r.rows.filter((x) => x.phase === 'live' && x.iteration > 0 && x.throttlePct > 0)) {
+    for (const row of r.rows.filter((x) => x.phase === 'live' && x.iteration > 0 && (x.throttlePct ?? 0) > 0)) {
       const prev = r.rows[row.iteration - 1]!
-      if (prev.throttlePct !== row.throttlePct) continue
+      const pct = row.throttlePct ?? 0
+      if (prev.throttlePct !== pct) continue
       const due = ((row.startNs - prev.startNs) / 1e9) * rate
       const got = row.newDirtyPages
-      const slack = (2 * throttleSleepNs(row.throttlePct) * rate) / 1e9 + 2
-      const want = pacing === 'wall' ? due : due * (1 - row.throttlePct / 100)
-      t.true(Math.abs(got - want) <= (pacing === 'wall' ? slack : 0.01 * due + slack), `${pacing} at ${row.throttlePct} %: ${got} new pages, want ${want.toFixed(0)}`)
+      const slack = (2 * throttleSleepNs(pct) * rate) / 1e9 + 2
+      const want = pacing === 'wall' ? due : due * (1 - pct / 100)
+      t.true(Math.abs(got - want) <= (pacing === 'wall' ? slack : 0.01 * due + slack), `${pacing} at ${pct} %: ${got} new pages, want ${want.toFixed(0)}`)
       n++
     }
     return n
