@@ -56,8 +56,8 @@ const mib = (v: unknown): string => (typeof v === 'number' ? fmt(v / 1048576, 1)
 const pct = (o: number | null, p: number | null): string => (o === null || p === null || o === 0 ? '-' : `${p >= o ? '+' : ''}${(((p - o) / o) * 100).toFixed(1)} %`)
 
 /** Issue 14's targets: precopy bytes 3 %, syncs within 1, downtime 20 % or 10 ms, total time 10 %; postcopy bytes 5 %, requests 25 %, downtime 25 % or 20 ms. */
-function verdicts(r: RunResult): {text: string; met: number; of: number} {
-  const get = (m: string): Row | undefined => r.expect.find((x) => x.metric === m)
+function verdicts(r: RunResult, expect: readonly Row[] = r.expect): {text: string; met: number; of: number} {
+  const get = (m: string): Row | undefined => expect.find((x) => x.metric === m)
   const postcopy = typeof r.observed.status === 'string' && (Number((r.observed.ram as Record<string, unknown> | undefined)?.['postcopy-bytes'] ?? 0) > 0 || r.cfg.args !== undefined && (r.cfg.args as Record<string, unknown>).mode === 'postcopy')
   const checks: [string, (o: number, p: number) => boolean][] = postcopy
     ? [
@@ -84,7 +84,26 @@ function verdicts(r: RunResult): {text: string; met: number; of: number} {
   return {text: of === 0 ? 'no comparison' : `${met}/${of}${miss.length > 0 ? ` (miss: ${miss.join(', ')})` : ''}`, met, of}
 }
 
-export function labTables(runsDir: string, order: {name: string; what: string}[]): {markdown: string; runs: number} {
+/** The prediction-vs-observation row of one run, from expect rows (replay.json's, or a re-analysis's). */
+function predictionRow(r: RunResult, expect: readonly Row[]): string {
+  const e = (m: string): Row => expect.find((x) => x.metric === m) ?? {metric: m, observed: null, predicted: null}
+  const pair = (m: string, d = 0): string => {
+    const x = e(m)
+    return x.observed === null && x.predicted === null ? '-' : `${fmt(x.observed, d)} / ${fmt(x.predicted, d)}`
+  }
+  const tr = e('transferred')
+  const tt = e('total-time')
+  const v = verdicts(r, expect)
+  return `| ${r.name} | ${mib(tr.observed)} / ${mib(tr.predicted)} MiB (${pct(tr.observed, tr.predicted)}) | ${pair('dirty-sync-count')} | ${pair('downtime', 1)} | ${pair('total-time')} (${pct(tt.observed, tt.predicted)}) | ${pair('postcopy-requests')} | ${v.text} |`
+}
+
+/** Runs re-analyzed with a settings file (lab table --reanalyze --config): their expect rows by run name. */
+export interface Reanalysis {
+  config: string
+  rows: ReadonlyMap<string, readonly Row[]>
+}
+
+export function labTables(runsDir: string, order: {name: string; what: string}[], reanalysis?: Reanalysis): {markdown: string; runs: number} {
   const names = new Set(existsSync(runsDir) ? readdirSync(runsDir) : [])
   const runs = order.filter((o) => names.has(o.name)).map((o) => loadRun(runsDir, o.name, o.what)).filter((r): r is RunResult => r !== undefined)
   if (runs.length === 0) throw new UserError('no lab results to tabulate', {file: runsDir, expected: 'run directories kept by `migtrace lab matrix`'})
@@ -104,15 +123,21 @@ export function labTables(runsDir: string, order: {name: string; what: string}[]
     const cpu = (r.summary.host_cpu_during_migration ?? {}) as Record<string, number>
     const status = `${String(r.summary.status ?? '-')}${r.summary.timeout_action ? ` (${String(r.summary.timeout_action)} at --max-time)` : ''}`
     obs.push(`| ${r.name} | ${r.what} | ${status} | ${String(dst.state ?? '-')} | ${mib(ram.transferred)} | ${fmt(ram.normal)} | ${fmt(ram.duplicate)} | ${fmt(ram['dirty-sync-count'])} | ${fmt(o.downtime)} | ${fmt(o['total-time'])} | ${fmt(ram['postcopy-requests'])} | ${r.throttle || '-'} | ${fmt(load, 2)} | ${cpu.wall_s !== undefined ? `${fmt(cpu.qemu_s, 1)} / ${fmt(cpu.others_s, 1)} / ${fmt(cpu.niced_s, 1)} (${fmt(cpu.wall_s, 1)})` : '-'} |`)
-    const e = (m: string): Row => r.expect.find((x) => x.metric === m) ?? {metric: m, observed: null, predicted: null}
-    const pair = (m: string, d = 0): string => {
-      const x = e(m)
-      return x.observed === null && x.predicted === null ? '-' : `${fmt(x.observed, d)} / ${fmt(x.predicted, d)}`
+    pred.push(predictionRow(r, r.expect))
+  }
+  const calibrated: string[] = []
+  if (reanalysis !== undefined) {
+    calibrated.push(
+      '',
+      `### The model with \`${reanalysis.config}\` (\`lab table --reanalyze --config ${reanalysis.config}\`: the runs with a kept source trace)`,
+      '',
+      pred[0]!,
+      pred[1]!,
+    )
+    for (const r of runs) {
+      const rows = reanalysis.rows.get(r.name)
+      if (rows !== undefined) calibrated.push(predictionRow(r, rows))
     }
-    const tr = e('transferred')
-    const tt = e('total-time')
-    const v = verdicts(r)
-    pred.push(`| ${r.name} | ${mib(tr.observed)} / ${mib(tr.predicted)} MiB (${pct(tr.observed, tr.predicted)}) | ${pair('dirty-sync-count')} | ${pair('downtime', 1)} | ${pair('total-time')} (${pct(tt.observed, tt.predicted)}) | ${pair('postcopy-requests')} | ${v.text} |`)
   }
   const markdown = [
     BEGIN,
@@ -124,6 +149,7 @@ export function labTables(runsDir: string, order: {name: string; what: string}[]
     '### The model against it (`replay --driver qemu`, the lab\'s replay settings)',
     '',
     ...pred,
+    ...calibrated,
     '',
     END,
   ].join('\n')

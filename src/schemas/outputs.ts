@@ -332,6 +332,38 @@ export const LabTableOutput = z.strictObject({
   markdown: z.string().describe('the tables, as written between the markers'),
 })
 
+export const CalibrateOutput = z.strictObject({
+  schema: z.literal('migtrace.calibrate/1'),
+  runs: z.array(z.strictObject({name: z.string(), dir: z.string(), role: z.enum(['fit', 'check'])})),
+  params: z.array(
+    z.strictObject({
+      name: z.string().describe('the setting fitted'),
+      value: num.describe('fitted value, in the setting unit (ms, ms per GiB, bytes/s)'),
+      start: num.describe('where the search started'),
+      sigmaLog: num.nullable().describe('1-sigma of ln(value), from s^2 (J^T J)^-1 at the optimum: the relative uncertainty; null when the fit runs cannot tell it'),
+      sensitivity: num.describe('root of the summed squared change of the residuals per unit change of ln(value)'),
+    }),
+  ),
+  evals: int.describe('candidates evaluated (each replays every fit run)'),
+  converged: z.boolean().describe('false: stopped at --max-evals'),
+  sumOfSquares: z.strictObject({fitBefore: num, fitAfter: num, checkBefore: num, checkAfter: num}).describe('squared relative residuals summed, at the start values and at the fitted ones'),
+  residuals: z.array(
+    z.strictObject({
+      run: z.string(),
+      role: z.enum(['fit', 'check']),
+      metric: z.string().describe('transferred (bytes), total-time, downtime (ms), dirty-sync-count'),
+      observed: num,
+      before: num.describe('predicted with the start values'),
+      after: num.nullable().describe('predicted with the fitted values'),
+      relBefore: num,
+      relAfter: num.nullable(),
+    }),
+  ),
+  settings: z.record(z.string(), z.union([z.string(), num, z.boolean()])).describe('the settings file: what the fit runs share of their own settings, the --config/--set ones, the fitted values'),
+  out: z.string().nullable().describe('where the settings file was written (--out), else null'),
+})
+
+export type CalibrateDoc = z.infer<typeof CalibrateOutput>
 export type LabImageDoc = z.infer<typeof LabImageOutput>
 export type LabRunDoc = z.infer<typeof LabRunOutput>
 export type LabMatrixDoc = z.infer<typeof LabMatrixOutput>
@@ -359,6 +391,7 @@ export const OUTPUT_SCHEMAS = {
   'lab-run': LabRunOutput,
   'lab-matrix': LabMatrixOutput,
   'lab-table': LabTableOutput,
+  calibrate: CalibrateOutput,
 } as const
 
 export type OutputName = keyof typeof OUTPUT_SCHEMAS

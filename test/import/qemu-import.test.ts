@@ -222,3 +222,11 @@ test('the lab capture 02 round-trips through openTrace with its observed query-m
   // Guest RAM + ROM blocks add up to QEMU's ram.total.
   t.is(tr.header.ramBlocks.reduce((s, b) => s + b.size, 0), 1074274304)
 })
+
+test("a lab run's XBZRLE cache size: config.json keeps MiB, the replay setting gets them as such", async (t) => {
+  const {labSettings} = await import('../../src/import/qemu/importer.js')
+  const {parseSetFlags} = await import('../../src/replay/config.js')
+  const s = labSettings({args: {xbzrle: true, xbzrle_cache_size: 64}, qemu_version: 'QEMU emulator version 7.2.22'} as Parameters<typeof labSettings>[0])
+  t.true(s.includes('xbzrle-cache-size=64MiB'), s.join(' '))
+  t.is(parseSetFlags(s.filter((x) => x.startsWith('xbzrle')))['xbzrle-cache-size'], 64 * 2 ** 20)
+})

@@ -43,6 +43,20 @@ test('tables: observed figures, predictions with errors, and issue 14\'s targets
   t.throws(() => labTables(join(tmp, 'none'), [{name: 'a', what: ''}]), {instanceOf: UserError, message: /no lab results to tabulate/})
 })
 
+test('a re-analysis with a settings file adds its own table, for the runs it re-analyzed only', (t) => {
+  run('c', {observed: {status: 'completed', downtime: 50, 'total-time': 3000, ram: {transferred: 100 * 1048576, 'dirty-sync-count': 5}}, expect: [['transferred', 100 * 1048576, 90 * 1048576], ['dirty-sync-count', 5, 3], ['downtime', 50, 20], ['total-time', 3000, 1500]]})
+  run('d', {observed: {status: 'completed', downtime: 50, 'total-time': 3000, ram: {transferred: 100 * 1048576, 'dirty-sync-count': 5}}, expect: [['transferred', 100 * 1048576, 90 * 1048576]]})
+  const rows = new Map([['c', [{metric: 'transferred', observed: 100 * 1048576, predicted: 102 * 1048576}, {metric: 'dirty-sync-count', observed: 5, predicted: 5}, {metric: 'downtime', observed: 50, predicted: 55}, {metric: 'total-time', observed: 3000, predicted: 3200}]]])
+  const {markdown} = labTables(join(tmp, 'runs'), [{name: 'c', what: 'x'}, {name: 'd', what: 'y'}], {config: 'cal.json', rows})
+  const [before, after] = markdown.split('### The model with `cal.json`')
+  t.truthy(after)
+  // Before: the saved replay; after: the re-analysis (all four targets met), and no row for d.
+  t.regex(before!, /\| c \| 100\.0 \/ 90\.0 MiB \(-10\.0 %\) \|/)
+  t.regex(after!, /\| c \| 100\.0 \/ 102\.0 MiB \(\+2\.0 %\) \| 5 \/ 5 \| 50\.0 \/ 55\.0 \| 3,000 \/ 3,200 \(\+6\.7 %\) \| - \| 4\/4 \|/)
+  t.notRegex(after!, /\| d \|/)
+  t.true(markdown.endsWith(END))
+})
+
 test('the project\'s matrix reads; a bad one is one clear error', (t) => {
   const m = readMatrix(join(ROOT, 'lab/matrix.json'))
   t.true(m.runs.length >= 14)

@@ -1,23 +1,44 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import type {LabTableDoc} from '../../schemas/outputs.js'
+import {UserError} from '../../util/errors.js'
 
 export default class LabTable extends BaseCommand {
   static override summary = "Regenerate the lab's tables in docs/lab.md from the kept results (lab/runs/)"
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --print', '<%= config.bin %> <%= command.id %> --print --json']
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --print', '<%= config.bin %> <%= command.id %> --print --json', '<%= config.bin %> <%= command.id %> --reanalyze --config lab/calibration.json']
   static override enableJsonFlag = true
   static override flags = {
     matrix: Flags.string({description: 'matrix file (run order and descriptions)', default: 'lab/matrix.json'}),
     'runs-dir': Flags.string({description: 'kept results', default: 'lab/runs'}),
     doc: Flags.string({description: 'document whose lab table section is replaced', default: 'docs/lab.md'}),
     print: Flags.boolean({description: 'print the tables instead of writing the document', default: false}),
+    reanalyze: Flags.boolean({description: 'also replay every kept run that has its source trace, in-process, with --config over the lab settings, and add its table', default: false}),
+    config: Flags.string({char: 'c', description: 'settings file for --reanalyze (e.g. lab/calibration.json, written by migtrace calibrate)'}),
   }
 
   async run(): Promise<LabTableDoc> {
     const {flags} = await this.parse(LabTable)
     const {readMatrix} = await import('../../lab/matrix.js')
     const {labTables, writeTableIntoDoc} = await import('../../lab/results-table.js')
-    const t = labTables(flags['runs-dir'], readMatrix(flags.matrix).runs)
+    if (flags.reanalyze !== (flags.config !== undefined)) throw new UserError('--reanalyze and --config go together', {field: flags.reanalyze ? '--config' : '--reanalyze', expected: '--reanalyze --config FILE (a settings file, e.g. lab/calibration.json)'})
+    const order = readMatrix(flags.matrix).runs
+    let reanalysis: import('../../lab/results-table.js').Reanalysis | undefined
+    if (flags.reanalyze && flags.config) {
+      const {existsSync} = await import('node:fs')
+      const {join} = await import('node:path')
+      const {loadConfigFile} = await import('../../replay/config.js')
+      const {loadRun, predict} = await import('../../calibrate/runs.js')
+      const settings = loadConfigFile(flags.config)
+      const rows = new Map<string, import('../../analysis/expect.js').ExpectRow[]>()
+      for (const o of order) {
+        const dir = join(flags['runs-dir'], o.name)
+        if (!existsSync(join(dir, 'trace-src.log.gz'))) continue
+        process.stderr.write(`lab table: re-analyzing ${o.name} with ${flags.config}\n`)
+        rows.set(o.name, (await predict(await loadRun(dir, {name: o.name}), settings)).rows)
+      }
+      reanalysis = {config: flags.config, rows}
+    }
+    const t = labTables(flags['runs-dir'], order, reanalysis)
     const doc: LabTableDoc = {schema: 'migtrace.lab-table/1', doc: flags.print ? null : flags.doc, runs: t.runs, markdown: t.markdown}
     if (flags.print) {
       this.log(t.markdown)

@@ -351,7 +351,8 @@ export function labSettings(lab: LabConfig | undefined): string[] {
   }
   if (a.xbzrle === true) {
     out.push('xbzrle=on')
-    if (typeof a.xbzrle_cache_size === 'number') out.push(`xbzrle-cache-size=${a.xbzrle_cache_size}`)
+    // config.json keeps the lab's --xbzrle-cache-size in MiB (src/lab/options.ts: xbzrle_cache_size).
+    if (typeof a.xbzrle_cache_size === 'number') out.push(`xbzrle-cache-size=${a.xbzrle_cache_size}MiB`)
   }
   return out
 }
