@@ -21,7 +21,7 @@ export const MAX_CAUSES = 16
 export interface PageContent {
   /** The page holds data (else it is a zero page). */
   readonly nonzero: {readonly words: Uint32Array}
-  /** The destination's copy is stale (written since its last send). */
+  /** The destination's copy is stale (written since its last send); only pages with data are. */
   readonly modified: {readonly words: Uint32Array}
   /** Pages whose destination copy is stale now. */
   staleCount(): number
@@ -208,7 +208,9 @@ export class SendLedger {
     const mem = this.memory
     const nz = (mem.nonzero.words[w]! & bits) >>> 0
     const mw = mem.modified.words
-    const mod = (mw[w]! & bits) >>> 0
+    // Only a page with data can be stale (PageContent): a word of zero pages is not read, which
+    // keeps the modified map of a large, mostly unwritten guest uncommitted.
+    const mod = nz === 0 ? 0 : (mw[w]! & bits) >>> 0
     if (mod !== 0) mw[w] = mw[w]! & ~mod
     const sw = this.sent.words
     const before = (sw[w]! & bits) >>> 0

@@ -7,10 +7,13 @@
  *   written since its last send (or holds data and was never sent). At the end of a migration a
  *   set bit is a lost write: the destination runs with stale content.
  * Two bits per page; the destination needs no more state than that for the questions we ask.
+ * `modified` is a subset of `nonzero` (a zero page's copy is never stale: both bits are set
+ * together and cleared together, and a send clears `modified` alone), which readers use to skip
+ * the modified words of zero-page words.
  */
 import type {TraceHeader} from '../trace/header.js'
 import type {TraceLayout} from '../trace/layout.js'
-import {Bitmap} from './bitmap.js'
+import {Bitmap, popcount32} from './bitmap.js'
 
 export class GuestMemory {
   readonly pages: number
@@ -80,6 +83,11 @@ export class GuestMemory {
 
   /** Pages whose destination copy is stale right now. */
   staleCount(): number {
-    return this.modified.count()
+    // modified is a subset of nonzero: words with no data hold no stale page and are not read.
+    const nz = this.nonzero.words
+    const mod = this.modified.words
+    let n = 0
+    for (let w = 0; w < nz.length; w++) if (nz[w] !== 0 && mod[w] !== 0) n += popcount32(mod[w]!)
+    return n
   }
 }

@@ -153,15 +153,18 @@ export class KvmBitmapLog implements KvmBitmapDirtyLog {
     const dirty = this.dirty.words
     const init = this.initial.words
     const mw = mask?.words
+    const initiallySet = this.initiallySet
     let cleared = 0
-    for (let w = lo >>> 5, last = (hi - 1) >>> 5; w <= last; w++) {
-      let user = wordRangeMask(w, lo, hi)
+    const w0 = lo >>> 5
+    const last = (hi - 1) >>> 5
+    for (let w = w0; w <= last; w++) {
+      let user = w === w0 || w === last ? wordRangeMask(w, lo, hi) : 0xffffffff
       if (mw) user &= mw[w]!
       // cleared = user_mask & fetch_andnot(kernel_word, user_mask): only bits still set are re-protected.
       const c = (dirty[w]! & user) >>> 0
       if (c === 0) continue
       dirty[w] = dirty[w]! & ~c
-      if (this.initiallySet) init[w] = init[w]! & ~c
+      if (initiallySet) init[w] = init[w]! & ~c
       cleared += popcount32(c)
     }
     this.stats.clearedPages += cleared
