@@ -6,9 +6,10 @@
  * - redundant: content unchanged since its last send (a double-copy), with the cause the dirty
  *   source gave when it set the page's migration-bitmap bit;
  * - zero: the page holds only zeros (never written, not populated).
- * Per page: a `sent` bit, the send count of pages sent twice or more in a small table, and the
- * pending cause (4 bits, stored only for chunks where some page has a cause other than 0); the
- * histogram of send counts is kept as sends happen. A 1 TiB guest costs ~1 bit per page here.
+ * Per page: a `sent` bit; the send count of pages sent twice or more (saturating at 15) and the
+ * pending cause, 4 bits each in chunks allocated only where some page needs them (PagedNibbles);
+ * the histogram of send counts is kept as sends happen. A 1 TiB guest with a short trace costs
+ * ~1 bit per page here.
  * The ledger knows no model type: it reads page contents through PageContent and numbers causes
  * by the run's cause list (the model's CauseTable fits both shapes).
  */
@@ -67,10 +68,10 @@ export interface LedgerTotals {
 export class SendLedger {
   /** Pages sent at least once. */
   readonly sent: Bitmap
-  /** Send counts of the pages sent twice or more (the rest: 0 or 1, from `sent`). */
-  private readonly multi = new PageCounts()
-  /** Pending causes, 4 bits per page, in chunks allocated at the first non-zero cause. */
-  private readonly causeChunks: (Uint8Array | undefined)[]
+  /** Send counts of the pages sent twice or more (0 there: 0 or 1 sends, from `sent`). */
+  private readonly multi: PagedNibbles
+  /** Pending causes (0, unattributed, until a source names one). */
+  private readonly cause: PagedNibbles
   /** Pages by send count (index 15: 15 or more), kept as sends happen. */
   private readonly hist = new Float64Array(16)
   readonly total = new Float64Array(COUNTER_LEN)
@@ -87,7 +88,8 @@ export class SendLedger {
     public zeroPageDetection = true,
   ) {
     this.sent = new Bitmap(pages)
-    this.causeChunks = new Array<Uint8Array | undefined>(Math.ceil(pages / CAUSE_CHUNK_PAGES)).fill(undefined)
+    this.multi = new PagedNibbles(pages)
+    this.cause = new PagedNibbles(pages)
     this.normalBytes = PAGE_HEADER_BYTES + pageSize
     this.hist[0] = pages
   }
@@ -96,7 +98,7 @@ export class SendLedger {
   reset(fresh = false): void {
     this.sent.clearAll(fresh)
     this.multi.clear()
-    this.causeChunks.fill(undefined)
+    this.cause.clear()
     this.hist.fill(0)
     this.hist[0] = this.pages
     this.total.fill(0)
@@ -114,22 +116,11 @@ export class SendLedger {
 
   /** The dirty source that set page p's migration-bitmap bit. */
   setCause(p: number, code: number): void {
-    const i = p >>> CAUSE_CHUNK_SHIFT
-    let c = this.causeChunks[i]
-    if (c === undefined) {
-      // Every cause starts as 0 (unattributed): a chunk is only needed once a page has another.
-      if (code === 0) return
-      c = this.causeChunks[i] = new Uint8Array(CAUSE_CHUNK_PAGES >>> 1)
-    }
-    const o = (p & (CAUSE_CHUNK_PAGES - 1)) >>> 1
-    c[o] = p & 1 ? (c[o]! & 0x0f) | (code << 4) : (c[o]! & 0xf0) | code
+    this.cause.set(p, code)
   }
 
   causeOf(p: number): number {
-    const c = this.causeChunks[p >>> CAUSE_CHUNK_SHIFT]
-    if (c === undefined) return 0
-    const v = c[(p & (CAUSE_CHUNK_PAGES - 1)) >>> 1]!
-    return p & 1 ? v >>> 4 : v & 0x0f
+    return this.cause.get(p)
   }
 
   /** Times page p was sent (15: 15 or more). */
@@ -315,81 +306,51 @@ export class SendLedger {
   }
 }
 
-/** Pending causes are kept in chunks of this many pages (32 KiB of 4-bit codes). */
-const CAUSE_CHUNK_SHIFT = 16
-const CAUSE_CHUNK_PAGES = 1 << CAUSE_CHUNK_SHIFT
-/** An empty slot of PageCounts (page numbers stay below 2^32 - 1). */
-const EMPTY = 0xffffffff
 
 /**
- * Page -> count for the pages sent twice or more: open addressing with linear probing over two
- * typed arrays (no per-page objects), doubled at half load. Entries are never removed (a count only
- * grows) until clear(). Page numbers must stay below 2^32 - 1.
+ * A 4-bit value per page, 0 unless set, in chunks of 2^16 pages (32 KiB) allocated at the first
+ * non-zero value: a large guest pays only where values are kept (the written part of a short
+ * trace), with no hashing and no per-page objects.
  */
-export class PageCounts {
-  private keys = PageCounts.empty(1024)
-  private vals = new Uint8Array(1024)
-  private shift = 22
-  size = 0
+export class PagedNibbles {
+  private readonly chunks: (Uint8Array | undefined)[]
 
-  private static empty(n: number): Uint32Array {
-    return new Uint32Array(n).fill(EMPTY)
+  constructor(pages: number) {
+    this.chunks = new Array<Uint8Array | undefined>(Math.ceil(pages / NIBBLE_CHUNK_PAGES)).fill(undefined)
   }
 
   clear(): void {
-    if (this.size === 0) return
-    this.keys = PageCounts.empty(1024)
-    this.vals = new Uint8Array(1024)
-    this.shift = 22
-    this.size = 0
+    this.chunks.fill(undefined)
   }
 
-  /** Fibonacci hashing: the product's top bits pick the slot. */
-  private slot(p: number): number {
-    const keys = this.keys
-    const mask = keys.length - 1
-    let i = Math.imul(p, 0x9e3779b1) >>> this.shift
-    for (;;) {
-      const k = keys[i]!
-      if (k === p || k === EMPTY) return i
-      i = (i + 1) & mask
-    }
-  }
-
-  /** Count of page p, 0 if absent. */
   get(p: number): number {
-    const i = this.slot(p)
-    return this.keys[i] === p ? this.vals[i]! : 0
+    const c = this.chunks[p >>> NIBBLE_CHUNK_SHIFT]
+    if (c === undefined) return 0
+    const v = c[(p & (NIBBLE_CHUNK_PAGES - 1)) >>> 1]!
+    return p & 1 ? v >>> 4 : v & 0x0f
   }
 
-  set(p: number, n: number): void {
-    let i = this.slot(p)
-    if (this.keys[i] !== p) {
-      if (2 * (this.size + 1) > this.keys.length) {
-        this.grow()
-        i = this.slot(p)
-      }
-      this.keys[i] = p
-      this.size++
+  set(p: number, value: number): void {
+    const i = p >>> NIBBLE_CHUNK_SHIFT
+    let c = this.chunks[i]
+    if (c === undefined) {
+      if (value === 0) return
+      c = this.chunks[i] = new Uint8Array(NIBBLE_CHUNK_PAGES >>> 1)
     }
-    this.vals[i] = n
+    const o = (p & (NIBBLE_CHUNK_PAGES - 1)) >>> 1
+    c[o] = p & 1 ? (c[o]! & 0x0f) | (value << 4) : (c[o]! & 0xf0) | value
   }
 
-  private grow(): void {
-    const keys = this.keys
-    const vals = this.vals
-    this.keys = PageCounts.empty(keys.length * 2)
-    this.vals = new Uint8Array(keys.length * 2)
-    this.shift--
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!
-      if (k === EMPTY) continue
-      const j = this.slot(k)
-      this.keys[j] = k
-      this.vals[j] = vals[i]!
-    }
+  /** Chunks allocated (each NIBBLE_CHUNK_PAGES / 2 bytes). */
+  get allocatedChunks(): number {
+    let n = 0
+    for (const c of this.chunks) if (c !== undefined) n++
+    return n
   }
 }
+
+const NIBBLE_CHUNK_SHIFT = 16
+const NIBBLE_CHUNK_PAGES = 1 << NIBBLE_CHUNK_SHIFT
 
 /** The per-iteration figures a report row carries, as the ledger counts them. */
 export interface IterationCounts {

@@ -5,7 +5,7 @@
  */
 import test from 'ava'
 import {Bitmap} from '../../src/model/bitmap.js'
-import {C, PageCounts, SendLedger, ZERO_PAGE_BYTES} from '../../src/ledger/ledger.js'
+import {C, PagedNibbles, SendLedger, ZERO_PAGE_BYTES} from '../../src/ledger/ledger.js'
 import {prng} from '../replay/helpers.js'
 
 const PAGES = 70_016 // more than one 65536-page cause chunk, whole words
@@ -77,19 +77,24 @@ test('ledger: counts, histogram, causes and classes equal a per-page reference; 
   t.deepEqual(memB.modified.words, memA.modified.words)
 })
 
-test('PageCounts: an open-addressing table equal to a Map through growth', (t) => {
+test('PagedNibbles: 4-bit values per page equal to a plain array; chunks only where a value is not 0', (t) => {
   const rnd = prng(3)
-  const pc = new PageCounts()
-  const ref = new Map<number, number>()
+  const pages = 5 * 65536 + 100
+  const nib = new PagedNibbles(pages)
+  const ref = new Uint8Array(pages)
+  // Zeros anywhere allocate nothing.
+  for (let i = 0; i < 1000; i++) nib.set(Math.floor(rnd() * pages), 0)
+  t.is(nib.allocatedChunks, 0)
   for (let i = 0; i < 50_000; i++) {
-    const p = i % 3 === 0 ? Math.floor(rnd() * 2 ** 32 - 2) : Math.floor(rnd() * 4096)
-    const n = 1 + Math.floor(rnd() * 15)
-    pc.set(p, n)
-    ref.set(p, n)
+    // Chunks 1 and 5 (the short last one) only: pages 65536..131071 and 327680..
+    const p = rnd() < 0.5 ? 65536 + Math.floor(rnd() * 65536) : 5 * 65536 + Math.floor(rnd() * 100)
+    const v = Math.floor(rnd() * 16)
+    nib.set(p, v)
+    ref[p] = v
   }
-  t.is(pc.size, ref.size)
-  for (const [p, n] of ref) if (pc.get(p) !== n) t.fail(`page ${p}: ${pc.get(p)} vs ${n}`)
-  t.is(pc.get(4097), ref.get(4097) ?? 0)
-  pc.clear()
-  for (const p of [...ref.keys()].slice(0, 100)) t.is(pc.get(p), 0)
+  t.is(nib.allocatedChunks, 2)
+  for (let p = 0; p < pages; p++) if (nib.get(p) !== ref[p]) t.fail(`page ${p}: ${nib.get(p)} vs ${ref[p]}`)
+  nib.clear()
+  t.is(nib.allocatedChunks, 0)
+  t.is(nib.get(65536 + 5), 0)
 })
