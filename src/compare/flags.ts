@@ -12,7 +12,7 @@ export const quietFlag = {
 }
 
 export const sweepFlags = {
-  jobs: Flags.integer({char: 'j', description: 'replays run in parallel in worker threads (default: the number of CPUs, at most one per run; 1 = in this process)', min: 1}),
+  jobs: Flags.integer({char: 'j', description: 'worker threads sharing the runs, each decoding the trace once for its share (default: the number of CPUs, at most one per run; 1 = every run in this process, one decode)', min: 1}),
   shard: Flags.string({description: "run only shard i of n (i/n, 1-based; items i-1, i-1+n, ...) and print a shard JSON file for 'migtrace merge'"}),
 }
 

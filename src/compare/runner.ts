@@ -1,14 +1,16 @@
 /**
- * Runs the items of a sweep: inline (one at a time, in this thread) with jobs = 1, else on a pool of
- * worker threads (min(jobs, items)), each replaying one item at a time. Results come back keyed
- * by item number, so the output never depends on which worker finished first.
+ * Runs the items of a sweep: inline with jobs = 1, all items in one pass over the trace (each batch
+ * decoded once and fed to every item's model), else on min(jobs, items) worker threads, each
+ * taking a share of the items (round robin) in one pass of its own. Results come back keyed by
+ * item number, so the output never depends on which worker finished first.
  */
 import {existsSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 import {UserError} from '../util/errors.js'
-import {replayFile} from './replay-one.js'
+import type {RawOverrides} from '../replay/config.js'
+import {replayFileEach} from './replay-one.js'
 import {itemResult, type ItemResult, type SweepRun} from './sweep.js'
 import type {JobMessage, ReplyMessage} from './worker-protocol.js'
 
@@ -59,44 +61,38 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
         report()
       }
     : undefined
+  const overrides = (is: readonly number[]): RawOverrides[] => is.map((i) => run.items[i]!.overrides)
   if (jobs === 1) {
-    for (const i of indices) {
-      const item = run.items[i]!
-      const r = await replayFile({trace: run.trace, overrides: item.overrides, driver: run.driver}, partly && ((f) => partly(i, f)))
-      results.set(i, itemResult(i, item.name, r, {series: opts.series}))
+    // Every item in one pass over the trace: one decode, a model run per item.
+    const rs = await replayFileEach({trace: run.trace, driver: run.driver, overrides: overrides(indices)}, partly && ((f) => indices.forEach((i) => partly(i, f))))
+    indices.forEach((i, k) => {
+      results.set(i, itemResult(i, run.items[i]!.name, rs[k]!, {series: opts.series}))
       progress(i)
-    }
+    })
     return results
   }
   const script = workerScript()
   if (!existsSync(script)) throw new Error(`the worker script ${script} is missing: run 'npm run build' (or use --jobs 1)`)
-  const queue = [...indices]
+  // One group of items per worker (round robin, so slow and fast grid cells spread): each worker
+  // decodes the trace once for its group.
+  const groups: number[][] = Array.from({length: jobs}, () => [])
+  indices.forEach((i, k) => groups[k % jobs]!.push(i))
   const workers: Worker[] = []
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false
-      let active = 0
+      let active = groups.length
       const fail = (e: Error): void => {
         if (failed) return
         failed = true
         reject(e)
       }
-      const feed = (w: Worker): void => {
-        const i = queue.shift()
-        if (i === undefined) {
-          if (active === 0) resolve()
-          return
-        }
-        active++
-        const item = run.items[i]!
-        w.postMessage({index: i, name: item.name, trace: run.trace, driver: run.driver, overrides: item.overrides, progress: partly !== undefined, series: opts.series} satisfies JobMessage)
-      }
-      for (let k = 0; k < jobs; k++) {
+      groups.forEach((group) => {
         const w = new Worker(script)
         workers.push(w)
         w.on('message', (m: ReplyMessage) => {
           if ('progress' in m) {
-            partly?.(m.index, m.progress)
+            for (const i of group) partly?.(i, m.progress)
             return
           }
           active--
@@ -105,16 +101,19 @@ export async function runSweep(run: SweepRun, indices: readonly number[], opts: 
             else fail(Object.assign(new Error(`replay of ${run.items[m.index]?.name ?? m.index} failed in a worker: ${m.message}`), {stack: m.stack}))
             return
           }
-          results.set(m.index, m.result)
-          progress(m.index)
-          if (!failed) feed(w)
+          for (const r of m.results) {
+            results.set(r.index, r)
+            progress(r.index)
+          }
+          if (active === 0) resolve()
         })
         w.on('error', (e) => fail(e))
         w.on('exit', (code) => {
-          if (code !== 0 && !failed && (queue.length > 0 || active > 0)) fail(new Error(`a replay worker exited with code ${code}`))
+          if (code !== 0 && !failed && active > 0) fail(new Error(`a replay worker exited with code ${code}`))
         })
-      }
-      for (const w of workers) feed(w)
+        const items = group.map((i) => ({index: i, name: run.items[i]!.name, overrides: run.items[i]!.overrides}))
+        w.postMessage({items, trace: run.trace, driver: run.driver, progress: partly !== undefined, series: opts.series} satisfies JobMessage)
+      })
     })
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))

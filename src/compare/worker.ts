@@ -1,11 +1,12 @@
 /**
- * Worker thread of the sweep runner: replays the jobs it is sent, one at a time, and posts back
- * the small per-item result (never the full ReplayResult). Runs from dist/ (compiled JS): worker
+ * Worker thread of the sweep runner: replays the group of items it is sent in one pass over the
+ * trace and posts back the small per-item results (never the full ReplayResult). Runs from dist/ (compiled JS): worker
  * threads do not get the tsx loader.
  */
 import {parentPort} from 'node:worker_threads'
 import {UserError} from '../util/errors.js'
-import {replayFile} from './replay-one.js'
+import {failedRun} from '../replay/index.js'
+import {replayFileEach} from './replay-one.js'
 import {itemResult} from './sweep.js'
 import type {JobMessage, ReplyMessage} from './worker-protocol.js'
 
@@ -19,17 +20,18 @@ port.on('message', (job: JobMessage) => {
     ? (f: number): void => {
         if (f - posted < 0.01) return
         posted = f
-        port.postMessage({index: job.index, progress: f} satisfies ReplyMessage)
+        port.postMessage({progress: f} satisfies ReplyMessage)
       }
     : undefined
-  replayFile({trace: job.trace, overrides: job.overrides, driver: job.driver}, onProgress).then(
-    (r) => port.postMessage({index: job.index, ok: true, result: itemResult(job.index, job.name, r, {series: job.series})} satisfies ReplyMessage),
+  replayFileEach({trace: job.trace, driver: job.driver, overrides: job.items.map((it) => it.overrides)}, onProgress).then(
+    (rs) => port.postMessage({ok: true, results: rs.map((r, k) => itemResult(job.items[k]!.index, job.items[k]!.name, r, {series: job.series}))} satisfies ReplyMessage),
     (e: unknown) => {
       const err = e instanceof Error ? e : new Error(String(e))
+      const index = job.items[failedRun(e) ?? 0]!.index
       const reply: ReplyMessage =
         err instanceof UserError
-          ? {index: job.index, ok: false, message: err.message, userError: {reason: err.reason, details: {file: err.file, line: err.line, field: err.field, expected: err.expected, found: err.found}}}
-          : {index: job.index, ok: false, message: err.message, stack: err.stack}
+          ? {index, ok: false, message: err.message, userError: {reason: err.reason, details: {file: err.file, line: err.line, field: err.field, expected: err.expected, found: err.found}}}
+          : {index, ok: false, message: err.message, stack: err.stack}
       port.postMessage(reply)
     },
   )

@@ -39,6 +39,18 @@ export interface ReplayOptions {
 }
 
 export async function replay(input: ReplayInput, opts: ReplayOptions = {}): Promise<ReplayResult> {
+  return (await replayEach(input, [opts]))[0]!
+}
+
+/** One run's model, session and driver, built before the first event. */
+interface Run {
+  session: ReplaySession
+  driver: ReplayDriver
+  /** The session needs no more of the trace. */
+  done: boolean
+}
+
+function startRun(input: ReplayInput, opts: ReplayOptions): Run {
   const overrides = normalizeOverrides(opts.overrides ?? {})
   const settings = opts.settings ?? resolveSettings(input.header, overrides)
   const pinned = new Set(Object.keys(overrides) as SettingKey[])
@@ -50,9 +62,51 @@ export async function replay(input: ReplayInput, opts: ReplayOptions = {}): Prom
   else if (settings.mode === 'background-snapshot') driver = new SnapshotDriver(host, session.clock, settings, {noStartEvent: opts.noStartEvent, file: input.file})
   else driver = new PrecopyDriver(host, session.clock, settings, {pinned, noStartEvent: opts.noStartEvent, file: input.file})
   session.driver = driver
-  for await (const b of input.events) if (session.feed(b)) break
+  return {session, driver, done: false}
+}
+
+function finishRun({session, driver}: Run): ReplayResult {
   session.endOfTrace()
   return buildResult(session, driver, driver.settings, driver.figures({lastEventNs: session.lastEventNs, notReplayed: session.notReplayed}))
+}
+
+/**
+ * Several replays of one trace in one pass (compare, grid): each batch is decoded once and fed to
+ * every run's session in turn, so N runs cost one decode plus N model runs. Each result equals
+ * replay(input, runs[i]): sessions share nothing but the batch, which none of them changes or
+ * keeps, and a run that needs no more events stops taking them. Runs are built, fed and finished
+ * in their order, so an error is the one the first failing run would give alone.
+ */
+export async function replayEach(input: ReplayInput, runs: readonly ReplayOptions[]): Promise<ReplayResult[]> {
+  const live = runs.map((o, k) => blame(k, () => startRun(input, o)))
+  let open = live.length
+  for await (const b of input.events) {
+    for (let k = 0; k < live.length; k++) {
+      const r = live[k]!
+      if (r.done) continue
+      if (blame(k, () => r.session.feed(b))) {
+        r.done = true
+        open--
+      }
+    }
+    if (open === 0) break
+  }
+  return live.map((r, k) => blame(k, () => finishRun(r)))
+}
+
+/** Runs f; an error it throws names run k (`runIndex`), so a sweep can say which variant failed. */
+function blame<T>(k: number, f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    if (e !== null && typeof e === 'object' && !('runIndex' in e)) Object.assign(e, {runIndex: k})
+    throw e
+  }
+}
+
+/** The run of a replayEach an error came from (undefined: the trace itself, e.g. a bad line). */
+export function failedRun(e: unknown): number | undefined {
+  return e !== null && typeof e === 'object' && 'runIndex' in e && typeof e.runIndex === 'number' ? e.runIndex : undefined
 }
 
 /** One pass over the events looking for a mig_start (stops at the first one). */
