@@ -41,15 +41,22 @@ const SRC_TRACE = [
   '7@1003.500000:migrate_set_state new state completed',
 ]
 
-/** The destination resumes at 1002.5; two faults, placed after 50 and 20 ms; a precopy page load too. */
+/**
+ * The destination resumes at 1002.5; two faults, placed after 50 and 20 ms; 4 host pages placed in
+ * 0.1 s; a precopy page load too.
+ */
 const DST_TRACE = [
   '8@1000.600000:ram_load_loop pc.ram: addr: 0x1000000 flags: 0x8 host: 0x7f0001000000',
   '8@1002.500000:migrate_set_state new state postcopy-active',
   '9@1002.600000:postcopy_ram_fault_thread_request Request for HVA=0x7f0001100000 rb=pc.ram offset=0x1100000 pid=8',
   '9@1002.600010:postcopy_page_req_add new page req 0x7f0001100000 total 1',
+  '8@1002.600010:postcopy_place_page host=0x7f0001200000',
+  '8@1002.620010:postcopy_place_page host=0x7f0001201000',
+  '8@1002.640010:postcopy_place_page_zero host=0x7f0001202000',
   '8@1002.650010:postcopy_page_req_del resolved page req 0x7f0001100000 total 0',
   '9@1002.700000:postcopy_ram_fault_thread_request Request for HVA=0x7f0001101000 rb=pc.ram offset=0x1101000 pid=8',
   '9@1002.700000:postcopy_page_req_add new page req 0x7f0001101000 total 1',
+  '8@1002.700010:postcopy_place_page host=0x7f0001101000',
   '8@1002.720000:postcopy_page_req_del resolved page req 0x7f0001101000 total 0',
   '8@1003.500000:migrate_set_state new state completed',
 ]
@@ -148,6 +155,8 @@ test('the destination writes continue the source generator after postcopy_start,
   // observation only: faults, their latency (req_add -> req_del) and the destination's blocktime
   t.like(r.header.observed, {'postcopy-faults': 2, 'postcopy-fault-latency': {count: 2, p50Ms: 20, p90Ms: 50, maxMs: 50}, 'postcopy-blocktime': 70, 'postcopy-vcpu-blocktime': [70]})
   t.is((r.header.observed!['postcopy-fault-latency'] as {meanMs: number}).meanMs, 35)
+  // ahead of a requested page: 35 ms at 4 x 4104 bytes per 0.1 s
+  t.is(r.header.observed!['postcopy-request-backlog-bytes'], Math.round(0.035 * ((4 * 4104) / 0.1)))
   const faults = r.header.source!.postcopyFaults as {count: number; first: {t_ns: number; gpa: string}[]}
   t.is(faults.count, 2)
   t.deepEqual(faults.first.map((x) => [x.t_ns, x.gpa]), [

@@ -36,12 +36,16 @@ export interface DestinationTrace {
    * postcopy-latency, in ms; empty when the trace has no such lines.
    */
   latencyMs: number[]
+  /** Host pages placed after the switch (postcopy_place_page / _zero), and the first and last time (µs). */
+  placed: number
+  placedFirstUs: number
+  placedLastUs: number
   lines: number
 }
 
 /** Read a destination trace log (plain or gzip). A log without the postcopy switch is refused. */
 export async function readDestinationTrace(file: string): Promise<DestinationTrace> {
-  const r: DestinationTrace = {file, postcopyActiveUs: -1, faults: 0, first: [], latencyMs: [], lines: 0}
+  const r: DestinationTrace = {file, postcopyActiveUs: -1, faults: 0, first: [], latencyMs: [], placed: 0, placedFirstUs: -1, placedLastUs: -1, lines: 0}
   const pending = new Map<number, number>()
   const pre: LinePrefix = {tUs: -1, nameStart: 0, nameEnd: 0}
   const args = createArgs()
@@ -60,6 +64,10 @@ export async function readDestinationTrace(file: string): Promise<DestinationTra
       parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
       r.faults++
       if (r.first.length < 1000) r.first.push({tUs: pre.tUs, rb: args.str[1]!, offset: args.num[2]!})
+    } else if (ev.spec.role === 'postcopy_place') {
+      r.placed++
+      if (r.placedFirstUs < 0) r.placedFirstUs = pre.tUs
+      r.placedLastUs = pre.tUs
     } else if (ev.spec.role === 'postcopy_req') {
       parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
       const addr = args.num[0]!
@@ -104,4 +112,19 @@ export function latencySummary(ms: readonly number[]): {count: number; meanMs: n
   const s = Float64Array.from(ms).sort()
   const pct = (q: number): number => s[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]!
   return {count: n, meanMs: s.reduce((a, b) => a + b, 0) / n, p50Ms: pct(0.5), p90Ms: pct(0.9), maxMs: s[n - 1]!}
+}
+
+/**
+ * What stood in the stream ahead of a requested page, on average: the mean request-to-placement time
+ * times the rate pages were placed at (placed host pages x (4 KiB + 8 header bytes) over the placing
+ * time). Without postcopy-preempt a requested page waits behind what the sockets hold; this is the
+ * host's figure for the replay's `socket-buffer` (on localhost: the sender's buffer and the
+ * destination's receive queue, which TCP autotuning grows while the loading thread lags).
+ * Undefined without req_add/_del and place_page lines (the lab's --trace pages has them).
+ */
+export function requestBacklogBytes(d: DestinationTrace, pageSize = 4096): number | undefined {
+  const lat = latencySummary(d.latencyMs)
+  const span = (d.placedLastUs - d.placedFirstUs) / 1e6
+  if (lat === undefined || d.placed < 2 || span <= 0) return undefined
+  return Math.round(((lat.meanMs / 1000) * d.placed * (pageSize + 8)) / span)
 }

@@ -80,6 +80,7 @@ export type EventRole =
   | 'postcopy_start'
   | 'postcopy_fault'
   | 'postcopy_req'
+  | 'postcopy_place'
   | 'kvm_set_user_memory'
   | 'kvm_clear_dirty_log'
   | 'kvm_ring_page'
@@ -146,6 +147,9 @@ export const EVENT_SPECS: readonly EventSpec[] = [
   // tree) and qemu_ufd_copy_ioctl() (placed: it leaves the tree, the faulting threads wake).
   {name: 'postcopy_page_req_add', role: 'postcopy_req', fields: ['addr', 'total'], variants: [{versions: '7.2+', format: 'new page req %p total %d'}]},
   {name: 'postcopy_page_req_del', role: 'postcopy_req', fields: ['addr', 'total'], variants: [{versions: '7.2+', format: 'resolved page req %p total %d'}]},
+  // migration/postcopy-ram.c postcopy_place_page() / postcopy_place_page_zero(): a host page placed (UFFDIO_COPY / ZEROPAGE).
+  {name: 'postcopy_place_page', role: 'postcopy_place', fields: ['host'], variants: [{versions: '7.2+', format: 'host=%p'}]},
+  {name: 'postcopy_place_page_zero', role: 'postcopy_place', fields: ['host'], variants: [{versions: '7.2+', format: 'host=%p'}]},
   // accel/kvm/kvm-all.c kvm_set_user_memory_region(); slot = as_id << 16 | slot in 7.2.
   {
     name: 'kvm_set_user_memory',

@@ -28,7 +28,7 @@ import {
 } from './layout.js'
 import {readQueryMigrate} from './stats.js'
 import {loadWorkload, type Workload, type WriteCursor} from './dirtier.js'
-import {latencySummary, readDestinationStats, readDestinationTrace, type DestinationTrace} from './destination.js'
+import {latencySummary, readDestinationStats, requestBacklogBytes, readDestinationTrace, type DestinationTrace} from './destination.js'
 
 export interface ImportOptions {
   trace: string
@@ -920,6 +920,8 @@ function observedFromDestination(dst: DestinationTrace | undefined, dstStats: Re
     o['postcopy-faults'] = dst.faults
     const lat = latencySummary(dst.latencyMs)
     if (lat !== undefined) o['postcopy-fault-latency'] = lat
+    const backlog = requestBacklogBytes(dst)
+    if (backlog !== undefined) o['postcopy-request-backlog-bytes'] = backlog
   }
   if (dstStats !== undefined) {
     if (typeof dstStats['postcopy-blocktime'] === 'number') o['postcopy-blocktime'] = dstStats['postcopy-blocktime']
