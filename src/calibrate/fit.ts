@@ -154,10 +154,14 @@ export async function fit(runs: readonly ObservedRun[], opts: FitOptions): Promi
   const jtj = cols.map((a) => cols.map((b) => a.reduce((s, v, k) => s + v * b[k]!, 0)))
   const dof = Math.max(1, base.length - params.length)
   const s2 = ssrOf(base) / dof
-  const inv = invert(jtj)
+  // Parameters the residuals do not depend on (a sender cost hidden by a slower link) are left out
+  // of the covariance: they are not determined, and would make J^T J singular for the others.
+  const live = params.map((_, i) => i).filter((i) => Math.sqrt(jtj[i]![i]!) > 1e-9)
+  const sub = invert(live.map((i) => live.map((j) => jtj[i]![j]!)))
   const out: ParamFit[] = params.map((p, i) => {
     const sens = Math.sqrt(jtj[i]![i]!)
-    const v = inv?.[i]?.[i]
+    const k = live.indexOf(i)
+    const v = k >= 0 ? sub?.[k]?.[k] : undefined
     return {
       name: p,
       value: Math.exp(nm.x[i]!),

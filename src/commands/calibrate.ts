@@ -74,9 +74,9 @@ export default class Calibrate extends BaseCommand {
     const checkRuns = runs.filter((r) => checkSet.has(r.name))
 
     const baseSettings = base as import('../replay/config.js').SettingsOverrides
-    const startValues = Object.fromEntries(fitParams.map((p) => [p, start[p] ?? FIT_PARAMS[p].start]))
-    // Every run at the start first: a run the replay refuses fails before the long search.
-    const before = await evaluate(runs, {...baseSettings, ...startValues})
+    // "Before": every run with its own and the --config/--set settings, none fitted (the model as it
+    // was); done first, so a run the replay refuses fails before the long search.
+    const before = await evaluate(runs, baseSettings)
     const outcome = await fit(fitRuns, {
       params: fitParams,
       base: baseSettings,
@@ -129,7 +129,7 @@ function renderText(d: CalibrateDoc): string {
   lines.push(`sum of squared relative residuals: fit ${d.sumOfSquares.fitBefore.toFixed(4)} -> ${d.sumOfSquares.fitAfter.toFixed(4)}${d.runs.some((r) => r.role === 'check') ? `, check ${d.sumOfSquares.checkBefore.toFixed(4)} -> ${d.sumOfSquares.checkAfter.toFixed(4)}` : ''}`)
   lines.push('')
   const w = Math.max(3, ...d.residuals.map((r) => r.run.length))
-  lines.push(`${'run'.padEnd(w)}  role   metric            observed      before (start)          after`)
+  lines.push(`${'run'.padEnd(w)}  role   metric            observed      before (not fitted)     after`)
   for (const r of d.residuals) lines.push(`${r.run.padEnd(w)}  ${r.role.padEnd(5)}  ${r.metric.padEnd(16)}  ${val(r.observed, r.metric).padEnd(12)}  ${`${val(r.before, r.metric)} (${pct(r.relBefore)})`.padEnd(22)}  ${val(r.after, r.metric)} (${pct(r.relAfter)})`)
   if (d.out) lines.push('', `settings written to ${d.out} (replay --config ${d.out})`)
   return lines.join('\n')

@@ -346,14 +346,14 @@ export const CalibrateOutput = z.strictObject({
   ),
   evals: int.describe('candidates evaluated (each replays every fit run)'),
   converged: z.boolean().describe('false: stopped at --max-evals'),
-  sumOfSquares: z.strictObject({fitBefore: num, fitAfter: num, checkBefore: num, checkAfter: num}).describe('squared relative residuals summed, at the start values and at the fitted ones'),
+  sumOfSquares: z.strictObject({fitBefore: num, fitAfter: num, checkBefore: num, checkAfter: num}).describe('squared relative residuals summed, before (nothing fitted) and with the fitted values'),
   residuals: z.array(
     z.strictObject({
       run: z.string(),
       role: z.enum(['fit', 'check']),
       metric: z.string().describe('transferred (bytes), total-time, downtime (ms), dirty-sync-count'),
       observed: num,
-      before: num.describe('predicted with the start values'),
+      before: num.describe("predicted with the runs' own and the --config/--set settings, nothing fitted"),
       after: num.nullable().describe('predicted with the fitted values'),
       relBefore: num,
       relAfter: num.nullable(),
