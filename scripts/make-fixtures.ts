@@ -37,6 +37,8 @@ export const ALL_KINDS: EventRecord[] = [
   {t_ns: 4200, kind: 'vmem_unplug', dev: 'vmem0', gpa: 4 * G + 256 * M, count: 2},
   {t_ns: 4300, kind: 'vmem_resize', dev: 'vmem0', value: 512 * M},
   {t_ns: 4400, kind: 'vmem_unplug_all', dev: 'vmem0'},
+  {t_ns: 4500, kind: 'vmem_reset', dev: 'vmem0'},
+  {t_ns: 4600, kind: 'vmem_reset', dev: 'vmem0', value: 1},
   {t_ns: 5000, kind: 'vfio_map', dev: 'c0', iova: 0x100000, len: 2 * M, gpa: 0x200000},
   {t_ns: 5100, kind: 'vfio_pin', dev: 'c0', iova: 0x100000, count: 16},
   {t_ns: 5200, kind: 'vfio_dma_write', dev: 'nic0', iova: 0x101000, len: 256},

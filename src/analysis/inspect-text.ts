@@ -44,7 +44,8 @@ export async function inspectText(r: InspectResult): Promise<string> {
       out.push(
         `  ${v.id}: region ${hex(v.base)}+${formatBytes(v.regionSize)}, blocks of ${formatBytes(v.blockSize)}, ${formatBytes(v.pluggedAtStart)} plugged at start; ` +
           `plug ${v.plugRequests} (${v.blocksPlugRequested} blocks), unplug ${v.unplugRequests} (${v.blocksUnplugRequested} blocks), unplug-all ${v.unplugAllRequests}, state ${v.stateRequests}, ` +
-          `resize ${v.resizes} (requested size ${formatBytes(v.requestedSizeAtStart)} -> ${formatBytes(v.requestedSizeAtEnd)})`,
+          `resize ${v.resizes} (requested size ${formatBytes(v.requestedSizeAtStart)} -> ${formatBytes(v.requestedSizeAtEnd)})` +
+          (v.resets > 0 ? `, system reset ${v.resets}` : ''),
       )
   }
   if (r.vfio.length > 0) {

@@ -75,6 +75,8 @@ export interface InspectResult {
     unplugAllRequests: number
     stateRequests: number
     resizes: number
+    /** System resets that reached the device (vmem_reset), wake-ups included. */
+    resets: number
     /** Requested size after the last resize (bytes), or the starting one. */
     requestedSizeAtEnd: number
   }[]
@@ -202,7 +204,7 @@ export async function inspectTrace(trace: OpenTrace, opts: InspectOptions = {}):
     d: new Float64Array(ndev), // state / unpins
     dSum: new Float64Array(ndev), // - / pages unpinned
     e: new Float64Array(ndev), // resizes / dirty start
-    f: new Float64Array(ndev), // - / dirty stop
+    f: new Float64Array(ndev), // resets / dirty stop
     g: new Float64Array(ndev), // - / dirty get
     last1: new Float64Array(ndev).fill(-1), // requested size / precopy bytes
     last2: new Float64Array(ndev).fill(-1), // stop-copy bytes
@@ -276,6 +278,9 @@ export async function inspectTrace(trace: OpenTrace, opts: InspectOptions = {}):
         case K.vmem_resize:
           dev.e[b.dev[i]!]!++
           dev.last1[b.dev[i]!] = b.value[i]!
+          break
+        case K.vmem_reset:
+          dev.f[b.dev[i]!]!++
           break
         case K.vfio_map:
           dev.a[b.dev[i]!]!++
@@ -426,6 +431,7 @@ export async function inspectTrace(trace: OpenTrace, opts: InspectOptions = {}):
         unplugAllRequests: dev.c[d]!,
         stateRequests: dev.d[d]!,
         resizes: dev.e[d]!,
+        resets: dev.f[d]!,
         requestedSizeAtEnd: dev.last1[d]! < 0 ? v.requestedSize : dev.last1[d]!,
       }
     }),

@@ -313,7 +313,7 @@ export class ReplaySession implements GuestSink {
     for (let i = from; i < b.length; i++) {
       const k = b.kind[i]!
       // A request timed inside the downtime is made once the guest runs again, at the migration's end.
-      if (k === K.vmem_plug || k === K.vmem_unplug || k === K.vmem_unplug_all || k === K.vmem_state || k === K.vmem_resize)
+      if (k === K.vmem_plug || k === K.vmem_unplug || k === K.vmem_unplug_all || k === K.vmem_state || k === K.vmem_resize || k === K.vmem_reset)
         vm.handleEvent(b, i, Math.max(endNs, clock.toWall(b.t[i]!)))
     }
   }

@@ -67,6 +67,8 @@ export function deviceSectionsText(r: ReplayResult): string[] {
       const first = d.pluggedOverTime[0]?.pluggedBytes ?? d.pluggedBytes
       out.push(`  ${d.id}: region ${formatBytes(d.regionSize)} at ${hex(d.base)}, blocks of ${formatBytes(d.blockSize)}; plugged ${formatBytes(first)} -> ${formatBytes(d.pluggedBytes)} (requested ${formatBytes(d.requestedSize)}, usable ${formatBytes(d.usableRegionSize)})`)
       out.push(`    requests: ${requestSummary(d)}`)
+      if (d.resets > 0)
+        out.push(`    system resets: ${int(d.resets)}${d.resetsRefused > 0 ? `, ${int(d.resetsRefused)} during the migration (-EBUSY: nothing unplugged)` : ''}${d.resetsWakeup > 0 ? `, ${int(d.resetsWakeup)} wake-ups (memory kept)` : ''}`)
       out.push(`    skipped because unplugged: ${int(d.pagesSkippedUnplugged)} pages (${formatBytes(d.bytesSkippedUnplugged)}); waste (unplugged memory sent): ${int(d.wastePages)} pages (${formatBytes(d.wasteBytes)})`)
       if (d.unpluggedWriteEvents > 0)
         out.push(
@@ -173,6 +175,9 @@ export function deviceCsvTables(r: ReplayResult): [string, Record<string, (numbe
         unplugged_not_migrated_pages: d.map((x) => x.unpluggedNotMigratedPages),
         refused_writes: d.map((x) => x.refusedWrites),
         anomaly_pages: d.map((x) => x.anomalyPages),
+        resets: d.map((x) => x.resets),
+        resets_refused: d.map((x) => x.resetsRefused),
+        resets_wakeup: d.map((x) => x.resetsWakeup),
       },
     ])
     const q = m.requestLog

@@ -99,6 +99,7 @@ export const KINDS = [
   {name: 'vm_start', group: 'migration', fields: {}, doc: 'the guest runs again'},
   {name: 'page_sent', group: 'migration', fields: {gpa: 'required', count: 'optional', op: 'optional'}, ops: ['normal', 'zero', 'xbzrle'], doc: 'QEMU sent count pages (default 1) from gpa (recorded); op normal (default), zero or xbzrle'},
   {name: 'mig_net_fail', group: 'migration', fields: {value: 'optional'}, doc: 'the migration network fails: in postcopy both sides pause until the user recovers (migrate-recover, migrate resume=true) value ms later (default: the postcopy-recover-after setting); in precopy the migration fails'},
+  {name: 'vmem_reset', group: 'virtio-mem', fields: {dev: 'required', value: 'optional'}, doc: 'a system reset of the VM reaches a virtio-mem device (virtio_mem_system_reset_hold): it unplugs every block and shrinks the usable region, unless a migration runs; value 1 = a wake-up from suspend, which keeps the memory plugged'},
 ] as const satisfies readonly KindSpec[]
 
 export type KindName = (typeof KINDS)[number]['name']

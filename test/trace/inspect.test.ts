@@ -73,6 +73,7 @@ test('virtio-mem, VFIO and KVM activity of the all-kinds fixture', async (t) => 
       unplugAllRequests: 1,
       stateRequests: 1,
       resizes: 1,
+      resets: 2,
       requestedSizeAtEnd: 2 ** 29,
     },
   ])

@@ -12,6 +12,10 @@
  *   counted, and per `virtio-mem-unplugged-write` it populates the page (KVM logs it) or is refused.
  * - A sync that newly sets migration-bitmap bits of unplugged pages is an anomaly, reported with
  *   the pages involved; sends of unplugged pages are waste (ledger cause `unplugged`).
+ * - A system reset (`vmem_reset`: virtio_mem_system_reset_hold) runs virtio_mem_unplug_all: every
+ *   block unplugged and discarded, the usable region shrunk to fit requested-size, unless a
+ *   migration runs with memory plugged (-EBUSY: nothing changes, the guest must UNPLUG_ALL itself,
+ *   which is BUSY too until the migration ends). A wake-up reset (9.2+) keeps everything.
  * Every request and answer is kept for the report.
  */
 import type {EventBatch} from '../../trace/events.js'
@@ -22,7 +26,8 @@ import type {DiscardManager, ModelComponent, PageCauseSink} from '../component.j
 import type {CauseCodes, CauseSpec} from '../causes.js'
 import type {GuestMemory} from '../memory.js'
 import type {MigrationBitmap} from '../qemu/migration-bitmap.js'
-import {VirtioMemDevice, type UnpluggedWrite, VMEM_REQ, VMEM_REQ_NAMES, VMEM_RESP_NAMES, VMEM_STATE_NAMES, type BlockListener} from './device.js'
+import {VirtioMemDevice, type UnpluggedWrite, VMEM_REQ, VMEM_REQ_NAMES, VMEM_RESP, VMEM_RESP_NAMES, VMEM_STATE_NAMES, type BlockListener} from './device.js'
+
 
 export const UNPLUGGED_CAUSE: CauseSpec = {
   id: 'unplugged',
@@ -81,6 +86,9 @@ interface DevStats {
   requests: number[][]
   resizes: number
   resizesRefused: number
+  resets: number
+  resetsRefused: number
+  resetsWakeup: number
   pluggedOverTime: {tNs: number; pluggedBytes: number}[]
   unpluggedWriteEvents: number
   /** Pages the guest wrote while unplugged (distinct). */
@@ -110,6 +118,12 @@ export interface VirtioMemDeviceData {
   requests: Record<string, Record<string, number>>
   resizes: number
   resizesRefused: number
+  /** System resets that reached the device (vmem_reset). */
+  resets: number
+  /** Resets during a migration with memory plugged: virtio_mem_unplug_all was -EBUSY, nothing changed. */
+  resetsRefused: number
+  /** Wake-ups from suspend (RESET_TYPE_WAKEUP): the memory stays plugged. */
+  resetsWakeup: number
   pagesSkippedUnplugged: number
   bytesSkippedUnplugged: number
   wastePages: number
@@ -134,7 +148,7 @@ export interface VirtioMemData {
 
 export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardManager {
   readonly id = 'virtio-mem'
-  readonly kinds = [K.vmem_plug, K.vmem_unplug, K.vmem_unplug_all, K.vmem_state, K.vmem_resize]
+  readonly kinds = [K.vmem_plug, K.vmem_unplug, K.vmem_unplug_all, K.vmem_state, K.vmem_resize, K.vmem_reset]
   readonly devices: VirtioMemDevice[]
   /** 1 = global page is in a virtio-mem region and its block is unplugged. */
   readonly unplugged: Bitmap
@@ -188,6 +202,9 @@ export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardMan
       requests: VMEM_REQ_NAMES.map(() => [0, 0, 0, 0]),
       resizes: 0,
       resizesRefused: 0,
+      resets: 0,
+      resetsRefused: 0,
+      resetsWakeup: 0,
       pluggedOverTime: [],
       unpluggedWriteEvents: 0,
       unpluggedWritePages: 0,
@@ -256,6 +273,11 @@ export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardMan
     }
     const busy = this.running
     const before = d.size
+    if (k === K.vmem_reset) {
+      this.systemReset(d, st, b.value[i] === 1, busy)
+      if (d.size !== before) st.pluggedOverTime.push({tNs: now, pluggedBytes: d.size})
+      return
+    }
     let req: number
     let resp: number
     let state = -1
@@ -266,7 +288,7 @@ export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardMan
       resp = d.stateChange(gpa, count, req === VMEM_REQ.plug, busy)
     } else if (k === K.vmem_unplug_all) {
       req = VMEM_REQ.unplugAll
-      resp = d.unplugAll(busy)
+      resp = this.unplugAll(d, busy)
     } else {
       req = VMEM_REQ.state
       const a = d.stateOf(gpa, count)
@@ -286,6 +308,38 @@ export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardMan
       duringMigration: busy,
     })
     if (d.size !== before) st.pluggedOverTime.push({tNs: now, pluggedBytes: d.size})
+  }
+
+  /**
+   * virtio_mem_system_reset_hold: a wake-up reset (RESET_TYPE_WAKEUP, with
+   * VIRTIO_MEM_F_PERSISTENT_SUSPEND) keeps the memory; any other runs virtio_mem_unplug_all, which
+   * fails with -EBUSY while a migration runs and something is plugged (virtio_mem_is_busy()): then
+   * nothing changes. Otherwise every plugged block is discarded and the listeners told
+   * (virtio_mem_notify_unplug_all), and the usable region shrinks to fit requested-size.
+   */
+  private systemReset(d: VirtioMemDevice, st: DevStats, wakeup: boolean, busy: boolean): void {
+    st.resets++
+    if (wakeup) {
+      st.resetsWakeup++
+      return
+    }
+    if (this.unplugAll(d, busy) === VMEM_RESP.busy) st.resetsRefused++
+  }
+
+  /**
+   * virtio_mem_unplug_all: with something plugged, ram_block_discard_range over the whole backend
+   * (used_length), so pages the guest wrote while unplugged are freed too, not only the plugged
+   * blocks the listeners hear of.
+   */
+  private unplugAll(d: VirtioMemDevice, busy: boolean): number {
+    const had = d.size > 0
+    const resp = d.unplugAll(busy)
+    if (had && resp === VMEM_RESP.ack) {
+      const [p0, p1] = d.pagesOf(0, d.blocks)
+      this.deps.memory.nonzero.clearRange(p0, p1)
+      this.deps.memory.modified.clearRange(p0, p1)
+    }
+    return resp
   }
 
   /**
@@ -546,6 +600,9 @@ export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardMan
           requests: responses,
           resizes: st.resizes,
           resizesRefused: st.resizesRefused,
+          resets: st.resets,
+          resetsRefused: st.resetsRefused,
+          resetsWakeup: st.resetsWakeup,
           pagesSkippedUnplugged: st.skippedAtSetup,
           bytesSkippedUnplugged: st.skippedAtSetup * ps,
           wastePages: st.wastePages,

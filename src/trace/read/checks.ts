@@ -133,6 +133,12 @@ export class EventChecker {
         if (v % block !== 0 || v > size) this.fail(line, 'value', 'requested size must be a multiple of the block size within the region', `a multiple of ${block} up to ${size}`, String(v))
         break
       }
+      case K.vmem_reset: {
+        // the reset type: 0 (or unset) a cold reset, 1 a wake-up from suspend (RESET_TYPE_WAKEUP)
+        const v = b.value[i]!
+        if (v >= 0 && v !== 0 && v !== 1) this.fail(line, 'value', 'a vmem_reset value is the reset type', '0 (a reset) or 1 (a wake-up from suspend)', String(v))
+        break
+      }
       case K.vfio_map:
         this.positive(b.len[i]!, 'len', line)
         this.iommuAligned(dev, b.iova[i]!, 'iova', line)
