@@ -197,6 +197,8 @@ export class SendLedger {
    */
   recordWord(w: number, bits: number, nzBytes: number, zBytes: number): number {
     const mem = this.memory
+    // One page (a rate-limited stream sends one between two guest events): the page-by-page path.
+    if ((bits & (bits - 1)) === 0) return this.recordSend(w * 32 + lowestBit(bits), (mem.nonzero.words[w]! & bits) !== 0 ? nzBytes : zBytes)
     const nz = (mem.nonzero.words[w]! & bits) >>> 0
     const mw = mem.modified.words
     // Only a page with data can be stale (PageContent): a word of zero pages is not read, which

@@ -102,6 +102,10 @@ export class HostModel {
       causes: this.causes,
     })
     this.transport = new Transport(layout, settings)
+    this.pageBytes =
+      this.transport.kind === 'network'
+        ? {nonzero: this.ledger.normalBytes, zero: this.ledger.zeroBytes}
+        : {nonzero: this.transport.wireBytes(true), zero: this.transport.wireBytes(false)}
     this.dma = new QemuSideDirtySource('dma', layout, this.memory, this.causes)
     this.vhost = new QemuSideDirtySource('vhost', layout, this.memory, this.causes)
     const logClear = (a: number, b: number): void => this.logClear(a, b)
@@ -214,10 +218,7 @@ export class HostModel {
   }
 
   /** Wire bytes of a page with data and of a zero page when only the transport decides (sendWord). */
-  get pageBytes(): {nonzero: number; zero: number} {
-    if (this.transport.kind === 'network') return {nonzero: this.ledger.normalBytes, zero: this.ledger.zeroBytes}
-    return {nonzero: this.transport.wireBytes(true), zero: this.transport.wireBytes(false)}
-  }
+  readonly pageBytes: {readonly nonzero: number; readonly zero: number}
 
   /** sendPage's lazy CLEAR of page p's chunk (migration_clear_memory_region_dirty_bitmap). */
   lazyClearAt(p: number): void {

@@ -122,30 +122,63 @@ export class ReplaySession implements GuestSink {
     const bytes = this.host.byteWrites
     const KW = K.write
     const ps = layout.pageSize
+    // The guest clock's line (GuestClock.linear, w0, g0), reloaded whenever driver actions or a
+    // control event ran: only they move it.
+    let linear = clock.linear
+    let w0 = clock.w0
+    let g0 = clock.g0
+    // The memslot of the last write (TraceLayout.gpaToPage inlined, with a one-slot cache): its
+    // bounds, first page, and whether its start is page-aligned (then the offset in the page
+    // comes from the offset in the slot, without a floating-point modulo).
+    let sStart = 0
+    let sEnd = 0
+    let sFirst = 0
+    let sAligned = false
+    // The counters live in locals and are stored back before anything else runs.
+    let replayed = this.replayed
+    let writes = this.writes
+    let lastEventNs = this.lastEventNs
     let due = this.nextDue()
     for (let i = 0; i < n; i++) {
       // Guest time -> wall time: a shift unless auto-converge's slices are in force (GuestClock).
-      let ti = clock.linear ? clock.w0 + (t[i]! - clock.g0) : clock.toWall(t[i]!)
+      let ti = linear ? w0 + (t[i]! - g0) : clock.toWall(t[i]!)
       if (ti >= due) {
+        this.replayed = replayed
+        this.writes = writes
+        this.lastEventNs = lastEventNs
         ti = this.catchUp(t[i]!, ti)
         if (d.done) return i
         if (d.slow) return this.feedSlow(b, i)
         due = this.nextAt
+        linear = clock.linear
+        w0 = clock.w0
+        g0 = clock.g0
       }
-      this.lastEventNs = ti
-      this.replayed++
+      lastEventNs = ti
+      replayed++
       if (kind[i] === KW) {
         const g = gpa[i]!
-        const p0 = layout.gpaToPage(g)
-        if (p0 < 0) {
-          this.unmapped++
-          continue
+        if (g < sStart || g >= sEnd) {
+          const si = layout.slotIndexOf(g)
+          if (si < 0) {
+            this.unmapped++
+            continue
+          }
+          sStart = layout.slotStartAt(si)
+          sEnd = layout.slotEndAt(si)
+          sFirst = layout.slotFirstPageAt(si)
+          sAligned = sStart % ps === 0
         }
-        this.writes++
+        const rel = g - sStart
+        const q = Math.floor(rel / ps)
+        const p0 = sFirst + q
+        writes++
         // TraceLayout.pageSpanEnd, inlined: as a call here it cost ~10 % of the replay's throughput
         // (npm run bench -- replay); test/replay/session.test.ts holds the two to the same pages.
+        // off = g % ps (from the slot offset when the slot is page-aligned).
         const l = len[i]!
-        const p1 = l > 0 ? p0 + Math.floor(((g % ps) + l - 1) / ps) + 1 : p0 + 1
+        const off = sAligned ? rel - q * ps : g % ps
+        const p1 = l > 0 ? (off + l <= ps ? p0 + 1 : p0 + Math.floor((off + l - 1) / ps) + 1) : p0 + 1
         const v = vcpu[i]!
         if (bytes !== undefined) bytes.write(g, l, p0, p1)
         // The write path of applyWrite, inlined: this loop runs once per guest write.
@@ -155,11 +188,23 @@ export class ReplaySession implements GuestSink {
           kvm.write(p, v)
         }
       } else {
+        this.replayed = replayed
+        this.writes = writes
+        this.lastEventNs = lastEventNs
         const stop = this.otherFast(b, i, ti)
+        replayed = this.replayed
+        writes = this.writes
+        lastEventNs = this.lastEventNs
         if (stop !== -1) return stop
         due = this.nextDue()
+        linear = clock.linear
+        w0 = clock.w0
+        g0 = clock.g0
       }
     }
+    this.replayed = replayed
+    this.writes = writes
+    this.lastEventNs = lastEventNs
     return -1
   }
 

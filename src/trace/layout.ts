@@ -136,6 +136,21 @@ export class TraceLayout {
     return i
   }
 
+  /** Guest-physical start of memslot index i (slotIndexOf's order). */
+  slotStartAt(i: number): number {
+    return this.slotStart[i]!
+  }
+
+  /** Guest-physical end (exclusive) of memslot index i. */
+  slotEndAt(i: number): number {
+    return this.slotEnd[i]!
+  }
+
+  /** Global page number of the first page of memslot index i. */
+  slotFirstPageAt(i: number): number {
+    return this.slotFirstPage[i]!
+  }
+
   /** Global page number of the page holding gpa, or -1 when gpa is in no memslot. */
   gpaToPage(gpa: number): number {
     const i = this.slotIndexOf(gpa)

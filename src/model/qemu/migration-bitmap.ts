@@ -30,7 +30,11 @@ export class MigrationBitmap implements DirtySink {
    * other blocks take the word-at-a-time fast path.
    */
   readonly perPagePath: Bitmap
-  /** The number of pages in perPagePath. */
+  /**
+   * The number of pages in perPagePath. When 0 (every block a multiple of 64 pages, the usual
+   * case) perPagePath and syncSeen are empty maps and a sync does not look at them: a large
+   * guest then pays no per-sync pass and no memory for them.
+   */
   readonly perPagePathPages: number
   /** Pages a source reported dirty in this sync (ram_list's DIRTY_MEMORY_MIGRATION bits), each once. */
   private readonly syncSeen: Bitmap
@@ -54,20 +58,17 @@ export class MigrationBitmap implements DirtySink {
       chunks += Math.ceil(b.pages / 2 ** shift)
     })
     this.clearBmap = new Bitmap(chunks)
-    this.perPagePath = new Bitmap(layout.totalPages)
-    this.syncSeen = new Bitmap(layout.totalPages)
     let slow = 0
-    for (const b of layout.blocks)
-      if (b.pages % 64 !== 0) {
-        this.perPagePath.setRange(b.firstPage, b.firstPage + b.pages)
-        slow += b.pages
-      }
+    for (const b of layout.blocks) if (b.pages % 64 !== 0) slow += b.pages
     this.perPagePathPages = slow
+    this.perPagePath = new Bitmap(slow > 0 ? layout.totalPages : 0)
+    this.syncSeen = new Bitmap(slow > 0 ? layout.totalPages : 0)
+    for (const b of layout.blocks) if (b.pages % 64 !== 0) this.perPagePath.setRange(b.firstPage, b.firstPage + b.pages)
   }
 
   /** A sync starts: the per-page count restarts (sources merge their bits next). */
   beginSync(): void {
-    this.syncSeen.fill(false)
+    if (this.perPagePathPages > 0) this.syncSeen.fill(false)
     this.perPageDirty = 0
   }
 
@@ -80,7 +81,7 @@ export class MigrationBitmap implements DirtySink {
     this.cursor = 0
     this.wrapped = false
     this.seenLo = this.seenHi = 0
-    this.syncSeen.fill(false)
+    this.syncSeen.clearAll(fresh)
     this.perPageDirty = 0
   }
 
@@ -92,11 +93,13 @@ export class MigrationBitmap implements DirtySink {
 
   mergeWord(w: number, bits: number, cause: number): void {
     // Every reported page is tested and cleared in ram_list, already set in bmap or not.
-    const seen = this.syncSeen.words
-    const fresh = (bits & ~seen[w]! & this.perPagePath.words[w]!) >>> 0
-    if (fresh !== 0) {
-      this.perPageDirty += popcount32(fresh)
-      seen[w] = seen[w]! | fresh
+    if (this.perPagePathPages > 0) {
+      const seen = this.syncSeen.words
+      const fresh = (bits & ~seen[w]! & this.perPagePath.words[w]!) >>> 0
+      if (fresh !== 0) {
+        this.perPageDirty += popcount32(fresh)
+        seen[w] = seen[w]! | fresh
+      }
     }
     const words = this.bmap.words
     const old = words[w]!
