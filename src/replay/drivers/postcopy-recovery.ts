@@ -29,6 +29,8 @@
  */
 import type {TraceLayout} from '../../trace/layout.js'
 import type {CauseSpec} from '../../model/causes.js'
+import type {Bitmap} from '../../model/bitmap.js'
+import type {HostModel} from '../host.js'
 
 export const RECOVERY_CAUSE: CauseSpec = {
   id: 'postcopy-recovery',
@@ -249,4 +251,28 @@ export class PostcopyRecovery {
       pauses,
     }
   }
+}
+
+/**
+ * ram_dirty_bitmap_reload at a resume: bmap = ~receivedmap. The pages neither received nor dirty
+ * (nor, with `discarded`, unplugged) are the ones sent and lost in flight; they become dirty again
+ * with their own cause (the ledger calls their second send redundant) and may be sent once more.
+ * Returns how many; `onLost` sees each.
+ */
+export function reloadDirtyBitmap(mb: HostModel['mb'], layout: TraceLayout, received: Bitmap, discarded: Uint32Array | undefined, cause: number, onLost: (page: number) => void): number {
+  const rw = received.words
+  const bw = mb.bmap.words
+  let lost = 0
+  for (const b of layout.blocks) {
+    for (let p = b.firstPage; p < b.firstPage + b.pages; p++) {
+      const w = p >>> 5
+      const m = 1 << (p & 31)
+      if ((rw[w]! & m) !== 0 || (bw[w]! & m) !== 0 || (discarded !== undefined && (discarded[w]! & m) !== 0)) continue
+      mb.markPage(p, cause)
+      onLost(p)
+      lost++
+    }
+  }
+  mb.takeNewPages()
+  return lost
 }
