@@ -69,10 +69,12 @@ export async function loadRun(dir: string, opts: {name?: string} = {}): Promise<
     const consoleFile = ['src-console.log', 'src-serial.log'].map((f) => join(dir, f)).find((p) => existsSync(p))
     if (consoleFile === undefined) throw new UserError('the lab run lacks its source console', {file: join(dir, 'src-console.log'), expected: EXPECTED})
     const {importQemuTrace} = await import('../import/qemu/importer.js')
-    const {LAB_REPLAY_SETTINGS} = await import('../lab/analyze.js')
+    const {LAB_REPLAY_SETTINGS, destinationFiles} = await import('../lab/analyze.js')
     tmp = mkdtempSync(join(tmpdir(), 'migtrace-calibrate-'))
     tracePath = join(tmp, 'trace.csv.gz')
-    const imp = await importQemuTrace({trace: join(dir, 'trace-src.log.gz'), out: tracePath, stats: join(dir, 'observed.json'), workload: join(dir, 'config.json'), console: consoleFile})
+    // The same import as the lab's comparison (src/lab/analyze.ts): a postcopy run brings its
+    // destination's writes after the switchover.
+    const imp = await importQemuTrace({trace: join(dir, 'trace-src.log.gz'), out: tracePath, stats: join(dir, 'observed.json'), workload: join(dir, 'config.json'), console: consoleFile, ...destinationFiles(dir)})
     runSettings = parseSetFlags([...LAB_REPLAY_SETTINGS, ...((imp.header.source?.settings ?? []) as string[])])
   } else if (own !== undefined) tracePath = own
   else throw new UserError('not a run directory', {file: dir, expected: EXPECTED})
