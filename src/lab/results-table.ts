@@ -146,7 +146,7 @@ export function labTables(runsDir: string, order: {name: string; what: string}[]
     '',
     ...obs,
     '',
-    '### The model against it (`replay --driver qemu`, the lab\'s replay settings)',
+    '### The model against it (each run\'s saved replay.json: `replay --driver qemu` with the lab\'s replay settings, as the model stood when the run was captured or last analysed)',
     '',
     ...pred,
     ...calibrated,
