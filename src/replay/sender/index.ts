@@ -96,20 +96,6 @@ export class Sender {
     this.transferred += bytes
   }
 
-  /**
-   * ram_save_target_page for page p in a live iteration: lazy CLEAR, the ledger's record, the
-   * page's bytes and its extra cost on the clock. Returns bytes on the wire (0: the page was clean).
-   */
-  sendPage(p: number): number {
-    const host = this.host
-    const bytes = host.sendPage(p, false)
-    if (bytes === 0) return 0
-    if (this.costs.any) return this.queueCosted(p, bytes)
-    this.windowBytes += bytes
-    this.transferred += bytes
-    this.queued += bytes
-    return bytes
-  }
 
   /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and time queued. */
   private queueCosted(p: number, bytes: number): number {
