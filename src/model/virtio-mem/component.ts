@@ -28,7 +28,6 @@ import type {GuestMemory} from '../memory.js'
 import type {MigrationBitmap} from '../qemu/migration-bitmap.js'
 import {VirtioMemDevice, type UnpluggedWrite, VMEM_REQ, VMEM_REQ_NAMES, VMEM_RESP, VMEM_RESP_NAMES, VMEM_STATE_NAMES, type BlockListener} from './device.js'
 
-
 export const UNPLUGGED_CAUSE: CauseSpec = {
   id: 'unplugged',
   label: 'virtio-mem memory that is not plugged: sending it is waste (the older, not discard-aware migration, or a sync that re-marked a discarded block)',
