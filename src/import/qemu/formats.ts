@@ -81,6 +81,8 @@ export type EventRole =
   | 'postcopy_fault'
   | 'postcopy_req'
   | 'postcopy_place'
+  | 'postcopy_pause'
+  | 'postcopy_pause_other'
   | 'kvm_set_user_memory'
   | 'kvm_clear_dirty_log'
   | 'kvm_ring_page'
@@ -91,6 +93,7 @@ export type EventRole =
   | 'vmem_unplug_all'
   | 'vmem_state'
   | 'vmem_resized'
+  | 'vmem_unplugged_all'
   | 'vmem_other'
   | 'vfio_dirty_bitmap'
   | 'vfio_migration_state'
@@ -147,6 +150,15 @@ export const EVENT_SPECS: readonly EventSpec[] = [
   // tree) and qemu_ufd_copy_ioctl() (placed: it leaves the tree, the faulting threads wake).
   {name: 'postcopy_page_req_add', role: 'postcopy_req', fields: ['addr', 'total'], variants: [{versions: '7.2+', format: 'new page req %p total %d'}]},
   {name: 'postcopy_page_req_del', role: 'postcopy_req', fields: ['addr', 'total'], variants: [{versions: '7.2+', format: 'resolved page req %p total %d'}]},
+  // migration/migration.c: a postcopy network failure on the source (./interruptions.ts).
+  // source_return_path_thread() -> postcopy_pause_return_path_thread(): the return path broke.
+  {name: 'postcopy_pause_return_path', role: 'postcopy_pause', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  // postcopy_pause() / postcopy_pause_return_path_thread() woken by the resume.
+  {name: 'postcopy_pause_continued', role: 'postcopy_pause_other', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  {name: 'postcopy_pause_return_path_continued', role: 'postcopy_pause_other', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  // migration/savevm.c postcopy_pause_incoming() on the destination (its own log): counted.
+  {name: 'postcopy_pause_incoming', role: 'postcopy_pause_other', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  {name: 'postcopy_pause_incoming_continued', role: 'postcopy_pause_other', fields: [], variants: [{versions: '7.2+', format: ''}]},
   // migration/postcopy-ram.c postcopy_place_page() / postcopy_place_page_zero(): a host page placed (UFFDIO_COPY / ZEROPAGE).
   {name: 'postcopy_place_page', role: 'postcopy_place', fields: ['host'], variants: [{versions: '7.2+', format: 'host=%p'}]},
   {name: 'postcopy_place_page_zero', role: 'postcopy_place', fields: ['host'], variants: [{versions: '7.2+', format: 'host=%p'}]},
@@ -177,7 +189,8 @@ export const EVENT_SPECS: readonly EventSpec[] = [
   {name: 'virtio_mem_unplug_all_request', role: 'vmem_unplug_all', fields: [], variants: [{versions: '7.2+', format: ''}]},
   {name: 'virtio_mem_state_request', role: 'vmem_state', fields: ['addr', 'nb_blocks'], variants: [{versions: '7.2+', format: 'addr=0x%lx nb_blocks=%u'}]},
   {name: 'virtio_mem_resized_usable_region', role: 'vmem_resized', fields: ['old_size', 'new_size'], variants: [{versions: '7.2+', format: 'old_size=0x%lxnew_size=0x%lx'}]},
-  {name: 'virtio_mem_unplugged_all', role: 'vmem_other', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  // virtio_mem_unplug_all() done: after an UNPLUG_ALL request, or a system reset (./interruptions.ts).
+  {name: 'virtio_mem_unplugged_all', role: 'vmem_unplugged_all', fields: [], variants: [{versions: '7.2+', format: ''}]},
   {name: 'virtio_mem_send_response', role: 'vmem_other', fields: ['type'], variants: [{versions: '7.2+', format: 'type=%u'}]},
   {name: 'virtio_mem_state_response', role: 'vmem_other', fields: ['state'], variants: [{versions: '7.2+', format: 'state=%u'}]},
   // hw/vfio/common.c vfio_get_dirty_bitmap() (7.2: container fd; 8.2 adds dirty_pages; 9.2 drops fd).

@@ -27,6 +27,7 @@ import {
   type SlotSeen,
 } from './layout.js'
 import {readQueryMigrate} from './stats.js'
+import {PostcopyPauseTracker, ResetVerdict, VmemResetTracker} from './interruptions.js'
 import {loadWorkload, type Workload, type WriteCursor} from './dirtier.js'
 import {latencySummary, readDestinationStats, requestBacklogBytes, readDestinationTrace, type DestinationTrace} from './destination.js'
 
@@ -97,6 +98,8 @@ interface ScanState {
   stopMultifdPackets: number
   /** virtio-mem requests before the migration's setup, in order (folded into the header). */
   vmemBefore: {role: 'vmem_plug' | 'vmem_unplug' | 'vmem_unplug_all'; gpa: number; count: number; response?: number}[]
+  /** Postcopy network failures and their recoveries (./interruptions.ts). */
+  pauses: PostcopyPauseTracker
 }
 
 function blockSeen(s: ScanState, name: string): BlockSeen {
@@ -177,11 +180,14 @@ async function scan(file: string): Promise<ScanState> {
     stopMultifdPages: 0,
     stopMultifdPackets: 0,
     vmemBefore: [],
+    pauses: new PostcopyPauseTracker(),
   }
+  const resets = new VmemResetTracker()
   await walk(
     file,
-    (ev, a, tUs) => {
+    (ev, a, tUs, lineNo) => {
       if (tUs >= 0) s.lastUs = Math.max(s.lastUs, tUs)
+      if (ev.spec.role.startsWith('vmem_') && ev.spec.role !== 'vmem_unplugged_all') resets.observe(ev.spec.name, tUs)
       switch (ev.spec.role) {
         case 'ram_save_page': {
           const name = a.str[0]!
@@ -230,7 +236,15 @@ async function scan(file: string): Promise<ScanState> {
         case 'sync_end':
           s.syncEnds++
           break
+        case 'postcopy_pause':
+          s.pauses.returnPathPause(tUs, lineNo)
+          break
+        case 'vmem_unplugged_all':
+          // A system reset before the migration unplugs everything, as an UNPLUG_ALL would.
+          if (resets.observe(ev.spec.name, tUs) === ResetVerdict.Reset && s.setupUs < 0) s.vmemBefore.push({role: 'vmem_unplug_all', gpa: 0, count: 0, response: 0})
+          break
         case 'set_state':
+          s.pauses.state(a.str[0]!, tUs, lineNo)
           if (a.str[0] === 'setup' && s.setupUs < 0) s.setupUs = tUs
           if (a.str[0] === 'setup' && s.slotsAtStart === undefined) s.slotsAtStart = [...s.slots.values()].map((x) => ({...x}))
           break
@@ -604,6 +618,11 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   const obsExtra = observedFromDestination(dst, dstStats)
   if (Object.keys(obsExtra).length > 0) headerOut.observed = {...(headerOut.observed ?? {}), ...obsExtra}
   if (dry.vfioStates.length > 0) src.vfioMigrationStates = dry.vfioStates
+  if (s.pauses.pauses.length > 0) {
+    // Each failure as the log shows it: the mig_net_fail events carry failNs and recoverNs - failNs.
+    const ns = (us: number): number | null => (us >= 0 && s.originUs >= 0 ? (us - s.originUs) * 1000 : null)
+    src.postcopyPauses = s.pauses.pauses.map((p) => ({failNs: ns(p.failUs), recoverNs: ns(p.recoverUs), resumeNs: ns(p.resumeUs)}))
+  }
   if (workload !== undefined)
     src.workload = {
       ...workload.describe(),
@@ -727,6 +746,10 @@ async function emit(
   void devNames
   // Requests before the setup are already in the header (foldVirtioMemRequests).
   const beforeSetup = (tUs: number): boolean => res.from !== 'header' && s.setupUs >= 0 && tUs >= 0 && tUs < s.setupUs
+  // A postcopy failure's mig_net_fail sits on the line that showed it first (./interruptions.ts).
+  const pauseAt = new Map(s.pauses.pauses.map((p) => [p.line, p]))
+  let postcopyStarted = false
+  const resets = new VmemResetTracker()
   await walk(
     opts.trace,
     async (ev, a, tUs, lineNo) => {
@@ -748,6 +771,15 @@ async function emit(
       }
       await drainDestination(t)
       lastT = t
+      const pause = pauseAt.get(lineNo)
+      if (pause !== undefined) {
+        // value = the user's recovery (migrate resume=true), ms after the failure; the model adds
+        // the resume handshake itself. No recovery in the log: the replay's postcopy-recover-after.
+        const i = push(K.mig_net_fail, t, lineNo)
+        if (pause.failUs >= 0 && pause.recoverUs >= 0) batch.value[i] = (pause.recoverUs - pause.failUs) / 1000
+        if (batch.length === batch.t.length) await flush()
+      }
+      const reset = ev.spec.role.startsWith('vmem_') ? resets.observe(ev.spec.name, tUs) : ResetVerdict.None
       switch (ev.spec.role) {
         case 'ram_save_page': {
           const block = res.blockNames.get(a.str[0]!)
@@ -770,6 +802,11 @@ async function emit(
         case 'set_state': {
           const k = STATE_KIND[a.str[0]!]
           if (k === undefined) return
+          if (k === K.mig_postcopy) {
+            // postcopy-active again after postcopy-recover: the resume, which the mig_net_fail carries.
+            if (postcopyStarted) return
+            postcopyStarted = true
+          }
           const i = push(k, t, lineNo)
           if (k === K.mig_start && migParams !== '') batch.params.set(i, migParams)
           break
@@ -879,6 +916,22 @@ async function emit(
           batch.gpa[i] = a.num[0]!
           batch.count[i] = a.num[1]!
           break
+        }
+        case 'vmem_unplugged_all': {
+          // A system reset (./interruptions.ts) reaches every virtio-mem device; 7.2 has no wake-up reset.
+          if (reset !== ResetVerdict.Reset) return
+          const skip = dev0 < 0 ? 'no virtio-mem device in the layout' : beforeSetup(tUs) ? "before the migration: folded into the header's plug state" : undefined
+          if (skip !== undefined) {
+            bump(r.skipped, `system reset (${skip})`)
+            return
+          }
+          for (const d of vmem) {
+            const i = push(K.vmem_reset, t, lineNo)
+            batch.dev[i] = devIndex.get(d.id)!
+            batch.value[i] = 0
+            if (batch.length === batch.t.length) await flush()
+          }
+          return
         }
         case 'vfio_dirty_bitmap': {
           const c = header.vfio[0]
