@@ -104,6 +104,7 @@ export async function run(ctx) {
   for (const [label, file] of [['CSV', csv], ['Arrow', arrow]]) {
     const r = await ctx.time(() => replayFile({trace: file, overrides: {}, driver: 'qemu'}))
     ctx.record(`replay from ${label}, end to end`, n / r.seconds, 'events/s')
+    ctx.record(`replay from ${label}, end to end, per CPU second`, n / r.cpuSeconds, 'events/CPU-s')
   }
 
   // JSON Lines and gzip on a tenth of the trace (convert writes through TraceWriter).
@@ -119,8 +120,10 @@ export async function run(ctx) {
     return c
   })
   ctx.record('read JSONL', m / rj.seconds, 'events/s')
+  ctx.record('read JSONL, per CPU second', m / rj.cpuSeconds, 'events/CPU-s')
   const rpj = await ctx.time(() => replayFile({trace: jsonl, overrides: {}, driver: 'qemu'}))
   ctx.record('replay from JSONL, end to end', m / rpj.seconds, 'events/s')
+  ctx.record('replay from JSONL, end to end, per CPU second', m / rpj.cpuSeconds, 'events/CPU-s')
   const gz = join(ctx.tmp, 'small.csv.gz')
   await convertTrace(small, gz)
   const rg = await ctx.time(async () => {
