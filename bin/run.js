@@ -1,4 +1,10 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core/execute'
+// Help pages the build saved are printed without loading oclif (dist/cli/fast-help/serve.js says
+// when); everything else, and help whenever the saved page might differ, goes to oclif.
+import {fileURLToPath} from 'node:url'
+import {serveHelp} from '../dist/cli/fast-help/serve.js'
 
-await execute({dir: import.meta.url})
+if (!serveHelp(fileURLToPath(new URL('..', import.meta.url)), process.argv.slice(2))) {
+  const {execute} = await import('@oclif/core/execute')
+  await execute({dir: import.meta.url})
+}
