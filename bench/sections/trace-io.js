@@ -1,12 +1,12 @@
 // Trace reading: a generated CSV trace of ctx.events events (mostly vCPU writes, some DMA, vhost
 // and migration events), then events/s of a raw read, `validate` and `inspect` (in-process library
 // calls on dist/), the same trace as Arrow (convert, read, file size), finding mig_start without a
-// pre-scan, JSON Lines reading on a tenth of it, and the cold start of `migtrace --help`.
+// pre-scan and JSON Lines reading on a tenth of it. (The cold start of `migtrace --help` is the
+// startup section's.)
 import {createWriteStream} from 'node:fs'
 import {statSync} from 'node:fs'
 import {once} from 'node:events'
 import {join} from 'node:path'
-import {spawnSync} from 'node:child_process'
 
 const HEADER = {format: 'migtrace', version: 1, description: 'bench trace', memory: '8G', vcpus: 8}
 const COLUMNS = 't_ns,kind,vcpu,dev,slot,gpa,iova,len,page,count,value,op,params'
@@ -132,24 +132,4 @@ export async function run(ctx) {
     return c
   })
   ctx.record('read CSV.gz', m / rg.seconds, 'events/s')
-
-  // Cold start: `node bin/run.js --help` against a bare `node -e ''`, run in turn (side by side,
-  // so a busy machine slows both alike), 15 of each; medians and their ratio (target <= 1.6).
-  const spawnMs = (args, env) => {
-    const t0 = process.hrtime.bigint()
-    const r = spawnSync(process.execPath, args, {env, encoding: 'utf8'})
-    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`)
-    return Number(process.hrtime.bigint() - t0) / 1e6
-  }
-  const help = []
-  const base = []
-  const env = {...process.env, NODE_ENV: 'production'}
-  for (let i = 0; i < 15; i++) {
-    help.push(spawnMs([join(ctx.root, 'bin/run.js'), '--help'], env))
-    base.push(spawnMs(['-e', ''], env))
-  }
-  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1]
-  ctx.record('cold start `migtrace --help` (median of 15)', median(help), 'ms')
-  ctx.record('node -e "" baseline (median of 15, in turn)', median(base), 'ms')
-  ctx.record('--help / bare node', median(help) / median(base), 'x')
 }
