@@ -69,11 +69,14 @@ export class GuestMemory {
     const w = p >>> 5
     const m = 1 << (p & 31)
     const mod = this.modified.words
-    if ((mod[w]! & m) === 0) {
-      mod[w] = mod[w]! | m
+    const v = mod[w]!
+    // modified is a subset of nonzero: a page already modified holds data, so a write to it (the
+    // common case: a page written again before its send) reads one word and stores nothing.
+    if ((v & m) === 0) {
+      mod[w] = v | m
       this.newlyModified++
+      this.nonzero.words[w]! |= m
     }
-    this.nonzero.words[w]! |= m
   }
 
   /** Writes to pages [p0, p1). */

@@ -57,3 +57,55 @@ for (const slow of [false, true]) {
     t.is(session.writes, cases.length)
   })
 }
+
+// The fast path's page arithmetic (a multiplication by 1 / pageSize, exact for the power-of-two
+// page sizes the header allows) against pageSpanEnd, on both sides of 4 GiB and with large pages;
+// and guest memory's two bits: a write to a page already modified (nonzero then) stores nothing
+// more, and once a send cleared modified, writing again sets it again and counts it as new.
+for (const pageSize of [4096, 65536]) {
+  test(`fast path, ${pageSize / 1024} KiB pages, a 6 GiB guest: seeded writes mark pageSpanEnd's pages; nonzero covers modified`, (t) => {
+    const {header, layout} = machine({memory: '6G', pageSize})
+    const settings = resolveSettings(header)
+    const host = new HostModel(header, layout, settings)
+    host.memory.reset('none')
+    const session = new ReplaySession(host, header.vcpus)
+    session.driver = idleDriver(false, settings)
+    let s = 99
+    const rnd = (): number => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296)
+    const records: EventRecord[] = []
+    for (let i = 0; i < 4000; i++) {
+      const slot = layout.slots[i % layout.slots.length]!
+      // Page edges and random offsets, lengths from 1 byte to a few pages (none crossing the slot's end).
+      const gpa = slot.gpaStart + Math.floor(rnd() * (slot.gpaEnd - slot.gpaStart - 4 * pageSize)) + (i % 7 === 0 ? pageSize - 1 - (i % 3) : 0)
+      const len = 1 + Math.floor(rnd() * (i % 5 === 0 ? 3 * pageSize : 64))
+      records.push({t_ns: i, kind: 'write', vcpu: i % header.vcpus, gpa, len})
+    }
+    // Every page again, once: the writes to pages already modified.
+    const again = records.map((r, i) => ({...r, t_ns: 4000 + i}))
+    const expected = new Set<number>()
+    for (const r of records) {
+      const p0 = layout.gpaToPage(r.gpa!)
+      for (let p = p0; p < layout.pageSpanEnd(r.gpa!, r.len!, p0); p++) expected.add(p)
+    }
+    t.true([...expected].some((p) => layout.pageToGpa(p) >= 2 ** 32), 'some writes above 4 GiB')
+    for (const b of batchesOf(layout, [...records, ...again])) session.feed(b)
+    const marked = (bits: 'modified' | 'nonzero'): number[] => {
+      const out: number[] = []
+      for (let p = 0; p < layout.totalPages; p++) if (host.memory[bits].get(p)) out.push(p)
+      return out
+    }
+    const want = [...expected].sort((a, b) => a - b)
+    t.deepEqual(marked('modified'), want)
+    t.deepEqual(marked('nonzero'), want)
+    t.is(host.memory.newlyModified, want.length)
+    // A send clears modified alone; the next write sets it again, counted as new.
+    const p = want[want.length >> 1]!
+    host.memory.modified.clear(p)
+    const before = host.memory.newlyModified
+    host.memory.write(p)
+    t.true(host.memory.modified.get(p) && host.memory.nonzero.get(p))
+    t.is(host.memory.newlyModified, before + 1)
+    host.memory.write(p)
+    t.is(host.memory.newlyModified, before + 1)
+  })
+}
