@@ -20,6 +20,10 @@
  *   epoch_ns=N   coalescing epoch in ns (0: every store)
  *   clock=guest|host
  *   ips=N        instructions per second of the guest virtual clock (clock=guest)
+ *   arm=PATH     record nothing until the file PATH exists (looked for every 10 ms of host time
+ *                while stores come): the lab arms it once its guest is booted, so boot and the
+ *                workload's fill run with a cheap early return instead of an address lookup per
+ *                store, and the recording holds only the part worth replaying
  *
  * Output: a stream of 24-byte little-endian records (struct rec below, FORMAT_VERSION). Writes
  * block when the reader is slow: the guest is paused, no store is dropped, and memory stays
@@ -166,6 +170,10 @@ static double ns_per_insn = 0.5; /* 2e9 instructions/s */
 static bool host_clock;
 static bool inline_count; /* one vCPU: count instructions inline, no callback per TB */
 static uint64_t start_mono, start_real;
+static const char *arm_path; /* arm=PATH: not armed until it exists */
+static bool armed = true;
+static uint64_t arm_next_check; /* monotonic ns of the next look for arm_path */
+#define ARM_CHECK_NS 10000000ull
 
 static uint64_t now_ns(clockid_t c)
 {
@@ -324,12 +332,30 @@ static void record_store(struct vcpu *v, unsigned idx, uint64_t t, uint64_t addr
     v->records++;
 }
 
+/* arm=PATH: has the file appeared? Looked for at most every ARM_CHECK_NS (a vDSO clock read every
+ * 256 stores, an access() every 10 ms), so an unarmed store costs a counter and a branch. */
+static bool became_armed(struct vcpu *v)
+{
+    if ((++v->clock_skip & 255) != 0)
+        return false;
+    uint64_t mono = now_ns(CLOCK_MONOTONIC);
+    if (mono < __atomic_load_n(&arm_next_check, __ATOMIC_RELAXED))
+        return false;
+    __atomic_store_n(&arm_next_check, mono + ARM_CHECK_NS, __ATOMIC_RELAXED);
+    if (access(arm_path, F_OK) != 0)
+        return false;
+    __atomic_store_n(&armed, true, __ATOMIC_RELAXED);
+    return true;
+}
+
 static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t vaddr, void *ud)
 {
     (void)ud;
     if (idx >= max_vcpus)
         return;
     struct vcpu *v = &vcpus[idx];
+    if (!__atomic_load_n(&armed, __ATOMIC_RELAXED) && !became_armed(v))
+        return;
     v->stores++;
     struct qemu_plugin_hwaddr *h = qemu_plugin_get_hwaddr(info, vaddr);
     if (!h || qemu_plugin_hwaddr_is_io(h)) {
@@ -507,6 +533,11 @@ MT_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, 
         } else if (k == 3 && !strncmp(a, "ips", k)) {
             if (!parse_u64(val, &ips) || ips == 0)
                 return fail("bad ips", a);
+        } else if (k == 3 && !strncmp(a, "arm", k)) {
+            if (!*val)
+                return fail("empty arm path", a);
+            arm_path = strdup(val);
+            armed = false;
         } else if (k == 5 && !strncmp(a, "clock", k)) {
             if (!strcmp(val, "host"))
                 host_clock = true;

@@ -2,8 +2,8 @@
  * Observed runs for `migtrace calibrate` and `lab table --reanalyze`, loaded once and replayed
  * in-process as often as a fit needs: the events are decoded once into batches kept in memory
  * (the trace reader reuses its batches, so each is copied), and every replay walks those.
- * A run directory is either a lab run (trace-src.log.gz, config.json, observed.json and the source
- * console: imported as src/lab/analyze.ts does, into a temporary file) or a directory holding a
+ * A run directory is either a lab run (trace-src.log.gz or the kept trace-src.thin.log.gz, config.json,
+ * observed.json, the source console, and its recording.csv.gz when recorded: imported as src/lab/analyze.ts does, into a temporary file) or a directory holding a
  * migtrace trace `trace.csv.gz` / `trace.csv` whose header carries the observation
  * (`observed`: a query-migrate reply).
  */
@@ -56,11 +56,13 @@ function copyBatch(b: EventBatch): EventBatch {
 const EXPECTED = 'a lab run directory (trace-src.log.gz, config.json, observed.json, src-console.log) or a directory with trace.csv.gz whose header holds `observed`'
 
 /** Load one run: import a lab run's source trace (quietly, into a temporary file), read the events once. */
-export async function loadRun(dir: string, opts: {name?: string} = {}): Promise<ObservedRun> {
+/** `writes: 'recreated'`: a recorded lab run imported as without its recording (the dirtier's writes from its seed). */
+export async function loadRun(dir: string, opts: {name?: string; writes?: 'recorded' | 'recreated'} = {}): Promise<ObservedRun> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError('not a run directory', {file: dir, expected: EXPECTED})
   const name = opts.name ?? basename(resolve(dir))
   const own = TRACE_NAMES.map((f) => join(dir, f)).find((p) => existsSync(p))
-  const lab = existsSync(join(dir, 'trace-src.log.gz'))
+  const {sourceTraceOf} = await import('../lab/analyze.js')
+  const lab = sourceTraceOf(dir) !== undefined
   let tracePath: string
   let tmp: string | undefined
   let runSettings: SettingsOverrides = {}
@@ -69,12 +71,12 @@ export async function loadRun(dir: string, opts: {name?: string} = {}): Promise<
     const consoleFile = ['src-console.log', 'src-serial.log'].map((f) => join(dir, f)).find((p) => existsSync(p))
     if (consoleFile === undefined) throw new UserError('the lab run lacks its source console', {file: join(dir, 'src-console.log'), expected: EXPECTED})
     const {importQemuTrace} = await import('../import/qemu/importer.js')
-    const {LAB_REPLAY_SETTINGS, destinationFiles} = await import('../lab/analyze.js')
+    const {LAB_REPLAY_SETTINGS, labImportInputs} = await import('../lab/analyze.js')
     tmp = mkdtempSync(join(tmpdir(), 'migtrace-calibrate-'))
     tracePath = join(tmp, 'trace.csv.gz')
-    // The same import as the lab's comparison (src/lab/analyze.ts): a postcopy run brings its
-    // destination's writes after the switchover.
-    const imp = await importQemuTrace({trace: join(dir, 'trace-src.log.gz'), out: tracePath, stats: join(dir, 'observed.json'), workload: join(dir, 'config.json'), console: consoleFile, ...destinationFiles(dir)})
+    // The same import as the lab's comparison (src/lab/analyze.ts): the recording's writes when the
+    // run was recorded, and a postcopy run brings its destination's writes after the switchover.
+    const imp = await importQemuTrace({...labImportInputs(dir, {writes: opts.writes}), out: tracePath})
     runSettings = parseSetFlags([...LAB_REPLAY_SETTINGS, ...((imp.header.source?.settings ?? []) as string[])])
   } else if (own !== undefined) tracePath = own
   else throw new UserError('not a run directory', {file: dir, expected: EXPECTED})

@@ -1,7 +1,8 @@
 /**
  * A lab run's prediction against its observation: import the source trace (migtrace import qemu,
- * with the run's config, its observed query-migrate and its host-stamped console, so the dirtier's
- * writes are re-created; for a postcopy run also the destination's console, trace and final
+ * with the run's config, its observed query-migrate, its host-stamped console and, when the run
+ * was recorded, the recording of the guest's stores: the writes come from it, else the dirtier's
+ * are re-created from its seed; for a postcopy run also the destination's console, trace and final
  * query-migrate, so its writes after the switchover are too), replay it through the model (`migtrace replay --json`, run as the CLI so
  * the lab follows whatever the replay command does), and compare with QEMU's own figures
  * (src/analysis/expect.ts). Writes trace.csv.gz, replay.json and expect.txt into the run directory.
@@ -73,18 +74,35 @@ export function destinationFiles(dir: string): {dstConsole?: string; dstTrace?: 
   return out
 }
 
-export async function analyzeRun(dir: string, opts: {settings?: string[]; driver?: 'qemu' | 'recorded'} = {}): Promise<LabAnalysis> {
-  const need = (f: string): string => {
-    const p = join(dir, f)
-    if (!existsSync(p)) throw new UserError('the run directory lacks a file the analysis needs', {file: p, expected: `${f} (a run captured with a trace preset, that reached the migration)`})
+/** The source trace of a run directory: QEMU's whole log, or the thinned one `lab matrix` keeps (src/lab/keep.ts). */
+export const SOURCE_TRACE_FILES = ['trace-src.log.gz', 'trace-src.thin.log.gz']
+/** The recording of the source guest's stores (src/lab/driver.ts; kept trimmed by src/lab/keep.ts). */
+export const RECORDING_FILES = ['recording.csv.gz']
+
+export const sourceTraceOf = (dir: string): string | undefined => SOURCE_TRACE_FILES.map((f) => join(dir, f)).find((p) => existsSync(p))
+export const recordingOf = (dir: string): string | undefined => RECORDING_FILES.map((f) => join(dir, f)).find((p) => existsSync(p))
+
+/**
+ * What `import qemu` reads of a lab run: its source trace, observation, config and console, the
+ * destination's files after a postcopy switchover, and the recording when there is one (the
+ * guest's real writes; `writes: 'recreated'` re-creates the dirtier's from its seed instead).
+ */
+export function labImportInputs(dir: string, opts: {writes?: 'recorded' | 'recreated'} = {}): {trace: string; stats: string; workload: string; console: string; recording?: string; dstConsole?: string; dstTrace?: string; dstStats?: string} {
+  const need = (p: string | undefined, f: string): string => {
+    if (p === undefined || !existsSync(p)) throw new UserError('the run directory lacks a file the analysis needs', {file: join(dir, f), expected: `${f} (a run captured with a trace preset, that reached the migration)`})
     return p
   }
-  const src = need('trace-src.log.gz')
-  const observed = need('observed.json')
-  const config = need('config.json')
-  const consoleFile = existsSync(join(dir, 'src-console.log')) ? join(dir, 'src-console.log') : need('src-serial.log')
+  const trace = need(sourceTraceOf(dir), 'trace-src.log.gz')
+  const stats = need(join(dir, 'observed.json'), 'observed.json')
+  const workload = need(join(dir, 'config.json'), 'config.json')
+  const consoleFile = existsSync(join(dir, 'src-console.log')) ? join(dir, 'src-console.log') : need(join(dir, 'src-serial.log'), 'src-console.log')
+  const recording = opts.writes === 'recreated' ? undefined : recordingOf(dir)
+  return {trace, stats, workload, console: consoleFile, ...(recording !== undefined ? {recording} : {}), ...destinationFiles(dir)}
+}
+
+export async function analyzeRun(dir: string, opts: {settings?: string[]; driver?: 'qemu' | 'recorded'; writes?: 'recorded' | 'recreated'} = {}): Promise<LabAnalysis> {
   const trace = join(dir, 'trace.csv.gz')
-  const imp = await importQemuTrace({trace: src, out: trace, stats: observed, workload: config, console: consoleFile, ...destinationFiles(dir)})
+  const imp = await importQemuTrace({...labImportInputs(dir, {writes: opts.writes}), out: trace})
   // The run's capabilities (multifd, XBZRLE) and its QEMU version's rules, from config.json.
   const runSettings = (imp.header.source?.settings ?? []) as string[]
   const settings = opts.settings ?? [...LAB_REPLAY_SETTINGS, ...runSettings]
@@ -94,5 +112,6 @@ export async function analyzeRun(dir: string, opts: {settings?: string[]; driver
   const text = renderExpectText(rows, `prediction vs QEMU (query-migrate), replay --set ${settings.join(' --set ')}`)
   writeFileSync(join(dir, 'expect.txt'), text)
   const w = imp.header.source?.workload as Record<string, unknown> | undefined
-  return {trace, importSummary: {events: imp.events, writes: w?.writesEmitted, layoutFrom: imp.header.source?.layoutFrom}, settings, rows, text}
+  const rec = imp.header.source?.recordedWrites as Record<string, unknown> | undefined
+  return {trace, importSummary: {events: imp.events, writes: rec !== undefined ? {recorded: rec.emitted, recreated: rec.dirtierRecreated === true ? w?.writesEmitted : 0} : w?.writesEmitted, layoutFrom: imp.header.source?.layoutFrom}, settings, rows, text}
 }

@@ -30,7 +30,10 @@ import {QmpClient, type QmpEvent} from '../qemu/qmp.js'
 import {QemuProcess, describeExit} from '../qemu/process.js'
 import {hostNowUs} from '../qemu/host-clock.js'
 import {UserError} from '../util/errors.js'
-import {cpuBetween, cpuSnapshot, loadSample, waitForLoad, hostCpus, type CpuSnapshot, type LoadSample} from './host-load.js'
+import {cpuBetween, cpuSnapshot, loadSample, waitForLoad, hostCpus, threadCpuBetween, threadTicks, type CpuSnapshot, type LoadSample} from './host-load.js'
+import {ensurePlugin, type BuiltPlugin} from '../record/plugin-build.js'
+import {attachRecording, type AttachedRecording} from '../record/attach.js'
+import {formatFromPath} from '../trace/write/writer.js'
 import {requireImage, type ImageManifest} from './image.js'
 import {checkOptions, labArgs, type LabRunOptions} from './options.js'
 import {migrationSetup, qemuArgs, shellQuote, traceEvents} from './qemu-args.js'
@@ -130,7 +133,9 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
   if (eventsFile) writeFileSync(eventsFile, `${events.join('\n')}\n`)
   const file = (role: Role, what: string): string => join(dir, `${role}-${what}`)
   const rolePaths = {src: {qmp: file('src', 'qmp.sock'), trace: join(dir, 'trace-src.log')}, dst: {qmp: file('dst', 'qmp.sock'), trace: join(dir, 'trace-dst.log')}}
-  const argv = {src: qemuArgs(o, 'src', image, rolePaths.src, eventsFile), dst: qemuArgs(o, 'dst', image, rolePaths.dst, eventsFile)}
+  const plugin = recordingPlugin(o, note)
+  const armFile = join(dir, 'recording.arm')
+  const argv = {src: [...qemuArgs(o, 'src', image, rolePaths.src, eventsFile), ...(plugin !== undefined ? recordArgs(plugin, armFile) : [])], dst: qemuArgs(o, 'dst', image, rolePaths.dst, eventsFile)}
   const setup = migrationSetup(o)
   const config: Record<string, unknown> = {
     name: o.name,
@@ -160,17 +165,45 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
   const samples: TimelineSample[] = []
   let failure: Error | undefined
   let cpuAtMigrate: CpuSnapshot = cpuSnapshot([])
+  let threadsAtMigrate: Record<string, number> = {}
+  let selfAtMigrate = process.cpuUsage()
+  let recording: AttachedRecording | undefined
+  const recordStartUs = hostNowUs()
   try {
     for (const role of ROLES) {
-      vms[role] = await QemuProcess.spawn({binary: o.qemu, args: argv[role], name: role, console: {raw: file(role, 'serial.log'), stamped: file(role, 'console.log')}, stderrFile: file(role, 'qemu.err')})
+      const fd3Pipe = role === 'src' && plugin !== undefined
+      vms[role] = await QemuProcess.spawn({binary: o.qemu, args: argv[role], name: role, console: {raw: file(role, 'serial.log'), stamped: file(role, 'console.log')}, stderrFile: file(role, 'qemu.err'), fd3Pipe})
       note(`started ${role} QEMU pid ${vms[role]!.pid}`)
     }
     for (const role of ROLES) qmp[role] = await connectOrExplain(rolePaths[role].qmp, vms[role]!)
+    if (plugin !== undefined) {
+      // The source waits in -S until the recording has read the layout (every store is then mapped).
+      recording = await attachRecording(vms.src!, qmp.src!, {
+        out: join(dir, RECORDING_FILE),
+        format: formatFromPath(RECORDING_FILE)!,
+        epochNs: RECORD_EPOCH_NS,
+        ips: 0,
+        clock: 'host',
+        binary: o.qemu,
+        userArgs: argv.src,
+        // virtio-mem requests come to the comparison from trace-src.log (import qemu); folding
+        // them here would parse every per-page line of that log while QEMU runs.
+        logFile: '/dev/null',
+        plugin,
+      })
+      await qmp.src!.execute('cont')
+      note(`recording the source's guest stores (${RECORDING_FILE}, clock=host, epoch ${RECORD_EPOCH_NS / 1e6} ms)`)
+    }
     const tBoot = Date.now()
     const ready = await vms.src!.waitForConsoleLine(/^DIRTIER READY/, {timeoutMs: o.bootTimeoutS * 1000})
     summary.boot_to_ready_s = round((Date.now() - tBoot) / 1000, 2)
     summary.ready_host_time = ready.hostUs / 1e6
     note(`guest ready after ${summary.boot_to_ready_s} s`)
+    if (plugin !== undefined) {
+      // The recording starts here: the warm-up, the migration and what follows.
+      writeFileSync(armFile, '')
+      summary.recording_armed_host_time = hostNowUs() / 1e6
+    }
     await sleep(o.warmupS * 1000)
 
     if (o.vmemSizeMib > 0) await resizeVirtioMem(o, qmp.src!, vms.src!, summary, note)
@@ -188,11 +221,18 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
 
     const t0 = hostNowUs()
     cpuAtMigrate = cpuSnapshot([vms.src!.pid, vms.dst!.pid])
+    threadsAtMigrate = threadTicks(vms.src!.pid)
+    selfAtMigrate = process.cpuUsage()
     summary.migrate_start_host_time = t0 / 1e6
     await qmp.src!.execute('migrate', {uri})
     note(`migrate ${uri}`)
     const fin = await poll(o, qmp.src!, t0, timeline, samples, summary, note)
     summary.host_cpu_during_migration = cpuBetween(cpuAtMigrate, cpuSnapshot([vms.src!.pid, vms.dst!.pid]))
+    // What the plugin costs shows in the source's vCPU thread (CPU 0/TCG) and in this process,
+    // which reads the recording (its CPU is inside others_s).
+    summary.src_threads_cpu_s = threadCpuBetween(threadsAtMigrate, threadTicks(vms.src!.pid))
+    const self = process.cpuUsage(selfAtMigrate)
+    summary.driver_cpu_s = Math.round((self.user + self.system) / 1e4) / 100
     config.host_cpu_during_migration = summary.host_cpu_during_migration
     await new Promise((r) => timeline.end(r))
     summary.status = fin.status
@@ -229,6 +269,19 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
       summary[`${role}_exit`] = describeExit(x)
       await qmp[role]?.close()
     }
+    rmSync(armFile, {force: true})
+    if (recording !== undefined) {
+      try {
+        const done = await recording.finish(recordStartUs)
+        const r = done.header.source?.recording as Record<string, unknown> | undefined
+        summary.recording = {file: RECORDING_FILE, bytes: statSync(join(dir, RECORDING_FILE)).size, writes: done.writes, clock: 'host', epochNs: RECORD_EPOCH_NS, timeOrigin: r?.timeOrigin, storesSeen: r?.storesSeen, complete: r?.complete}
+        note(`recording: ${done.writes} writes (${RECORDING_FILE})`)
+      } catch (e) {
+        await recording.abort()
+        summary.recording = {error: (e as Error).message}
+        note(`recording failed: ${(e as Error).message}`)
+      }
+    }
   }
   load.end = loadSample()
   config.finished_at = new Date().toISOString()
@@ -250,6 +303,35 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
   writeFileSync(join(dir, 'summary.json'), json(summary))
   if (failure) throw new LabRunError(`${o.name}: ${failure.message} (run directory ${dir})`)
   return {dir, status: String(summary.status), summary}
+}
+
+/** The recording's file in the run directory, its epoch (1 ms: syncs are 10s of ms apart or more). */
+export const RECORDING_FILE = 'recording.csv.gz'
+export const RECORD_EPOCH_NS = 1_000_000
+
+/** The plugin to load on the source, or undefined when not recording (--record auto and no plugin: noted). */
+function recordingPlugin(o: LabRunOptions, note: Log): BuiltPlugin | undefined {
+  if (o.record === 'off' || o.accel !== 'tcg') return undefined
+  try {
+    const p = ensurePlugin()
+    if (p.built) note(`built the recording plugin ${p.path}`)
+    return p
+  } catch (e) {
+    if (o.record === 'on') throw e
+    note(`not recording the guest's stores (the comparison re-creates the dirtier's writes from its seed): ${(e as Error).message}`)
+    return undefined
+  }
+}
+
+/**
+ * The source's extra arguments when recording: the plugin (records on fd 3; host clock, so a
+ * write's time is the host's, as QEMU's trace log and the consoles are; armed by `armFile`, which
+ * the driver creates once the guest is ready: boot and the fill are not recorded), and -S: the
+ * guest waits until the recording has read the layout over QMP, then the driver sends `cont`.
+ */
+export function recordArgs(plugin: Pick<BuiltPlugin, 'path'>, armFile: string): string[] {
+  if (armFile.includes(',') || plugin.path.includes(',')) throw new UserError('a path with a comma cannot be passed in -plugin (QEMU splits its options on commas)', {file: armFile.includes(',') ? armFile : plugin.path})
+  return ['-plugin', `${plugin.path},fd=3,epoch_ns=${RECORD_EPOCH_NS},clock=host,arm=${armFile}`, '-S']
 }
 
 async function connectOrExplain(path: string, vm: QemuProcess): Promise<QmpClient> {

@@ -4,7 +4,7 @@
  * sender misses its 100 ms windows, the guest's pacing drifts). A capture made under heavy load
  * says so in its config.json, and can wait for a quieter moment (--max-load).
  */
-import {readFileSync} from 'node:fs'
+import {readFileSync, readdirSync} from 'node:fs'
 import {cpus} from 'node:os'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -82,4 +82,36 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): {wall_s: number; cor
   for (const pid of Object.keys(b.procs)) qemu += (b.procs[Number(pid)] ?? 0) - (a.procs[Number(pid)] ?? 0)
   const busy = b.user - a.user + (b.system - a.system)
   return {wall_s: Math.round(b.atMs - a.atMs) / 1000, cores: hostCpus(), qemu_s: s(qemu), others_s: s(Math.max(0, busy - qemu)), niced_s: s(b.nice - a.nice), irq_s: s(b.irq - a.irq), idle_s: s(b.idle - a.idle)}
+}
+
+/** CPU ticks of each thread of a process, summed by thread name (/proc/PID/task/TID/stat's comm). */
+export function threadTicks(pid: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const name = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'))
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+      out[name] = (out[name] ?? 0) + Number(f[11]) + Number(f[12])
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out
+}
+
+/**
+ * CPU seconds per thread name between two threadTicks() of one process (the source QEMU: its vCPU
+ * thread `CPU 0/TCG`, the migration thread `live_migration`), largest first; threads that ended
+ * in between are missing from `b` and left out.
+ */
+export function threadCpuBetween(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const d = Object.entries(b).map(([k, v]): [string, number] => [k, Math.round(((v - (a[k] ?? 0)) / TICKS_PER_S) * 100) / 100])
+  return Object.fromEntries(d.filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]))
 }

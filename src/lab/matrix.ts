@@ -1,8 +1,8 @@
 /**
  * The lab's run matrix (lab/matrix.json): run each entry with `migtrace lab run`, then keep its
  * small results in the project (lab/runs/<name>/) so the table in docs/lab.md can be regenerated
- * and the model checked against them without QEMU. Big files (QEMU's trace logs, the imported
- * trace) stay in the work directory unless small enough (see KEEP_TRACE_BYTES).
+ * and the model checked against them without QEMU. Big files (QEMU's whole trace logs, the imported
+ * trace) stay in the work directory; what re-analysis needs is kept small (src/lab/keep.ts).
  */
 import {spawn} from 'node:child_process'
 import {copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs'
@@ -11,6 +11,7 @@ import {createInterface} from 'node:readline'
 import {createGunzip, createGzip} from 'node:zlib'
 import {fileURLToPath} from 'node:url'
 import {UserError} from '../util/errors.js'
+import {KEEP_TRACE_BYTES, keepRecording, thinSourceTrace} from './keep.js'
 
 export interface MatrixRun {
   name: string
@@ -26,8 +27,6 @@ export interface MatrixSpec {
 /** Files copied into lab/runs/<name>/ (all small: JSON, CSV, consoles, the comparison). */
 export const KEPT_FILES = ['config.json', 'summary.json', 'observed.json', 'final-src.json', 'final-dst.json', 'passes.csv', 'timeline.jsonl', 'events.jsonl', 'src-console.log', 'dst-console.log', 'expect.txt', 'replay.json']
 
-/** The source trace log is kept too when its gzip is at most this big. */
-export const KEEP_TRACE_BYTES = 1_500_000
 
 const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
@@ -81,8 +80,12 @@ export function runEntry(spec: MatrixSpec, run: MatrixRun, extra: string[], work
   })
 }
 
-/** Copy a run's small files from its run directory into `dest` (replacing what was there). */
-export function keepResults(runDir: string, dest: string): string[] {
+/**
+ * Copy a run's small files from its run directory into `dest` (replacing what was there), with what
+ * re-analysis needs (src/lab/keep.ts): the source trace (whole when small, else thinned) and the
+ * recording of the guest's stores.
+ */
+export async function keepResults(runDir: string, dest: string): Promise<string[]> {
   // Nothing captured there (a --keep-only of a run never made here): keep what dest holds.
   if (!existsSync(runDir)) return []
   rmSync(dest, {recursive: true, force: true})
@@ -97,7 +100,11 @@ export function keepResults(runDir: string, dest: string): string[] {
   if (existsSync(trace) && statSync(trace).size <= KEEP_TRACE_BYTES) {
     copyFileSync(trace, join(dest, 'trace-src.log.gz'))
     kept.push('trace-src.log.gz')
+  } else if (existsSync(trace)) {
+    await thinSourceTrace(trace, join(dest, 'trace-src.thin.log.gz'))
+    kept.push('trace-src.thin.log.gz')
   }
+  if ((await keepRecording(runDir, dest)) !== undefined) kept.push('recording.csv.gz')
   return kept
 }
 

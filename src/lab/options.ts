@@ -77,6 +77,13 @@ export interface LabRunOptions {
   bootTimeoutS: number
   extraAppend: string
   extraQemu: string[]
+  /**
+   * Record every guest store of the source with migtrace record's TCG plugin (clock=host, 1 ms
+   * epochs: recording.csv.gz), so the comparison replays the guest's real writes (the dirtier's,
+   * the kernel's, everything) instead of the dirtier's re-created from its seed. auto: when the
+   * plugin builds and the accelerator is TCG; on: required; off: never.
+   */
+  record: 'auto' | 'on' | 'off'
   /** Wait (up to waitLoadS) for the 1-minute load average to fall to this before starting; 0 = don't wait. */
   maxLoad: number
   waitLoadS: number
@@ -123,6 +130,7 @@ export const DEFAULTS: Omit<LabRunOptions, 'name' | 'work'> = {
   bootTimeoutS: 180,
   extraAppend: '',
   extraQemu: [],
+  record: 'auto',
   maxLoad: 0,
   waitLoadS: 600,
 }
@@ -151,6 +159,7 @@ export function checkOptions(o: LabRunOptions): void {
     if (o.vmemRequestedMib % 2 !== 0 || o.vmemRequestedMib > o.vmemSizeMib) bad('--vmem-requested', `a multiple of 2 MiB up to --vmem-size ${o.vmemSizeMib}`, o.vmemRequestedMib)
     if (o.vmemResizeMib !== undefined && (o.vmemResizeMib % 2 !== 0 || o.vmemResizeMib > o.vmemSizeMib)) bad('--vmem-resize', `a multiple of 2 MiB up to --vmem-size ${o.vmemSizeMib}`, o.vmemResizeMib)
   } else if (o.vmemRequestedMib > 0 || o.vmemResizeMib !== undefined) bad('--vmem-size', 'a virtio-mem region size with --vmem-requested/--vmem-resize', 0)
+  if (o.record === 'on' && o.accel !== 'tcg') bad('--record', '--accel tcg (QEMU plugins see TCG-translated code only)', `--accel ${o.accel}`)
   if (o.dirtyRing > 0 && o.accel !== 'kvm') bad('--dirty-ring', '--accel kvm (TCG has no dirty ring)', o.dirtyRing)
 }
 
@@ -211,5 +220,6 @@ export function labArgs(o: LabRunOptions, image: {kernel: string; initrd: string
     boot_timeout: o.bootTimeoutS,
     extra_append: o.extraAppend,
     extra_qemu: o.extraQemu,
+    record: o.record,
   }
 }

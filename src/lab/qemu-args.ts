@@ -88,7 +88,9 @@ export function qemuArgs(o: LabRunOptions, role: 'src' | 'dst', image: {kernel: 
   let accel: string = o.accel
   if (o.accel === 'kvm' && o.dirtyRing > 0) accel += `,dirty-ring-size=${o.dirtyRing}`
   if (o.accel === 'tcg') accel += `,thread=${o.tcgThread}`
-  const a = ['-name', `lab-${role}`, '-accel', accel]
+  // debug-threads: the vCPU (`CPU 0/TCG`) and migration (`live_migration`) threads carry their
+  // names, so a run can say what each cost (summary.json src_threads_cpu_s).
+  const a = ['-name', `lab-${role},debug-threads=on`, '-accel', accel]
   if (o.cpu !== undefined) a.push('-cpu', o.cpu)
   // maxmem leaves room for the virtio-mem region (device memory) and alignment.
   const ramKib = Math.round(guestRamMib(o) * 1024)

@@ -101,6 +101,31 @@ function predictionRow(r: RunResult, expect: readonly Row[]): string {
 export interface Reanalysis {
   config: string
   rows: ReadonlyMap<string, readonly Row[]>
+  /** The recorded runs replayed again with the dirtier's writes re-created from its seed (lab table --recreated). */
+  recreated?: ReadonlyMap<string, readonly Row[]>
+}
+
+/** Recorded writes against re-created ones: the byte error (and syncs) of each recorded run both ways. */
+function writesTable(runs: readonly RunResult[], reanalysis: Reanalysis): string[] {
+  const out = [
+    '',
+    `### The guest's writes: recorded against re-created (\`lab table --reanalyze --config ${reanalysis.config} --recreated\`: each recorded run replayed with the recording's writes, then with the dirtier's re-created from its seed)`,
+    '',
+    '| run | transferred MiB observed | predicted, recorded writes | predicted, re-created writes | syncs: observed / recorded / re-created | total ms: observed / recorded / re-created |',
+    '|---|---|---|---|---|---|',
+  ]
+  for (const r of runs) {
+    const a = reanalysis.rows.get(r.name)
+    const b = reanalysis.recreated?.get(r.name)
+    if (a === undefined || b === undefined) continue
+    const e = (rows: readonly Row[], m: string): Row => rows.find((x) => x.metric === m) ?? {metric: m, observed: null, predicted: null}
+    const ta = e(a, 'transferred')
+    const tb = e(b, 'transferred')
+    out.push(
+      `| ${r.name} | ${mib(ta.observed)} | ${mib(ta.predicted)} (${pct(ta.observed, ta.predicted)}) | ${mib(tb.predicted)} (${pct(tb.observed, tb.predicted)}) | ${fmt(e(a, 'dirty-sync-count').observed)} / ${fmt(e(a, 'dirty-sync-count').predicted)} / ${fmt(e(b, 'dirty-sync-count').predicted)} | ${fmt(e(a, 'total-time').observed)} / ${fmt(e(a, 'total-time').predicted)} / ${fmt(e(b, 'total-time').predicted)} |`,
+    )
+  }
+  return out
 }
 
 export function labTables(runsDir: string, order: {name: string; what: string}[], reanalysis?: Reanalysis): {markdown: string; runs: number} {
@@ -108,8 +133,8 @@ export function labTables(runsDir: string, order: {name: string; what: string}[]
   const runs = order.filter((o) => names.has(o.name)).map((o) => loadRun(runsDir, o.name, o.what)).filter((r): r is RunResult => r !== undefined)
   if (runs.length === 0) throw new UserError('no lab results to tabulate', {file: runsDir, expected: 'run directories kept by `migtrace lab matrix`'})
   const obs: string[] = [
-    '| run | what | status | destination guest | transferred MiB | normal | duplicate | syncs | downtime ms | total ms | postcopy requests | throttle % by pass | load 1-min at migrate | CPU: QEMU / other / niced s (wall s) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| run | what | status | destination guest | transferred MiB | normal | duplicate | syncs | downtime ms | total ms | postcopy requests | throttle % by pass | load 1-min at migrate | CPU: QEMU / other / niced s (wall s) | recorded writes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   const pred: string[] = [
     '| run | transferred: observed / predicted | syncs | downtime ms | total ms | postcopy requests | issue 14 targets met |',
@@ -121,8 +146,9 @@ export function labTables(runsDir: string, order: {name: string; what: string}[]
     const dst = (r.summary.dst_guest ?? {}) as Record<string, unknown>
     const load = ((r.cfg.load as Record<string, {avg: number[]}> | undefined)?.migrate?.avg ?? [])[0]
     const cpu = (r.summary.host_cpu_during_migration ?? {}) as Record<string, number>
+    const rec = (r.summary.recording ?? {}) as Record<string, unknown>
     const status = `${String(r.summary.status ?? '-')}${r.summary.timeout_action ? ` (${String(r.summary.timeout_action)} at --max-time)` : ''}`
-    obs.push(`| ${r.name} | ${r.what} | ${status} | ${String(dst.state ?? '-')} | ${mib(ram.transferred)} | ${fmt(ram.normal)} | ${fmt(ram.duplicate)} | ${fmt(ram['dirty-sync-count'])} | ${fmt(o.downtime)} | ${fmt(o['total-time'])} | ${fmt(ram['postcopy-requests'])} | ${r.throttle || '-'} | ${fmt(load, 2)} | ${cpu.wall_s !== undefined ? `${fmt(cpu.qemu_s, 1)} / ${fmt(cpu.others_s, 1)} / ${fmt(cpu.niced_s, 1)} (${fmt(cpu.wall_s, 1)})` : '-'} |`)
+    obs.push(`| ${r.name} | ${r.what} | ${status} | ${String(dst.state ?? '-')} | ${mib(ram.transferred)} | ${fmt(ram.normal)} | ${fmt(ram.duplicate)} | ${fmt(ram['dirty-sync-count'])} | ${fmt(o.downtime)} | ${fmt(o['total-time'])} | ${fmt(ram['postcopy-requests'])} | ${r.throttle || '-'} | ${fmt(load, 2)} | ${cpu.wall_s !== undefined ? `${fmt(cpu.qemu_s, 1)} / ${fmt(cpu.others_s, 1)} / ${fmt(cpu.niced_s, 1)} (${fmt(cpu.wall_s, 1)})` : '-'} | ${rec.writes !== undefined ? fmt(rec.writes) : '-'} |`)
     pred.push(predictionRow(r, r.expect))
   }
   const calibrated: string[] = []
@@ -138,6 +164,7 @@ export function labTables(runsDir: string, order: {name: string; what: string}[]
       const rows = reanalysis.rows.get(r.name)
       if (rows !== undefined) calibrated.push(predictionRow(r, rows))
     }
+    if (reanalysis.recreated !== undefined && reanalysis.recreated.size > 0) calibrated.push(...writesTable(runs, reanalysis))
   }
   const markdown = [
     BEGIN,

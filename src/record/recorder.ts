@@ -16,16 +16,14 @@
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {parseHeader, type HeaderInput, type TraceHeader} from '../trace/header.js'
-import {TraceWriter, formatFromPath} from '../trace/write/writer.js'
+import type {TraceHeader} from '../trace/header.js'
+import {formatFromPath} from '../trace/write/writer.js'
 import {QemuProcess, QemuStartError, QmpClient, describeExit, hostNowUs} from '../qemu/index.js'
 import {UserError} from '../util/errors.js'
 import {ensurePlugin} from './plugin-build.js'
 import {RecordFormatError} from './records.js'
-import {Session} from './session.js'
-import {buildLayout, headerLayout, parseInfoMtree, parseInfoRamblock, virtioMemDevices, type RecordedLayout} from './qemu-layout.js'
-import {AddressMap, addressRanges, pluginGivesGpa} from './address-map.js'
-import {QemuLogFolder, RECORD_TRACE_EVENTS} from './qemu-events.js'
+import {attachRecording, type AttachedRecording} from './attach.js'
+import {RECORD_TRACE_EVENTS} from './qemu-events.js'
 import {checkQemuArgs, hasFlag, optionValue} from './qemu-args.js'
 
 export interface RecordOptions {
@@ -72,10 +70,10 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
   const userLog = optionValue(userArgs, '-D')
   const logFile = userLog ?? join(work, 'qemu.log')
   const userStopped = hasFlag(userArgs, '-S') || optionValue(userArgs, '-incoming') !== undefined
-  let writer: TraceWriter | undefined
+  let rec: AttachedRecording | undefined
   // Ctrl-C (src/qemu/process.ts stops QEMU and exits 130) or any exit: no temporary file stays.
   const cleanup = (): void => {
-    writer?.removeTempSync()
+    rec?.removeTempSync()
     rmSync(work, {recursive: true, force: true})
   }
   process.on('exit', cleanup)
@@ -106,22 +104,8 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
       throw startFailure(vm, x)
     })
     qmp = await Promise.race([QmpClient.connect(sock, {timeoutMs: 60_000}), early])
-    const version = qmp.greeting.version.qemu
-    const layout = await readLayout(qmp)
-    const gpaMode = pluginGivesGpa(version)
-    const {ranges, conflicts} = addressRanges(layout, gpaMode)
-    const amap = new AddressMap(ranges)
-
-    const session = new Session(opts, layout, amap, new QemuLogFolder(logFile, {virtioMem: layout.virtioMem.map((d) => ({id: d.id, base: d.memaddr, regionSize: d.maxSize}))}))
-    const stream = vm.fd3!
-    const reader = session.consume(stream)
-    // HELLO comes from qemu_plugin_install, before QMP was up: the vCPU count is known by now.
-    await session.helloSeen
-    const base = baseHeader(opts, layout, version, qmp.greeting.version.package, binary, userArgs, plugin, gpaMode, conflicts, session.maxVcpus)
-    // gzip level 1: the writer must keep up with the guest (10^6 writes/s and more); `migtrace
-    // convert` recompresses a finished trace at the default level.
-    writer = await TraceWriter.open(opts.out, parseHeader(base, opts.out), devNames(base), info, {headerAtClose: true, gzipLevel: 1})
-    session.writer = writer
+    rec = await attachRecording(vm, qmp, {out: opts.out, format: info, epochNs: opts.epochNs, ips: opts.ips, clock: opts.clock, durationNs: opts.durationNs, binary, userArgs, logFile, plugin})
+    const session = rec.session
     if (!userStopped) await qmp.execute('cont')
     log(`recording: ${[binary, ...userArgs].join(' ')}`)
     let timer: NodeJS.Timeout | undefined
@@ -142,21 +126,12 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
       const limit = opts.durationNs
       timer = setInterval(() => session.checkClock(limit), 50)
     }
-    await reader.finally(() => clearInterval(timer))
-    const exit = await vm.exited
-    const complete = session.decoder.finish()
-    session.finish()
-    await session.flush()
-    const header = parseHeader(
-      {...base, source: {...(base.source ?? {}), recording: session.describe(exit, complete, (hostNowUs() - started) / 1e6)}},
-      opts.out,
-    )
-    await writer.close(header)
-    writer = undefined
-    return {header, events: session.events, writes: session.tally.writes, hostSeconds: (hostNowUs() - started) / 1e6}
+    await rec.reader.finally(() => clearInterval(timer))
+    const done = await rec.finish(started)
+    rec = undefined
+    return {header: done.header, events: done.events, writes: done.writes, hostSeconds: (hostNowUs() - started) / 1e6}
   } catch (e) {
-    await writer?.abort()
-    writer = undefined
+    await rec?.abort()
     if (vm.running) await vm.quit(qmp?.closed === false ? qmp : undefined, {timeoutMs: 5000})
     if (e instanceof RecordFormatError) throw new Error(`bug: the plugin's record stream is malformed: ${e.message}`)
     throw e
@@ -177,65 +152,3 @@ function startFailure(vm: QemuProcess, x: {code: number | null; signal: NodeJS.S
 }
 
 const lastLine = (s: string): string => s.split('\n').filter((l) => l.trim() !== '').at(-1) ?? s
-
-async function readLayout(qmp: QmpClient): Promise<RecordedLayout> {
-  const hmp = (cmd: string): Promise<string> => qmp.execute<string>('human-monitor-command', {'command-line': cmd})
-  const ramblock = parseInfoRamblock(await hmp('info ramblock'))
-  const mtree = parseInfoMtree(await hmp('info mtree'))
-  const devices = virtioMemDevices(await qmp.execute('query-memory-devices'))
-  return buildLayout(ramblock, mtree, devices)
-}
-
-function devNames(h: HeaderInput): string[] {
-  const names: string[] = []
-  for (const d of h.virtioMem ?? []) names.push(d.id)
-  for (const c of h.vfio ?? []) {
-    names.push(c.id)
-    for (const d of c.devices ?? []) names.push(d.id)
-  }
-  return names
-}
-
-function baseHeader(
-  opts: RecordOptions,
-  layout: RecordedLayout,
-  version: {major: number; minor: number; micro: number},
-  pkg: string,
-  binary: string,
-  args: string[],
-  plugin: {hash: string; compiler: string},
-  gpaMode: boolean,
-  conflicts: string[],
-  vcpus: number,
-): HeaderInput {
-  const lay = headerLayout(layout)
-  // What holds data when the guest starts: the ROMs QEMU loaded (firmware); RAM is zero.
-  const populated = layout.slots.filter((s) => s.rom).map((s) => ({gpa: s.base, len: s.size}))
-  const vfio = args.some((a) => /(^|,)driver=vfio-|^vfio-pci/.test(a)) ? [{id: 'vfio0', dirtyTracking: 'type1' as const}] : []
-  return {
-    format: 'migtrace',
-    version: 1,
-    description: `recorded with migtrace record: ${opts.clock === 'guest' ? `guest virtual time at ${opts.ips} instructions/s` : 'host time'}, ${opts.epochNs > 0 ? `first store to each page per vCPU per ${opts.epochNs} ns epoch` : 'every store'}`,
-    ...lay,
-    vcpus,
-    vfio,
-    populated,
-    source: {
-      recorder: 'migtrace record',
-      qemuVersion: `${version.major}.${version.minor}.${version.micro}`,
-      qemuPackage: pkg,
-      command: [binary, ...args],
-      clock: opts.clock,
-      ...(opts.clock === 'guest' ? {instructionsPerSecond: opts.ips, clockNote: "t_ns = the vCPU's instructions / instructionsPerSecond + the host time it spent idle (halted or paused)"} : {clockNote: 't_ns = host time since QEMU loaded the plugin'}),
-      epochNs: opts.epochNs,
-      writeMeaning: opts.epochNs > 0 ? 'a write event is the first store by a vCPU to a page within an epoch of epochNs of trace time: its address and size (later stores to the page in the same epoch are not listed)' : 'a write event is one guest store',
-      plugin: {hash: plugin.hash, compiler: plugin.compiler},
-      addresses: gpaMode ? 'the plugin gives guest-physical addresses (QEMU 8.2+)' : 'the plugin gives ram_addr + offset + MemoryRegion.addr (QEMU 4.2-8.1): mapped to guest-physical through the RAM blocks and memslots below',
-      ramBlocks: layout.blocks.map((b) => ({idstr: b.info.idstr, name: b.name || `mem-${layout.virtioMem[b.virtioMem]?.id}`, ramOffset: `0x${b.info.ramOffset.toString(16)}`, used: `0x${b.info.used.toString(16)}`, regionAddr: `0x${b.regionAddr.toString(16)}`, ...(b.rom ? {rom: true} : {})})),
-      ...(layout.notes.length > 0 ? {layoutNotes: layout.notes} : {}),
-      ...(conflicts.length > 0 ? {addressConflicts: conflicts} : {}),
-      notRecorded: 'writes by emulated devices (DMA: disk reads, network receive, fw_cfg loading -kernel/-initrd) are not guest stores: the plugin does not see them',
-    },
-  }
-}
-

@@ -41,7 +41,7 @@ test('command lines: same machine on both sides, -incoming defer on the destinat
   const o = opts({memMib: 512, vmemSizeMib: 1024, vmemRequestedMib: 512, wsMib: 128, rate: 5000, extraQemu: ['-cpu', 'max']})
   const src = qemuArgs(o, 'src', image, paths, '/run/trace-events.list')
   const dst = qemuArgs(o, 'dst', image, {qmp: '/run/dst-qmp.sock', trace: '/run/trace-dst.log'}, '/run/trace-events.list')
-  t.deepEqual(src.slice(0, 6), ['-name', 'lab-src', '-accel', 'tcg,thread=single', '-m', '524296K,maxmem=1664M'])
+  t.deepEqual(src.slice(0, 6), ['-name', 'lab-src,debug-threads=on', '-accel', 'tcg,thread=single', '-m', '524296K,maxmem=1664M'])
   // 8 KiB more than asked (the default pad): pc.ram avoids QEMU 7.2's lossy aligned sync fast path
   t.is(qemuArgs({...o, ramPadKib: 0}, 'src', image, paths, undefined)[5], '512M,maxmem=1664M')
   t.is(qemuArgs(opts({accel: 'kvm'}), 'src', image, paths, undefined)[5], '1024M')

@@ -20,13 +20,14 @@ export default class ImportQemu extends BaseCommand {
     console: Flags.string({description: "qemu-lab source console (src-serial.log): verify and re-create the dirtier's writes; needs --workload"}),
     'dst-console': Flags.string({description: "postcopy run: the destination's host-stamped console (dst-console.log): re-create the dirtier's writes on the destination after the switchover; needs --console"}),
     'dst-trace': Flags.string({description: "postcopy run: the destination's trace (trace-dst.log.gz): the guest's resume time, and its page faults kept as observation (not replayed)"}),
+    recording: Flags.string({description: "a host-clock recording of the source guest's stores (a lab run's recording.csv.gz, migtrace record --clock host): the guest's writes come from it, aligned by host wall-clock, instead of being re-created from --console"}),
     'dst-stats': Flags.string({description: "postcopy run: the destination's final query-migrate (final-dst.json): postcopy-blocktime kept as observation"}),
   }
 
   async run(): Promise<Record<string, unknown>> {
     const {args, flags} = await this.parse(ImportQemu)
     const {importQemuTrace} = await import('../../import/qemu/importer.js')
-    const r = await importQemuTrace({trace: args.log, out: flags.out, layout: flags.layout, stats: flags.stats, workload: flags.workload, console: flags.console, dstConsole: flags['dst-console'], dstTrace: flags['dst-trace'], dstStats: flags['dst-stats']})
+    const r = await importQemuTrace({trace: args.log, out: flags.out, layout: flags.layout, stats: flags.stats, workload: flags.workload, console: flags.console, dstConsole: flags['dst-console'], dstTrace: flags['dst-trace'], dstStats: flags['dst-stats'], recording: flags.recording})
     const src = r.header.source ?? {}
     const unknown = Object.values(r.unknown).reduce((a, b) => a + b, 0)
     this.log(`${flags.out}: ${r.events} events from ${r.lines} lines (layout from ${String(src.layoutFrom)})`)

@@ -37,7 +37,7 @@ export default class LabMatrix extends BaseCommand {
     for (const run of spec.runs.filter((r) => only === undefined || only.includes(r.name))) {
       say(`=== ${run.name}: ${run.what}`)
       const code = flags['keep-only'] ? 0 : await runEntry(spec, run, ['--max-load', flags['max-load']], flags.work, (l) => say(`  ${l}`))
-      const kept = keepResults(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))
+      const kept = await keepResults(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))
       if ((await keepPostcopyDstTrace(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))) >= 0) kept.push('trace-dst.postcopy.log.gz')
       if (code !== 0) failed.push(run.name)
       done.push({name: run.name, exitCode: code, ran: !flags['keep-only'], dir: join(flags['runs-dir'], run.name), kept})

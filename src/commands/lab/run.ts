@@ -76,6 +76,7 @@ export default class LabRun extends BaseCommand {
     'extra-qemu': Flags.string({description: 'one more QEMU argument for both sides (repeatable, in order)', multiple: true, default: []}),
     'max-load': Flags.string({description: 'wait until the 1-minute load average is at most this before starting (0 = do not wait)', default: '0'}),
     'wait-load': int('give up waiting for --max-load after this many seconds (then run anyway)', 600),
+    record: Flags.boolean({description: "record every guest store of the source with migtrace record's TCG plugin (recording.csv.gz), for exact writes in the comparison; default: when the plugin builds (TCG); --no-record to skip", allowNo: true}),
     analyze: Flags.boolean({description: 'import, replay and compare after the run (--no-analyze to skip)', default: true, allowNo: true}),
     set: Flags.string({description: 'replay setting key=value for the comparison (repeatable; default lazy-clear=false, zero-page-cost=1.5us)', multiple: true}),
   }
@@ -138,6 +139,7 @@ export default class LabRun extends BaseCommand {
       traceExtra: f['trace-extra'],
       bootTimeoutS: f['boot-timeout'],
       extraAppend: f['extra-append'],
+      record: f.record === undefined ? ('auto' as const) : f.record ? ('on' as const) : ('off' as const),
       extraQemu: f['extra-qemu'],
       maxLoad: num(f['max-load'], '--max-load'),
       waitLoadS: f['wait-load'],

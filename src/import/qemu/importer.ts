@@ -29,6 +29,7 @@ import {
 import {readQueryMigrate} from './stats.js'
 import {PostcopyPauseTracker, ResetVerdict, VmemResetTracker} from './interruptions.js'
 import {loadWorkload, type Workload, type WriteCursor} from './dirtier.js'
+import {RecordedWriteCursor, readRecordingInfo, type RecordingInfo} from './recorded-writes.js'
 import {latencySummary, readDestinationStats, requestBacklogBytes, readDestinationTrace, type DestinationTrace} from './destination.js'
 
 export interface ImportOptions {
@@ -49,6 +50,13 @@ export interface ImportOptions {
   dstTrace?: string
   /** The destination's final query-migrate (the lab's final-dst.json): postcopy-blocktime into the observed figures. */
   dstStats?: string
+  /**
+   * A host-clock recording of the source guest's stores (a lab run's recording.csv.gz): the writes
+   * come from it, aligned to the log by host wall-clock, instead of being re-created from the
+   * console (which still places the destination's writes after a postcopy switchover, and the
+   * dirtier's when the kept recording had them taken out). src/import/qemu/recorded-writes.ts.
+   */
+  recording?: string
   /** Observer of every written batch (tests, progress). */
   onBatch?: (b: EventBatch) => void
 }
@@ -517,8 +525,10 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     throw new UserError("--dst-console needs --console (the source's console: the destination's dirtier continues it)", {field: 'dst-console'})
   const dstStats = opts.dstStats !== undefined ? readDestinationStats(opts.dstStats) : undefined
 
+  const recording = opts.recording !== undefined ? await readRecordingInfo(opts.recording) : undefined
   const s = await scan(opts.trace)
   checkIsQemuLog(opts.trace, s)
+  if (recording !== undefined && s.originUs < 0) throw new UserError('the QEMU log has no timestamps, so a recording cannot be aligned with it', {file: opts.trace, expected: 'a log written with -msg timestamp=on'})
   if ((opts.dstConsole !== undefined || opts.dstTrace !== undefined) && s.postcopyUs < 0)
     throw new UserError('the trace has no postcopy switchover (postcopy_start), so there are no destination accesses to add', {file: opts.trace, field: opts.dstConsole !== undefined ? 'dst-console' : 'dst-trace', expected: "a postcopy run's source trace with postcopy_start traced"})
   const dst = opts.dstTrace !== undefined ? await readDestinationTrace(opts.dstTrace) : undefined
@@ -590,7 +600,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
 
   // Pass 2 runs twice: dry, to learn the tallies the header carries (unmapped sends, skipped and
   // summarized events), then for real, writing through TraceWriter (temp file + rename).
-  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, undefined)
+  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, recording, undefined)
   const src = headerOut.source as Record<string, unknown>
   src.lines = s.lines
   src.eventsUsed = Object.fromEntries([...s.used].sort())
@@ -623,6 +633,23 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     const ns = (us: number): number | null => (us >= 0 && s.originUs >= 0 ? (us - s.originUs) * 1000 : null)
     src.postcopyPauses = s.pauses.pauses.map((p) => ({failNs: ns(p.failUs), recoverNs: ns(p.recoverUs), resumeNs: ns(p.resumeUs)}))
   }
+  if (recording !== undefined) {
+    const rs = (recording.header.source ?? {}) as Record<string, unknown>
+    src.recordedWrites = {
+      file: opts.recording,
+      timeOrigin: (rs.recording as Record<string, unknown> | undefined)?.timeOrigin,
+      epochNs: recording.epochNs,
+      emitted: dry.recorded,
+      beforeFirstLine: dry.recordedBefore,
+      whileStopped: dry.recordedStopped,
+      afterLastLine: dry.recordedAfter,
+      outsideLayout: dry.recordedUnmapped,
+      dirtierRecreated: recording.dirtierRemoved,
+      note: recording.dirtierRemoved
+        ? "the recording's writes outside the dirtier's working set (the kernel's, busybox's), at timeOrigin + t_ns on the host clock, plus the dirtier's writes re-created from its seed"
+        : "every guest store the recording holds (first per page per epoch), at timeOrigin + t_ns on the host clock; the dirtier's writes are not re-created",
+    }
+  }
   if (workload !== undefined)
     src.workload = {
       ...workload.describe(),
@@ -642,7 +669,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   const writer = await TraceWriter.open(opts.out, headerOut, devNames)
   let done: EmitResult
   try {
-    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, writer)
+    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, recording, writer)
     await writer.close()
   } catch (e) {
     await writer.abort()
@@ -672,6 +699,12 @@ interface EmitResult {
   writes: number
   firstWrite: number
   lastWrite: number
+  /** Writes from a recording: emitted, and left out (before the log's first line, while the guest was stopped, after the last line, outside the layout). */
+  recorded: number
+  recordedBefore: number
+  recordedStopped: number
+  recordedAfter: number
+  recordedUnmapped: number
   /** Of those, written on the destination after a postcopy switchover, with their dirtier indices. */
   dstWrites: number
   dstFirstWrite: number
@@ -690,9 +723,10 @@ async function emit(
   workload: Workload | undefined,
   migParams: string,
   dst: DestinationTrace | undefined,
+  recording: RecordingInfo | undefined,
   writer: TraceWriter | undefined,
 ): Promise<EmitResult> {
-  const r: EmitResult = {events: 0, clampedLines: 0, unmapped: new Map(), skipped: new Map(), faultCount: 0, faults: [], vfioStates: [], writes: 0, firstWrite: -1, lastWrite: -1, dstWrites: 0, dstFirstWrite: -1, dstLastWrite: -1}
+  const r: EmitResult = {events: 0, clampedLines: 0, unmapped: new Map(), skipped: new Map(), faultCount: 0, faults: [], vfioStates: [], writes: 0, firstWrite: -1, lastWrite: -1, recorded: 0, recordedBefore: 0, recordedStopped: 0, recordedAfter: 0, recordedUnmapped: 0, dstWrites: 0, dstFirstWrite: -1, dstLastWrite: -1}
   const slotById = new Map(header.memslots.map((x) => [x.id, x]))
   const vmem = header.virtioMem
   const dev0 = vmem.length > 0 ? devIndex.get(vmem[0]!.id)! : -1
@@ -719,14 +753,20 @@ async function emit(
   const cur = workload?.cursor(s.originUs, s.setupUs >= 0 ? (s.setupUs - s.originUs) * 1000 : 0)
   let have = cur?.advance() ?? false
   let writeIndex = 0
+  // A recording's writes replace the re-created ones (unless it holds only the non-dirtier writes);
+  // the re-created cursor still runs, to count the dirtier's writes for the destination's.
+  const rcur = recording !== undefined ? new RecordedWriteCursor(opts.recording!, recording.originUs, s.originUs) : undefined
+  let rhave = rcur !== undefined ? await rcur.advance() : false
+  const recreate = recording === undefined || recording.dirtierRemoved
+  const inLayout = memslotTest(header)
   // The destination's writes after a postcopy switchover (--dst-console), from the source's stop on.
   let dcur: WriteCursor | undefined
   let dhave = false
-  const pushWrite = async (t: number, gpa: number): Promise<void> => {
+  const pushWrite = async (t: number, gpa: number, len = 8, vcpu = 0): Promise<void> => {
     const i = push(K.write, t, 0)
-    batch.vcpu[i] = 0
+    batch.vcpu[i] = vcpu
     batch.gpa[i] = gpa
-    batch.len[i] = 8
+    batch.len[i] = len
     r.writes++
     if (batch.length === batch.t.length) await flush()
   }
@@ -758,16 +798,30 @@ async function emit(
         r.clampedLines++
         t = lastT
       }
-      // Guest writes re-created from the workload, interleaved in time order (only while the
-      // trace runs: writes before the first line are not in the recorded window).
-      while (have && cur!.t <= t) {
-        if (cur!.t >= lastT && !stopped) {
-          if (r.firstWrite < 0) r.firstWrite = writeIndex
-          r.lastWrite = writeIndex
-          await pushWrite(cur!.t, cur!.gpa)
+      // Guest writes, re-created from the workload and/or from a recording, interleaved in time
+      // order (only while the trace runs: writes before the first line are not in its window).
+      for (;;) {
+        const wt = have ? cur!.t : Infinity
+        const rt = rhave ? rcur!.t : Infinity
+        if (wt > t && rt > t) break
+        if (wt <= rt) {
+          if (recreate && cur!.t >= lastT && !stopped) {
+            if (r.firstWrite < 0) r.firstWrite = writeIndex
+            r.lastWrite = writeIndex
+            await pushWrite(cur!.t, cur!.gpa)
+          }
+          writeIndex++
+          have = cur!.advance()
+        } else {
+          if (rcur!.t < lastT || rcur!.t < 0) r.recordedBefore++
+          else if (stopped) r.recordedStopped++
+          else if (!inLayout(rcur!.gpa)) r.recordedUnmapped++
+          else {
+            r.recorded++
+            await pushWrite(rcur!.t, rcur!.gpa, rcur!.len, rcur!.vcpu)
+          }
+          rhave = await rcur!.advance()
         }
-        writeIndex++
-        have = cur!.advance()
       }
       await drainDestination(t)
       lastT = t
@@ -958,6 +1012,10 @@ async function emit(
   )
   // Destination writes after the source's last line (the destination guest goes on).
   await drainDestination(Infinity)
+  while (rhave) {
+    r.recordedAfter++
+    rhave = await rcur!.advance()
+  }
   await flush()
   return r
 }
@@ -981,6 +1039,18 @@ function observedFromDestination(dst: DestinationTrace | undefined, dstStats: Re
     if (Array.isArray(dstStats['postcopy-vcpu-blocktime'])) o['postcopy-vcpu-blocktime'] = dstStats['postcopy-vcpu-blocktime']
   }
   return o
+}
+
+/** Whether a guest-physical address lies in one of the header's memslots (a recording may hold stores the layout has no RAM for). */
+function memslotTest(h: TraceHeader): (gpa: number) => boolean {
+  const slots = [...h.memslots].sort((a, b) => a.base - b.base)
+  return (gpa) => {
+    for (const m of slots) {
+      if (gpa < m.base) return false
+      if (gpa < m.base + m.size) return true
+    }
+    return false
+  }
 }
 
 function deviceFor(h: TraceHeader, devIndex: Map<string, number>, gpa: number): number {
