@@ -49,4 +49,13 @@ test('lab smoke: a tiny real migration, captured, imported, replayed and compare
   t.true(ev.some((e) => e.event === 'MIGRATION' && e.data.status === 'completed' && e.side === 'src'))
   // the console is stamped and the dirtier's page map is there (epoch 0)
   t.regex(readFileSync(join(out, 'src-console.log'), 'utf8'), /^\[\d+\.\d{6}\] DIRTIER PFNMAP epoch=0 total=0 runs=\d+$/m)
+  // recorded by default (the image builder needs gcc, so the plugin builds): the comparison's
+  // writes came from the recording, the kernel's with the dirtier's
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
+  t.regex(cfg.cmd_src, /-plugin \S+migtrace-record-[0-9a-f]+\.so,fd=3,epoch_ns=1000000,clock=host,arm=/)
+  t.true(summary.recording.writes > 0, JSON.stringify(summary.recording))
+  const {openTrace} = await import('../../src/trace/read/open.js')
+  const rec = (await openTrace(join(out, 'trace.csv.gz'))).header.source!.recordedWrites as {emitted: number; dirtierRecreated: boolean}
+  t.true(rec.emitted > 0)
+  t.false(rec.dirtierRecreated)
 })
