@@ -19,6 +19,11 @@ function spec(events, vcpus) {
   }
 }
 
+/** The same rate per CPU second (user + system of this process), when the runner measures it. */
+function perCpu(ctx, what, events, m) {
+  if (m.cpuSeconds !== undefined) ctx.record(`${what}, per CPU second`, events / m.cpuSeconds, 'events/CPU-s')
+}
+
 export async function run(ctx) {
   const {parseSpec, synthesize, writeSynthTrace} = await ctx.dist('synth/index')
   const n = ctx.events
@@ -30,6 +35,7 @@ export async function run(ctx) {
     return count
   })
   ctx.record(`synthesize ${gen.out} events (4 vCPUs, no output)`, gen.out / gen.seconds, 'events/s')
+  perCpu(ctx, 'synthesize (4 vCPUs, no output)', gen.out, gen)
 
   const out = join(ctx.tmp, 'generate.csv')
   globalThis.gc?.()
@@ -44,12 +50,14 @@ export async function run(ctx) {
     }),
   )
   ctx.record(`generate ${write.out.events} events to CSV`, write.out.events / write.seconds, 'events/s')
+  perCpu(ctx, 'generate to CSV', write.out.events, write)
   ctx.record('CSV size', statSync(out).size / 2 ** 20, 'MiB')
   ctx.record('heap growth while writing', (heapMax - heap0) / 2 ** 20, 'MiB')
 
   const outArrow = join(ctx.tmp, 'generate.arrow')
   const arrow = await ctx.time(() => writeSynthTrace(s, outArrow))
   ctx.record(`generate ${arrow.out.events} events to Arrow`, arrow.out.events / arrow.seconds, 'events/s')
+  perCpu(ctx, 'generate to Arrow', arrow.out.events, arrow)
   ctx.record('Arrow size', statSync(outArrow).size / 2 ** 20, 'MiB')
 
   // One vCPU: no interleaving, so the merge copies whole runs; what is left is the CSV encoder.
