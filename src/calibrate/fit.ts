@@ -14,7 +14,8 @@ import {predict, type ObservedRun} from './runs.js'
 /** The parameters calibrate can fit, with the start of the search (setting units). */
 export const FIT_PARAMS = {
   'zero-page-cost': {start: 0.0015, doc: 'ms per zero page'},
-  'sender-page-cost': {start: 0.03, doc: 'ms per normal page'},
+  'sender-page-cost': {start: 0.03, doc: 'ms per normal page on the migration thread (no multifd)'},
+  'multifd-page-cost': {start: 0.01, doc: 'ms per normal page on a multifd channel thread'},
   'sync-page-cost': {start: 0.005, doc: 'ms per dirty page on the per-page sync path'},
   'sync-cost': {start: 10, doc: 'ms per GiB of guest RAM per sync'},
   'link-bandwidth': {start: 200 * 2 ** 20, doc: 'bytes/s'},

@@ -158,7 +158,11 @@ export const SETTING_DEFS = {
   }),
   'sender-page-cost': ms(0, {
     unit: 'ms per page',
-    doc: "CPU time of the sender thread per normal page (the migration thread's copy into the stream, or a multifd channel thread's packet work); the stream then moves pages at the slower of the link and what the threads produce (0 = the link alone; docs/stream.md)",
+    doc: "time of the migration thread per normal page sent without multifd (ram_save_page -> save_normal_page: one record down the main stream, loaded one by one by the destination's ram_load_precopy); the stream then moves pages at the slower of the link and what the thread produces (0 = the link alone; docs/stream.md)",
+  }),
+  'multifd-page-cost': ms(0, {
+    unit: 'ms per page',
+    doc: "multifd: time of a channel thread per normal page (multifd_send_thread: the page's share of its packet's writev, read into place by multifd_recv_thread); the channels work in parallel, beside the migration thread's zero-page detection (0 = the link alone; docs/stream.md)",
   }),
   'host-cpus': int(0, {
     unit: 'cores',

@@ -55,6 +55,50 @@ test('sender-page-cost in the downtime: the pages left go at the slower of link 
   t.true(close(r.downtime.ramMs, 0.02, 1e-9), `downtime RAM ${r.downtime.ramMs}`)
 })
 
+test('host-cpus in the downtime: the VM is stopped, so the thread has a core to itself', async (t) => {
+  // One core: live the thread shares it with the busy vCPU (20 us a page); after
+  // vm_stop_force_state the 2 pages left cost 10 us each.
+  const r = await idle({'sender-page-cost': '0.01ms', 'host-cpus': 1, 'downtime-limit': '0.001ms', 'max-iterations': 1}, [
+    {t_ns: 1e6, kind: 'write', gpa: 0},
+    {t_ns: 1e6, kind: 'write', gpa: 4096},
+  ])
+  t.is(r.downtime.ramPages, 2)
+  t.true(close(r.downtime.ramMs, 0.02, 1e-9), `downtime RAM ${r.downtime.ramMs}`)
+  t.true(close(r.rows[0]!.endNs / 1e6, 327.68, 1e-6), `live pass ${r.rows[0]!.endNs / 1e6}`)
+})
+
+/** A 64 MiB guest whose first 32 MiB hold data (8192 normal pages) and the rest zero pages (8192), as idle(). */
+async function halfZero(extra: RawOverrides) {
+  const {header, layout} = machine({memory: 64 * MiB, populated: [{gpa: 0, len: 32 * MiB}]})
+  return replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+    overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', ...extra},
+  })
+}
+
+test('single thread: a pass takes max(link, zero + normal CPU): zero detection overlaps the link, not added to it', async (t) => {
+  // Link: 8192 x 4104 + 8192 x 9 bytes at 1 GiB/s = 31.37 ms. CPU: 8192 x 1 us + 8192 x 5 us = 49.152 ms.
+  const r = await halfZero({'sender-page-cost': '0.001ms', 'zero-page-cost': '0.005ms'})
+  t.is(r.totals.pagesSent, 16384)
+  t.true(close(r.rows[0]!.endNs / 1e6, 49.152, 1e-6), `pass ${r.rows[0]!.endNs / 1e6}`)
+  // CPU below the link: the link alone.
+  const link = await halfZero({'sender-page-cost': '0.001ms', 'zero-page-cost': '0.001ms'})
+  t.true(close(link.rows[0]!.endNs / 1e6, ((8192 * WIRE + 8192 * 9) * 1000) / GiBps, 1e-6), `pass ${link.rows[0]!.endNs / 1e6}`)
+})
+
+test('multifd: the migration thread finds zero pages while the channels send the others: max(link, zero CPU, pages x cost / N)', async (t) => {
+  // zero-page-detection=legacy (7.2, 8.x): ram_save_target_page's save_zero_page, on the migration thread.
+  // 4 channels at 20 us a page: 8192 x 20 / 4 = 40.96 ms; the migration thread's save_zero_page
+  // 8192 x 2 us = 16.38 ms; the link 31.4 ms: the channels are the bound. At 5.5 us a zero page
+  // (45.056 ms) the migration thread is, and the pass is not their sum (86.02 ms). (Both stay
+  // under MAX_WAIT, 50 ms: one ram_save_iterate turn; each turn is such a max.)
+  const finalMs = (4 * PACKET_LEN * 1000) / GiBps
+  const channels = await halfZero({multifd: true, 'multifd-channels': 4, 'zero-page-detection': 'legacy', 'multifd-page-cost': '0.02ms', 'zero-page-cost': '0.002ms'})
+  t.true(close(channels.rows[0]!.endNs / 1e6, 40.96, 1e-6), `pass ${channels.rows[0]!.endNs / 1e6}`)
+  t.true(close(channels.totalTimeMs, 40.96 + finalMs, 1e-6), `total ${channels.totalTimeMs}`)
+  const zero = await halfZero({multifd: true, 'multifd-channels': 4, 'zero-page-detection': 'legacy', 'multifd-page-cost': '0.02ms', 'zero-page-cost': '0.0055ms'})
+  t.true(close(zero.rows[0]!.endNs / 1e6, 45.056, 1e-6), `pass ${zero.rows[0]!.endNs / 1e6}`)
+})
+
 // --- multifd ---------------------------------------------------------------------------------
 const PACKET_LEN = 320 + 8 * 128 // sizeof(MultiFDPacket_t) + the offsets of 128 pages
 
@@ -78,12 +122,15 @@ test('multifd: total time = max(link, pages x cost / N threads) for an idle gues
   // 40 us per page: one thread 16384 x 40 us = 655.36 ms; 4 channels 163.84 ms (> the 63.2 ms link).
   const one = await idle({'sender-page-cost': '0.04ms'})
   t.true(close(one.totalTimeMs, 655.36, 1e-6), `1 thread ${one.totalTimeMs}`)
-  const four = await idle({'sender-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4})
+  // sender-page-cost is the migration thread's ram_save_page path: multifd's channels do not pay it.
+  const notChannels = await idle({'sender-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4})
+  t.true(notChannels.totalTimeMs < 70, `multifd with sender-page-cost only: ${notChannels.totalTimeMs}`)
+  const four = await idle({'multifd-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4})
   const finalMs = (4 * PACKET_LEN * 1000) / GiBps
   t.true(close(four.totalTimeMs, 163.84 + finalMs, 1e-6), `4 channels ${four.totalTimeMs}`)
   t.is(four.stream!.cpuBoundPages, 16384)
   // 2 host cores shared by 4 channel threads and 1 vCPU: 4 x 2/5 = 1.6 cores, 25 us a page.
-  const shared = await idle({'sender-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4, 'host-cpus': 2})
+  const shared = await idle({'multifd-page-cost': '0.04ms', multifd: true, 'multifd-channels': 4, 'host-cpus': 2})
   t.true(close(shared.totalTimeMs, 409.6 + finalMs, 1e-6), `4 channels on 2 cores ${shared.totalTimeMs}`)
   t.true(close(shared.stream!.coreShare, 1.6, 1e-12))
 })

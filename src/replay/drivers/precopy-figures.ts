@@ -165,5 +165,5 @@ function transferTimeline(points: readonly number[], startNs: number, endNs: num
 
 /** The result has a stream section when a stream feature is on (docs/stream.md). */
 function streamShown(s: ReplaySettings): boolean {
-  return s.multifd || s.xbzrle || s['sender-page-cost'] > 0 || s['host-cpus'] > 0
+  return s.multifd || s.xbzrle || s['sender-page-cost'] > 0 || s['multifd-page-cost'] > 0 || s['host-cpus'] > 0
 }

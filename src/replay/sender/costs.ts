@@ -1,18 +1,29 @@
 /**
  * What one page costs the sender, on the wire and in CPU time, in one place for every phase
  * (precopy, the switchover, postcopy, a snapshot); docs/stream.md.
- * - A normal page: `sender-page-cost`, the sender thread's CPU time for it (the copy into the
- *   stream, ram_save_page -> save_normal_page, or a multifd channel's packet work), shared with
- *   the guest's vCPUs per `host-cpus` (./cpu.ts). The thread hands a page to the socket while
- *   the link carries the previous one, so a page takes the slower of its link time and its CPU
- *   time: the stream runs at min(link, what the threads produce).
- * - A zero page: `zero-page-cost` on top of its record (save_zero_page's buffer_is_zero and the
- *   record's way through the stream; the destination's load loop keeping up).
- * - multifd (./multifd.ts): the precopy stream's pages go in packets over N channel threads
- *   (packet headers, flushes), compressed with multifd-compression (./compression.ts).
- * - XBZRLE (./xbzrle.ts): a re-sent page found in the cache goes as its delta.
+ * Who pays (QEMU 7.2 to 8.x, migration/ram.c ram_save_target_page): the migration thread runs
+ * save_zero_page (buffer_is_zero) on every page first, with or without multifd; a page that is not
+ * zero then goes either through ram_save_page -> save_normal_page on the migration thread (one
+ * record per page down the main QEMUFile, loaded one by one by ram_load_precopy) or, with multifd,
+ * through ram_save_multifd_page -> multifd_queue_page to the channel threads (multifd_send_thread:
+ * one writev per packet of 128 pages, read straight into place by multifd_recv_thread).
+ * - A normal page: `sender-page-cost` on the migration thread without multifd, `multifd-page-cost`
+ *   on the channel threads with it (the two paths' per-page work differ), shared with the guest's
+ *   vCPUs per `host-cpus` (./cpu.ts); compression (./compression.ts) on the channels too.
+ * - A zero page: `zero-page-cost` on the migration thread (on the channels with
+ *   zero-page-detection=multifd, 9.0+).
+ * - XBZRLE (./xbzrle.ts): `xbzrle-page-cost` on the migration thread; a re-sent page found in the
+ *   cache goes as its delta.
+ * - The threads and the socket work at the same time: the migration thread hands a record to the
+ *   socket (or a packet to a channel: multifd_send_pages waits only for a free channel) and goes on
+ *   with the next page while the link carries the earlier ones. So each page adds to three clocks,
+ *   the link's bytes, the migration thread's CPU and the channels' CPU, and a run of sends takes
+ *   the longest of them (the Sender's clock): a single thread's pass is max(link, zero + normal
+ *   CPU), multifd's max(link, migration thread's zero detection, channels' pages / their share).
+ * - In the downtime the VM is stopped (migration_completion: vm_stop_force_state before
+ *   qemu_savevm_state_complete_precopy), so the sender threads share the host with no busy vCPU.
  * - transport=local-remap: the page-table work of handing a page with data over
- *   (Transport.handoverNs: a huge page moves whole for one operation).
+ *   (Transport.handoverNs: a huge page moves whole for one operation), in series with the rest.
  * `extraNs` is the single-channel cost (postcopy's pages, a snapshot's); `page` is the precopy
  * stream's, with multifd and XBZRLE.
  */
@@ -63,8 +74,18 @@ export class PageCosts {
   readonly multifd?: MultifdStream
   readonly compressor?: Compressor
   readonly xbzrle?: XbzrleCache
-  /** Wire bytes of the last page() (a field, not a returned object: this is the per-page path). */
+  /**
+   * What the last page() cost (fields, not a returned object: this is the per-page path): its wire
+   * bytes, the migration thread's CPU (ns), the channel threads' CPU (ns, already divided by their
+   * share) and the time in series with everything (ns, local-remap's handover).
+   */
   wire = 0
+  migNs = 0
+  chanNs = 0
+  serialNs = 0
+  /** The VM is stopped (the downtime's last pass): no busy vCPU shares the host. */
+  private stopped = false
+  private settings: ReplaySettings
   /** The last page the precopy stream took: a smaller one means the scan wrapped (a full round). */
   private lastPage = -1
   private cpuNs = 0
@@ -83,6 +104,7 @@ export class PageCosts {
       if (settings['multifd-compression'] !== 'none') this.compressor = new Compressor(settings, ctx.header, ctx.layout)
     } else if (precopy && settings.xbzrle) this.xbzrle = new XbzrleCache(ctx.layout, settings['xbzrle-cache-size'])
     this.vcpus = ctx.header.vcpus
+    this.settings = settings
     this.updateSettings(settings)
   }
 
@@ -90,18 +112,27 @@ export class PageCosts {
 
   /** Live parameters (a trace's mig_set) may change the costs. */
   updateSettings(s: ReplaySettings): void {
+    this.settings = s
     // The migration thread does save_zero_page and save_normal_page; multifd's channel threads
-    // the packets' pages.
-    this.share = coreShare(s, 1, this.vcpus)
+    // the packets' pages. With the VM stopped no vCPU competes for the cores.
+    const vcpus = this.stopped ? 0 : this.vcpus
+    this.share = coreShare(s, 1, vcpus)
     this.zeroNs = (s['zero-page-cost'] * 1e6) / this.share
     this.pageNs = (s['sender-page-cost'] * 1e6) / this.share
     this.xbzrleNs = (s['xbzrle-page-cost'] * 1e6) / this.share
     if (this.multifd) {
-      this.mfShare = coreShare(s, this.multifd.channels, this.vcpus)
-      this.mfPageNs = (s['sender-page-cost'] * 1e6) / this.mfShare
+      this.mfShare = coreShare(s, this.multifd.channels, vcpus)
+      this.mfPageNs = (s['multifd-page-cost'] * 1e6) / this.mfShare
       this.mfZeroNs = (s['zero-page-cost'] * 1e6) / (this.multifd.zeroInChannels ? this.mfShare : this.share)
     }
     this.any = this.zeroNs > 0 || this.pageNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
+  }
+
+  /** The VM stops (the downtime) or runs again: the threads' share of the host changes (host-cpus). */
+  setVmStopped(stopped: boolean): void {
+    if (stopped === this.stopped) return
+    this.stopped = stopped
+    this.updateSettings(this.settings)
   }
 
   /**
@@ -116,24 +147,30 @@ export class PageCosts {
 
   /**
    * Page p of the precopy stream, whose record the ledger counted as `bytes` (a normal page's
-   * header and data, or a zero page's record), at `perByteNs` on the link: its bytes on the wire
-   * (left in `wire`) and its time on the sender's clock (returned, ns): the slower of the link and
-   * the sender's CPU. `syncCount` is dirty_sync_count (XBZRLE's cache age).
+   * header and data, or a zero page's record): its bytes on the wire and its CPU time on each
+   * thread, left in `wire`, `migNs`, `chanNs` and `serialNs`. `syncCount` is dirty_sync_count
+   * (XBZRLE's cache age).
    */
-  page(p: number, nonzero: boolean, bytes: number, perByteNs: number, syncCount: number, lastStage: boolean): number {
+  page(p: number, nonzero: boolean, bytes: number, perByteNs: number, syncCount: number, lastStage: boolean): void {
     const wrapped = p < this.lastPage
     this.lastPage = p
+    this.chanNs = 0
+    this.serialNs = 0
     const mf = this.multifd
-    if (mf !== undefined) return this.multifdPage(mf, p, nonzero, bytes, perByteNs, wrapped)
+    if (mf !== undefined) {
+      this.multifdPage(mf, p, nonzero, bytes, perByteNs, wrapped)
+      return
+    }
     let wire = bytes
     let cpu = 0
     if (!nonzero) {
       this.wire = wire
       cpu = this.zeroNs
       this.cpuNs += cpu
+      this.migNs = cpu
       // xbzrle_cache_zero_page (not in the last stage: ram_save_complete has no round left).
       if (this.xbzrle !== undefined && !lastStage) this.xbzrle.zeroPage(p, syncCount)
-      return wire * perByteNs + cpu
+      return
     }
     cpu = this.pageNs
     const xb = this.xbzrle
@@ -152,46 +189,39 @@ export class PageCosts {
     }
     this.wire = wire
     this.cpuNs += cpu
-    const link = wire * perByteNs
-    let t = link
-    if (cpu > link) {
-      t = cpu
-      this.cpuBound++
-    }
-    return this.transport.remapNs > 0 ? t + this.transport.handoverNs(p, 1) : t
+    this.migNs = cpu
+    if (cpu > wire * perByteNs) this.cpuBound++
+    if (this.transport.remapNs > 0) this.serialNs = this.transport.handoverNs(p, 1)
   }
 
-  private multifdPage(mf: MultifdStream, p: number, nonzero: boolean, bytes: number, perByteNs: number, wrapped: boolean): number {
+  private multifdPage(mf: MultifdStream, p: number, nonzero: boolean, bytes: number, perByteNs: number, wrapped: boolean): void {
     // 8.1+: multifd_send_sync_main once per full round (find_dirty_block wrapping around), with
     // RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel.
     let wire = wrapped && !mf.flushEachSection ? mf.sync() + MULTIFD_FLUSH_RECORD_BYTES : 0
-    let cpu: number
+    this.migNs = 0
     if (!nonzero && bytes < this.pageSize) {
       if (mf.zeroInChannels) {
-        // multifd_send_zero_page_detect: an offset in the packet, no data.
+        // multifd_send_zero_page_detect: an offset in the packet, no data, found by a channel.
         wire += mf.queue(0, true)
-        cpu = this.mfZeroNs
+        this.chanNs = this.mfZeroNs
       } else {
         // save_zero_page on the migration thread: the record on the main channel.
         wire += bytes
-        cpu = this.zeroNs
+        this.migNs = this.zeroNs
       }
       this.wire = wire
-      this.cpuNs += cpu
-      return wire * perByteNs + cpu
+      this.cpuNs += this.migNs + this.chanNs
+      return
     }
     const c = this.compressor
     const data = c !== undefined ? c.page(p) : this.pageSize
     wire += data + mf.queue(data, false)
-    cpu = this.mfPageNs + (c !== undefined ? c.lastNs / this.mfShare : 0)
+    // multifd_send_thread (and the compressor it calls) on the channels, in parallel.
+    const cpu = this.mfPageNs + (c !== undefined ? c.lastNs / this.mfShare : 0)
     this.wire = wire
     this.cpuNs += cpu
-    const link = wire * perByteNs
-    if (cpu > link) {
-      this.cpuBound++
-      return cpu
-    }
-    return link
+    this.chanNs = cpu
+    if (cpu > wire * perByteNs) this.cpuBound++
   }
 
   /**

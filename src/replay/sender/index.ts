@@ -3,9 +3,10 @@
  * time goes on. One channel today (the migration thread's QEMUFile); the byte clock, QEMU's 100 ms
  * rate window and the per-page costs live here so that more channels (multifd) or a new cost are
  * changes in this directory only.
- * - The byte clock: bytes queued back to back from `t0` at the link rate (recomputed from the
- *   start of the run, so long runs do not drift); a page's extra sender time (PageCosts) counts as
- *   link time, so MAX_WAIT sees it too.
+ * - The clocks of a run of back-to-back sends from `t0`: the bytes queued at the link rate
+ *   (recomputed from the start of the run, so long runs do not drift), the migration thread's CPU
+ *   and the multifd channels' CPU (PageCosts). They overlap (the socket drains while the threads
+ *   work), so the run's clock is the longest of the three; MAX_WAIT sees it.
  * - The rate window (migration_rate_limit / migration_update_counters): `max-bandwidth` bytes per
  *   100 ms; the stream sends at link speed until the budget is spent, then the thread sleeps to
  *   the window's end (qemu-semantics.md §3.8).
@@ -29,9 +30,15 @@ export class Sender {
   private rate: number
   private perByte: number
   private budget: number
-  /** Start of the current run of back-to-back sends, and what was queued since (bytes of link time). */
+  /**
+   * Start of the current run of back-to-back sends, and what was queued since: bytes for the link,
+   * CPU ns of the migration thread and of the channel threads, ns in series with all of them.
+   */
   private t0 = 0
   private queued = 0
+  private migCpu = 0
+  private chanCpu = 0
+  private serial = 0
   /** The current 100 ms window: its start and the bytes sent in it. */
   windowStart = 0
   windowBytes = 0
@@ -69,8 +76,7 @@ export class Sender {
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(s)
     this.costs.updateSettings(s)
-    this.t0 = now
-    this.queued = 0
+    this.startRun(now)
   }
 
   /** Link rate (bytes/s). */
@@ -82,11 +88,16 @@ export class Sender {
   startRun(t: number): void {
     this.t0 = t
     this.queued = 0
+    this.migCpu = 0
+    this.chanCpu = 0
+    this.serial = 0
   }
 
-  /** When the last byte queued in this run leaves. */
+  /** When this run's work is done: the last byte queued has left and every thread is through its pages. */
   get clock(): number {
-    return this.t0 + this.queued * this.perByte
+    const link = this.queued * this.perByte
+    const cpu = this.migCpu > this.chanCpu ? this.migCpu : this.chanCpu
+    return this.t0 + (link > cpu ? link : cpu) + this.serial
   }
 
   /** Device data handed to the stream (vfio_save_iterate), at the start of a run. */
@@ -97,14 +108,17 @@ export class Sender {
   }
 
 
-  /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and time queued. */
+  /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and each thread's time queued. */
   private queueCosted(p: number, bytes: number): number {
     const costs = this.costs
-    const ns = costs.page(p, this.host.memory.nonzero.get(p), bytes, this.perByte, this.host.syncCount, false)
+    costs.page(p, this.host.memory.nonzero.get(p), bytes, this.perByte, this.host.syncCount, false)
     const wire = costs.wire
     this.windowBytes += wire
     this.transferred += wire
-    this.queued += ns / this.perByte
+    this.queued += wire
+    this.migCpu += costs.migNs
+    this.chanCpu += costs.chanNs
+    this.serial += costs.serialNs
     return wire
   }
 
@@ -115,7 +129,8 @@ export class Sender {
     this.windowBytes += b
     this.transferred += b
     this.queued += b
-    return Math.max(now, this.t0 + this.queued * this.perByte)
+    // The migration thread waits for the channels' SYNC packets: the run's clock.
+    return Math.max(now, this.clock)
   }
 
   /** qemu_savevm_state_iterate starts at `t`: device data first (vfio_save_iterate), then RAM. */
@@ -148,7 +163,7 @@ export class Sender {
       const bytes = host.sendPage(p, false)
       if (bytes > 0) this.queueCosted(p, bytes)
       this.lastPageAt = now
-      const next = this.t0 + this.queued * this.perByte
+      const next = this.clock
       if (this.windowBytes > this.budget || ((++this.iterateCalls & 63) === 0 && next - this.iterateStart > MAX_WAIT_NS)) {
         this.turnOver = true
         return this.endSection(next)
@@ -322,18 +337,28 @@ export class Sender {
       this.transferred += bytes
       return {pages, bytes, ns: (bytes * 1e9) / this.rate}
     }
-    let ns = 0
+    // The VM is stopped: the threads have the host's cores to themselves (host-cpus).
+    costs.setVmStopped(true)
+    let mig = 0
+    let chan = 0
+    let serial = 0
     for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
       const b = host.sendPage(p, true)
       pages++
       if (b === 0) continue
-      ns += costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
+      costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
       bytes += costs.wire
+      mig += costs.migNs
+      chan += costs.chanNs
+      serial += costs.serialNs
     }
-    // ram_save_complete: multifd_send_sync_main, the channels' last packets.
+    costs.setVmStopped(false)
+    // ram_save_complete: multifd_send_sync_main, the channels' last packets; the pass takes the
+    // longest of the link and the threads, as a live run of sends does.
     const flush = costs.sectionEnd(true)
     bytes += flush
-    ns += flush * this.perByte
+    const link = bytes * this.perByte
+    const ns = Math.max(link, mig, chan) + serial
     this.transferred += bytes
     return {pages, bytes, ns}
   }
