@@ -14,12 +14,17 @@
  *   zero-page-detection=multifd, 9.0+).
  * - XBZRLE (./xbzrle.ts): `xbzrle-page-cost` on the migration thread; a re-sent page found in the
  *   cache goes as its delta.
- * - The threads and the socket work at the same time: the migration thread hands a record to the
- *   socket (or a packet to a channel: multifd_send_pages waits only for a free channel) and goes on
- *   with the next page while the link carries the earlier ones. So each page adds to three clocks,
- *   the link's bytes, the migration thread's CPU and the channels' CPU, and a run of sends takes
- *   the longest of them (the Sender's clock): a single thread's pass is max(link, zero + normal
- *   CPU), multifd's max(link, migration thread's zero detection, channels' pages / their share).
+ * - Without multifd every record takes one path, in series: the migration thread, the main
+ *   socket, the destination's one load thread (ram_load_precopy: a zero record is
+ *   ram_handle_compressed's buffer_is_zero of the destination page). A normal page takes the
+ *   slower of its link time (on the lab's localhost, link-bandwidth is that path's rate measured
+ *   at the switchover) and sender-page-cost; a zero page its 9 bytes plus zero-page-cost.
+ * - With multifd the paths are apart and work at the same time: the migration thread's
+ *   save_zero_page records go down the main channel while the channel threads send the packets
+ *   (multifd_send_pages waits only for a free channel; multifd_recv_thread reads them into
+ *   place). So a page adds to three clocks, the link's bytes, the migration thread's CPU and the
+ *   channels' CPU, and a run of sends takes the longest of them (the Sender's clock):
+ *   max(link, zero detection, channels' pages / their share).
  * - In the downtime the VM is stopped (migration_completion: vm_stop_force_state before
  *   qemu_savevm_state_complete_precopy), so the sender threads share the host with no busy vCPU.
  * - transport=local-remap: the page-table work of handing a page with data over
@@ -77,9 +82,12 @@ export class PageCosts {
   /**
    * What the last page() cost (fields, not a returned object: this is the per-page path): its wire
    * bytes, the migration thread's CPU (ns), the channel threads' CPU (ns, already divided by their
-   * share) and the time in series with everything (ns, local-remap's handover).
+   * share) and the time in series with everything (ns: a single stream's zero page, local-remap's
+   * handover).
    */
   wire = 0
+  /** Of `wire`, the bytes on the link's clock, which overlaps the threads' (the rest is in serialNs). */
+  overlapWire = 0
   migNs = 0
   chanNs = 0
   serialNs = 0
@@ -167,7 +175,10 @@ export class PageCosts {
       this.wire = wire
       cpu = this.zeroNs
       this.cpuNs += cpu
-      this.migNs = cpu
+      // In series with the single stream's records (above): its bytes and its cost.
+      this.migNs = 0
+      this.serialNs = wire * perByteNs + cpu
+      this.overlapWire = 0
       // xbzrle_cache_zero_page (not in the last stage: ram_save_complete has no round left).
       if (this.xbzrle !== undefined && !lastStage) this.xbzrle.zeroPage(p, syncCount)
       return
@@ -188,6 +199,7 @@ export class PageCosts {
       }
     }
     this.wire = wire
+    this.overlapWire = wire
     this.cpuNs += cpu
     this.migNs = cpu
     if (cpu > wire * perByteNs) this.cpuBound++
@@ -210,6 +222,7 @@ export class PageCosts {
         this.migNs = this.zeroNs
       }
       this.wire = wire
+      this.overlapWire = wire
       this.cpuNs += this.migNs + this.chanNs
       return
     }
@@ -219,6 +232,7 @@ export class PageCosts {
     // multifd_send_thread (and the compressor it calls) on the channels, in parallel.
     const cpu = this.mfPageNs + (c !== undefined ? c.lastNs / this.mfShare : 0)
     this.wire = wire
+    this.overlapWire = wire
     this.cpuNs += cpu
     this.chanNs = cpu
     if (cpu > wire * perByteNs) this.cpuBound++

@@ -115,7 +115,7 @@ export class Sender {
     const wire = costs.wire
     this.windowBytes += wire
     this.transferred += wire
-    this.queued += wire
+    this.queued += costs.overlapWire
     this.migCpu += costs.migNs
     this.chanCpu += costs.chanNs
     this.serial += costs.serialNs
@@ -339,6 +339,7 @@ export class Sender {
     }
     // The VM is stopped: the threads have the host's cores to themselves (host-cpus).
     costs.setVmStopped(true)
+    let linkBytes = 0
     let mig = 0
     let chan = 0
     let serial = 0
@@ -348,6 +349,7 @@ export class Sender {
       if (b === 0) continue
       costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
       bytes += costs.wire
+      linkBytes += costs.overlapWire
       mig += costs.migNs
       chan += costs.chanNs
       serial += costs.serialNs
@@ -357,7 +359,7 @@ export class Sender {
     // longest of the link and the threads, as a live run of sends does.
     const flush = costs.sectionEnd(true)
     bytes += flush
-    const link = bytes * this.perByte
+    const link = (linkBytes + flush) * this.perByte
     const ns = Math.max(link, mig, chan) + serial
     this.transferred += bytes
     return {pages, bytes, ns}
