@@ -38,6 +38,8 @@ interface RunFigures {
   multifd: boolean
   sections: Section[]
   pass1: {ms: number; busyMs: number; normal: number; zero: number; mbps: number}
+  /** The downtime's pass, after the last-stage sync: pages (pending at the stop + found by the sync), normal ones, ms. */
+  final: {pages: number; normal: number; ms: number}
   limitMBps: number
 }
 
@@ -63,6 +65,9 @@ function measure(run: string): RunFigures | undefined {
   let lastEnd: Section | undefined
   let lastPendingSection: {s: Section; pendingBefore: number} | undefined
   let lastTransferred = Number.NaN
+  // The downtime's pass (migration_completion_vm_stop -> the RAM section's end): the pages pending
+  // at the stop and those the last-stage sync found; normal ones traced.
+  const fin = {pending: Number.NaN, added: 0, normal: 0, syncEnd: Number.NaN, end: Number.NaN}
   for (const line of text.split('\n')) {
     const m = LINE.exec(line)
     if (!m) continue
@@ -73,11 +78,16 @@ function measure(run: string): RunFigures | undefined {
         mig = tid!
         break
       case 'migration_bitmap_sync_end':
+        if (stopped) {
+          fin.added = Number(/dirty_pages (\d+)/.exec(rest!)?.[1] ?? 0)
+          fin.syncEnd = t
+        }
         pass++
         if (pass > 1) syncAdd += Number(/dirty_pages (\d+)/.exec(rest!)?.[1] ?? 0)
         break
       case 'migration_completion_vm_stop':
         stopped = true
+        fin.pending = pending / PAGE
         break
       case 'migrate_pending': {
         const p = Number(/pending size (\d+)/.exec(rest!)?.[1])
@@ -95,16 +105,20 @@ function measure(run: string): RunFigures | undefined {
         break
       case 'ram_save_page':
         if (cur !== undefined && tid === mig) cur.normal++
+        if (stopped) fin.normal++
         break
       case 'multifd_send': {
         multifd = true
-        if (cur !== undefined) cur.normal += Number(/normal pages (\d+)/.exec(rest!)?.[1] ?? 0)
+        const n = Number(/normal pages (\d+)/.exec(rest!)?.[1] ?? 0)
+        if (cur !== undefined) cur.normal += n
+        if (stopped) fin.normal += n
         break
       }
       case 'migrate_transferred':
         lastTransferred = t
         break
       case 'savevm_section_end':
+        if (stopped && tid === mig && rest!.startsWith('ram') && Number.isNaN(fin.end)) fin.end = t
         if (cur !== undefined && tid === mig && rest!.startsWith('ram')) {
           const s: Section = {t0: cur.t0, ms: (t - cur.t0) * 1000, normal: cur.normal, scanned: Number.NaN, pass: cur.pass, windowMs: (t - lastTransferred) * 1000}
           sections.push(s)
@@ -122,7 +136,7 @@ function measure(run: string): RunFigures | undefined {
   const normal = p1.reduce((a, s) => a + s.normal, 0)
   const zero = p1.reduce((a, s) => a + Math.max(0, s.scanned - s.normal), 0)
   const p1ms = p1.length > 0 ? (p1[p1.length - 1]!.t0 + p1[p1.length - 1]!.ms / 1000 - p1[0]!.t0) * 1000 : 0
-  return {run, multifd, sections: ok, pass1: {ms: p1ms, busyMs, normal, zero, mbps: ((normal * 4104 + zero * 9) / (p1ms / 1000)) / 1e6}, limitMBps: (cfg.args.bandwidth * 2 ** 20) / 1e6}
+  return {run, multifd, sections: ok, final: {pages: Math.round(fin.pending + fin.added), normal: fin.normal, ms: (fin.end - fin.syncEnd) * 1000}, pass1: {ms: p1ms, busyMs, normal, zero, mbps: ((normal * 4104 + zero * 9) / (p1ms / 1000)) / 1e6}, limitMBps: (cfg.args.bandwidth * 2 ** 20) / 1e6}
 }
 
 /** Least squares y = a x1 + b x2 (no intercept), a and b >= 0. */
@@ -150,28 +164,29 @@ for (const run of readdirSync(dir).sort()) {
   const f = measure(run)
   if (f !== undefined) out.push(f)
 }
-console.log('| run | thread | pass 1 ms | busy ms | normal | zero | pass 1 MB/s (limit) | fit: normal µs | zero µs | R² | sections (pass 1 / all) |')
-console.log('|---|---|---|---|---|---|---|---|---|---|---|')
-for (const f of out) {
-  // Pass 1 and the later live passes: every section with pages, its busy time against its pages.
-  const xs: [number, number][] = f.sections.map((s) => [s.normal, Math.max(0, s.scanned - s.normal)])
-  const ys = f.sections.map((s) => s.ms * 1000)
-  const [a, b, r2] = fit2(xs, ys)
-  const p = f.pass1
-  console.log(
-    `| ${f.run} | ${f.multifd ? 'multifd' : 'single'} | ${p.ms.toFixed(0)} | ${p.busyMs.toFixed(0)} | ${p.normal} | ${p.zero} | ${p.mbps.toFixed(0)} (${f.limitMBps.toFixed(0)}) | ${a.toFixed(2)} | ${b.toFixed(2)} | ${r2.toFixed(2)} | ${f.sections.filter((s) => s.pass === 1).length} / ${f.sections.length} |`,
-  )
-  if (showSections) for (const s of f.sections) console.log(`  pass ${s.pass} +${s.ms.toFixed(1)} ms normal ${s.normal} zero ${s.scanned - s.normal}`)
-}
-// Sections that are (nearly) all zero pages give the zero-page time alone; all normal the normal time.
-const zeroOnly = out.flatMap((f) => f.sections.filter((s) => s.scanned - s.normal > 500 && s.normal <= 0.02 * s.scanned).map((s) => ({run: f.run, us: (s.ms * 1000) / s.scanned})))
-const normalOnly = out.flatMap((f) => f.sections.filter((s) => !f.multifd && s.normal > 500 && s.normal >= 0.98 * s.scanned).map((s) => ({run: f.run, us: (s.ms * 1000) / s.scanned})))
 const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y)
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
-for (const [what, xs] of [['zero-only sections (>500 zero pages, <=2 % normal)', zeroOnly], ['normal-only sections, single thread (>500 pages, >=98 % normal)', normalOnly]] as const) {
-  const by = new Map<string, number[]>()
-  for (const x of xs) by.set(x.run, [...(by.get(x.run) ?? []), x.us])
-  console.log(`\n${what}: median ${median(xs.map((x) => x.us)).toFixed(2)} µs/page over ${xs.length}; per run: ${[...by].map(([r, v]) => `${r} ${median(v).toFixed(2)} (${v.length})`).join(', ')}`)
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-')
+console.log('| run | normal pages by | pass 1 ms (busy) | normal | zero | pass 1 MB/s (limit) | live µs/page: normal-only sections (n) | zero-only sections (n) | fit a·normal + b·zero: a, b µs (R²) | downtime pass: pages (normal), ms, µs/page |')
+console.log('|---|---|---|---|---|---|---|---|---|---|')
+for (const f of out) {
+  const xs: [number, number][] = f.sections.map((s) => [s.normal, Math.max(0, s.scanned - s.normal)])
+  const ys = f.sections.map((s) => s.ms * 1000)
+  const [a, b, r2] = fit2(xs, ys)
+  const p = f.pass1
+  const normalOnly = f.sections.filter((s) => s.normal > 500 && s.normal >= 0.98 * s.scanned).map((s) => (s.ms * 1000) / s.scanned)
+  const zeroOnly = f.sections.filter((s) => s.scanned - s.normal > 500 && s.normal <= 0.02 * s.scanned).map((s) => (s.ms * 1000) / s.scanned)
+  const fin = f.final
+  console.log(
+    `| ${f.run} | ${f.multifd ? 'channels' : 'migration thread'} | ${p.ms.toFixed(0)} (${p.busyMs.toFixed(0)}) | ${p.normal} | ${p.zero} | ${p.mbps.toFixed(0)} (${f.limitMBps.toFixed(0)}) | ${f2(median(normalOnly))} (${normalOnly.length}) | ${f2(median(zeroOnly))} (${zeroOnly.length}) | ${f2(a)}, ${f2(b)} (${r2.toFixed(2)}) | ${fin.pages} (${fin.normal}), ${fin.ms.toFixed(1)}, ${f2((fin.ms * 1000) / fin.pages)} |`,
+  )
+  if (showSections) for (const s of f.sections) console.log(`  pass ${s.pass} +${s.ms.toFixed(1)} ms normal ${s.normal} zero ${s.scanned - s.normal}`)
 }
+// Over all runs: the sections that are (nearly) all zero pages give the migration thread's zero-page
+// time alone; the single thread's all-normal sections its normal-page time (with the link and the
+// destination in the same path).
+const zeroOnly = out.flatMap((f) => f.sections.filter((s) => s.scanned - s.normal > 500 && s.normal <= 0.02 * s.scanned).map((s) => (s.ms * 1000) / s.scanned))
+const normalOnly = out.flatMap((f) => f.sections.filter((s) => !f.multifd && s.normal > 500 && s.normal >= 0.98 * s.scanned).map((s) => (s.ms * 1000) / s.scanned))
+console.log(`\nzero-only sections: median ${f2(median(zeroOnly))} µs/page over ${zeroOnly.length}; single-thread normal-only sections: median ${f2(median(normalOnly))} µs/page over ${normalOnly.length}`)

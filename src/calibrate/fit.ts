@@ -19,6 +19,7 @@ export const FIT_PARAMS = {
   'sync-page-cost': {start: 0.005, doc: 'ms per dirty page on the per-page sync path'},
   'sync-cost': {start: 10, doc: 'ms per GiB of guest RAM per sync'},
   'link-bandwidth': {start: 200 * 2 ** 20, doc: 'bytes/s'},
+  'host-cpus': {start: 2, doc: "cores' worth the sender threads share with the busy vCPUs"},
 } as const
 export type FitParam = keyof typeof FIT_PARAMS
 export const DEFAULT_FIT_PARAMS: FitParam[] = ['zero-page-cost', 'sender-page-cost', 'sync-page-cost']

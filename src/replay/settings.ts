@@ -164,11 +164,11 @@ export const SETTING_DEFS = {
     unit: 'ms per page',
     doc: "multifd: time of a channel thread per normal page (multifd_send_thread: the page's share of its packet's writev, read into place by multifd_recv_thread); the channels work in parallel, beside the migration thread's zero-page detection (0 = the link alone; docs/stream.md)",
   }),
-  'host-cpus': int(0, {
+  'host-cpus': num(0, {
     unit: 'cores',
     min: 0,
     max: 65536,
-    doc: "host cores the sender threads share with the guest's busy vCPUs: each runnable thread gets host-cpus / (threads + vCPUs) of a core, at most one (0 = unlimited: every sender thread has a core)",
+    doc: "host cores the sender threads share with the guest's busy vCPUs: each runnable thread gets host-cpus / (threads + vCPUs) of a core, at most one; the vCPUs do not compete once the VM is stopped (the downtime's last pass). Fractional: the cores' worth other work leaves (migtrace calibrate fits it). 0 = unlimited: every sender thread has a core",
   }),
   multifd: bool(false, {qemu: true, fixed: true, doc: 'multifd capability: precopy pages go in packets over multifd-channels channel threads (not in postcopy; docs/stream.md)'}),
   'multifd-channels': int(2, {qemu: true, fixed: true, unit: 'channels', min: 1, max: 255, doc: 'multifd: channels, each with its own sender thread'}),

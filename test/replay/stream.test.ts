@@ -205,7 +205,7 @@ test('content per region: pages outside every region count as random', async (t)
  * 10 is written again at 100.5 ms, after its send: the sync at 100.78 ms finds 1 page, converges,
  * and the stop-copy sends page 10 as a cache hit, encoded against the cached copy.
  */
-async function xbzrleRun(second: {gpa: number; len: number}[]) {
+async function xbzrleRun(second: {gpa: number; len: number}[], extra: RawOverrides = {}) {
   const {header, layout} = machine({memory: MiB})
   const rate = (256 * WIRE) / 0.1
   const recs = [
@@ -214,7 +214,7 @@ async function xbzrleRun(second: {gpa: number; len: number}[]) {
     ...second.map((w) => ({t_ns: 100.5e6, kind: 'write' as const, vcpu: 0, gpa: 10 * 4096 + w.gpa, len: w.len})),
     {t_ns: 60e9, kind: 'read' as const, vcpu: 0, gpa: 0, len: 8},
   ]
-  return replay({header, layout, events: batchesOf(layout, recs)}, {overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': rate, 'stop-policy': 'rounds', 'downtime-limit': '0.5ms', xbzrle: true}})
+  return replay({header, layout, events: batchesOf(layout, recs)}, {overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': rate, 'stop-policy': 'rounds', 'downtime-limit': '0.5ms', xbzrle: true, ...extra}})
 }
 
 test('XBZRLE: a hit encodes the bytes the guest changed: runs 100 unchanged, 8 changed, 92 unchanged, 100 changed = 112 bytes', async (t) => {
@@ -230,6 +230,18 @@ test('XBZRLE: a hit encodes the bytes the guest changed: runs 100 unchanged, 8 c
   t.is(r.downtime.ramBytes, record)
   t.is(r.transferredBytes, 256 * WIRE + 2 * WIRE + record)
   t.deepEqual(r.stream!.xbzrle, {cacheSize: 64 * MiB, pages: 1, bytes: record - 8, cacheHits: 1, cacheMiss: 2, overflow: 0, skipped: 0, cacheMissRate: 2 / 3, savedBytes: WIRE - record})
+})
+
+test('XBZRLE: a delta record pays sender-page-cost in proportion to its bytes, and xbzrle-page-cost whole', async (t) => {
+  // The 123-byte record of the test above: 0.2 ms x 123 / 4104 + 0.01 ms of encoding = 15.99 us,
+  // above its 11.71 us on the link (4104 B a page at 256 pages per 100 ms).
+  const r = await xbzrleRun([{gpa: 100, len: 8}, {gpa: 200, len: 100}], {'sender-page-cost': '0.2ms', 'xbzrle-page-cost': '0.01ms'})
+  const record = 8 + 1 + 2 + 112
+  t.is(r.downtime.ramPages, 1)
+  t.is(r.downtime.ramBytes, record)
+  t.is(r.stream!.xbzrle!.cacheHits, 1)
+  const want = (0.2 * record) / WIRE + 0.01
+  t.true(close(r.downtime.ramMs, want, 1e-9), `downtime RAM ${r.downtime.ramMs} vs ${want}`)
 })
 
 test('XBZRLE: a delta that does not fit the page overflows, and the page goes whole', async (t) => {
