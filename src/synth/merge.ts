@@ -30,27 +30,6 @@ function copyRun(src: EventBatch, i: number, e: number, dst: EventBatch, j: numb
   if (src.params.size > 0) for (const [k, p] of src.params) if (k >= i && k < e) dst.params.set(j + k - i, p)
 }
 
-/** Copy event i of src to position j of dst (every column, so dst needs no reset). */
-function copyEvent(src: EventBatch, i: number, dst: EventBatch, j: number): void {
-  dst.t[j] = src.t[i]!
-  dst.kind[j] = src.kind[i]!
-  dst.vcpu[j] = src.vcpu[i]!
-  dst.dev[j] = src.dev[i]!
-  dst.slot[j] = src.slot[i]!
-  dst.gpa[j] = src.gpa[i]!
-  dst.iova[j] = src.iova[i]!
-  dst.len[j] = src.len[i]!
-  dst.page[j] = src.page[i]!
-  dst.count[j] = src.count[i]!
-  dst.value[j] = src.value[i]!
-  dst.op[j] = src.op[i]!
-  dst.line[j] = src.line[i]!
-  if (src.params.size > 0) {
-    const p = src.params.get(i)
-    if (p !== undefined) dst.params.set(j, p)
-  }
-}
-
 export class TrackMerger {
   private readonly bufs: EventBatch[]
   private readonly pos: Int32Array
@@ -91,6 +70,21 @@ export class TrackMerger {
     const cap = out.t.length
     const heads = this.headT
     const k = heads.length
+    // The output's columns, for the one-event runs of interleaved tracks (copyEvent, inlined with
+    // the destination columns loaded once per batch rather than once per event).
+    const oT = out.t
+    const oKind = out.kind
+    const oVcpu = out.vcpu
+    const oDev = out.dev
+    const oSlot = out.slot
+    const oGpa = out.gpa
+    const oIova = out.iova
+    const oLen = out.len
+    const oPage = out.page
+    const oCount = out.count
+    const oValue = out.value
+    const oOp = out.op
+    const oLine = out.line
     let j = 0
     while (j < cap) {
       // The earliest head, and the one after it (ties go to the lower track index). Tracks are
@@ -126,8 +120,28 @@ export class TrackMerger {
         copyRun(src, i, e, out, j)
         j += e - i
         i = e
-      } else
-        for (; i < e; i++, j++) copyEvent(src, i, out, j)
+      } else {
+        const params = src.params.size > 0 ? src.params : undefined
+        for (; i < e; i++, j++) {
+          oT[j] = t[i]!
+          oKind[j] = src.kind[i]!
+          oVcpu[j] = src.vcpu[i]!
+          oDev[j] = src.dev[i]!
+          oSlot[j] = src.slot[i]!
+          oGpa[j] = src.gpa[i]!
+          oIova[j] = src.iova[i]!
+          oLen[j] = src.len[i]!
+          oPage[j] = src.page[i]!
+          oCount[j] = src.count[i]!
+          oValue[j] = src.value[i]!
+          oOp[j] = src.op[i]!
+          oLine[j] = src.line[i]!
+          if (params !== undefined) {
+            const p = params.get(i)
+            if (p !== undefined) out.params.set(j, p)
+          }
+        }
+      }
       this.pos[m] = i
       if (i >= n) this.refill(m)
       else heads[m] = t[i]!
