@@ -138,8 +138,10 @@ export interface PostcopyResult {
   trigger: string
   /** Switchover (VM stop) and the end of the package, ms from the migration start. */
   switchoverMs: number
-  /** The guest runs on the destination from here (package sent + one-way latency). */
+  /** The guest runs on the destination from here (package sent + one-way latency, or later: the destination's discards, postcopy-discard-page-cost). */
   guestResumeMs: number
+  /** The destination's time applying the switchover's discard ranges before it reads the package (0 without postcopy-discard-page-cost). */
+  discardApplyMs: number
   /** Precopy iterations before the switchover. */
   precopyIterations: number
   /** MIG_RP_MSG_REQ_PAGES sent (every fault of a page not received, duplicates included). */

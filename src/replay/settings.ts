@@ -156,6 +156,10 @@ export const SETTING_DEFS = {
   'zero-page-cost': ms(0, {
     doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)",
   }),
+  'postcopy-discard-page-cost': ms(0, {
+    unit: 'ms per page',
+    doc: "destination time per page of the switchover's discard ranges: loadvm_postcopy_ram_handle_discard -> ram_discard_range madvises each range away on the incoming thread, in stream order, before that thread reads the package (LISTEN, device state, RUN); the guest resumes, and the destination reads the postcopy stream, only after (0 = free). A host cost: qemu-lab 7.2, 2 cores under load: 1.6 and 5.9 us on two captures (docs/lab.md)",
+  }),
   'sender-page-cost': ms(0, {
     unit: 'ms per page',
     doc: "time of the migration thread per normal page sent without multifd (ram_save_page -> save_normal_page: one record down the main stream, loaded one by one by the destination's ram_load_precopy); the stream then moves pages at the slower of the link and what the thread produces (0 = the link alone; docs/stream.md)",

@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
 import {destinationTimes} from '../../src/import/qemu/dirtier.js'
+import {readDestinationTrace} from '../../src/import/qemu/destination.js'
 import {importQemuTrace} from '../../src/import/qemu/importer.js'
 import {K} from '../../src/trace/events.js'
 import {UserError} from '../../src/util/errors.js'
@@ -202,4 +203,38 @@ test('bad destination input: one line naming the file and line', async (t) => {
   const u = run('bad-stats', {dstStats: {'query-migrate': {status: 'completed', 'postcopy-blocktime': 'x'}}})
   const e7 = await t.throwsAsync(importAll(u), {instanceOf: UserError})
   t.is(e7!.message, `${u.dstStats}: field 'postcopy-blocktime': not a query-migrate reply (expected a number of ms, found "x")`)
+})
+
+test("the switchover's discards as the destination applied them: the last run of ram_discard_range before postcopy-active", async (t) => {
+  const dir = join(tmp, 'discards')
+  mkdirSync(dir, {recursive: true})
+  const f = join(dir, 'trace-dst.log')
+  writeFileSync(
+    f,
+    [
+      // postcopy advise: whole blocks, before the precopy loads (not the switchover's).
+      '9@1000.000000:ram_discard_range pc.ram: start: 0 40000000',
+      '9@1000.000010:ram_block_discard_range pc.ram@0x7f0000000000 + 0x40000000: madvise: 1 fallocate: 0 ret: 0',
+      '9@1000.100000:ram_load_complete exit_code 0 seq iteration 1',
+      // the switchover: 3 ranges of 1, 16 and 2 pages, 2 ms from the first to the last.
+      '9@1002.000000:ram_discard_range pc.ram: start: 1000 1000',
+      '9@1002.000005:ram_block_discard_range pc.ram@0x7f0000001000 + 0x1000: madvise: 1 fallocate: 0 ret: 0',
+      '9@1002.001000:ram_discard_range pc.ram: start: 8000 10000',
+      '9@1002.002000:ram_discard_range pc.ram: start: 20000 2000',
+      // the package: the fault thread's PONG and LISTEN do not belong to the run.
+      '9@1002.002100:migrate_send_rp_message 2: len 4',
+      '10@1002.003000:migrate_set_state new state postcopy-active',
+      '9@1002.004000:ram_discard_range pc.ram: start: 30000 1000',
+    ].join('\n') + '\n',
+  )
+  const d = await readDestinationTrace(f)
+  t.deepEqual(d.discards, {ranges: 3, pages: 19, firstUs: 1002_000000, lastUs: 1002_002000})
+})
+
+test("the import keeps the switchover's discard time in header.observed['postcopy-discard-apply']", async (t) => {
+  const dstTrace = [...DST_TRACE]
+  // 2 ranges of 4 and 4 pages applied over 4 ms before the destination's postcopy-active.
+  dstTrace.splice(1, 0, '8@1002.490000:ram_discard_range pc.ram: start: 1100000 4000', '8@1002.494000:ram_discard_range pc.ram: start: 1200000 4000')
+  const {r} = await importAll(run('discard-observed', {dstTrace}))
+  t.deepEqual(r.header.observed?.['postcopy-discard-apply'], {ranges: 2, pages: 8, ms: 4, msPerPage: 0.5})
 })

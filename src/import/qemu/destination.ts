@@ -6,7 +6,11 @@
  *    (loadvm_postcopy_handle_listen) and, once the device state in the package is loaded, RUN starts
  *    the guest: the earliest host time the destination guest can run again;
  *  - `postcopy_ram_fault_thread_request`: one line per userfault the fault thread turned into a
- *    page request (postcopy_ram_fault_thread -> postcopy_request_page -> migrate_send_rp_req_pages).
+ *    page request (postcopy_ram_fault_thread -> postcopy_request_page -> migrate_send_rp_req_pages);
+ *  - `ram_discard_range`: the switchover's discard ranges, applied one madvise each on the incoming
+ *    thread (loadvm_postcopy_ram_handle_discard) before it reads the package: the last unbroken run
+ *    of such lines before postcopy-active (the advise-time ones come before the precopy loads); the
+ *    host's figure for the replay's postcopy-discard-page-cost.
  * The faults are QEMU's outcome, not guest input: they go into the header's observed figures and
  * are never replayed (the model predicts its own from the guest's accesses).
  */
@@ -40,8 +44,16 @@ export interface DestinationTrace {
   placed: number
   placedFirstUs: number
   placedLastUs: number
+  /**
+   * The switchover's discards as the destination applied them: ranges, pages (4 KiB), and the time
+   * from the first to the last range (µs); undefined without ram_discard_range lines.
+   */
+  discards?: {ranges: number; pages: number; firstUs: number; lastUs: number}
   lines: number
 }
+
+/** Lines that may sit between two ranges of one discard phase without ending it. */
+const DISCARD_PHASE = new Set(['ram_discard_range', 'ram_block_discard_range', 'loadvm_postcopy_ram_handle_discard', 'loadvm_postcopy_ram_handle_discard_header', 'loadvm_postcopy_ram_handle_discard_end'])
 
 /** Read a destination trace log (plain or gzip). A log without the postcopy switch is refused. */
 export async function readDestinationTrace(file: string): Promise<DestinationTrace> {
@@ -50,16 +62,32 @@ export async function readDestinationTrace(file: string): Promise<DestinationTra
   const pre: LinePrefix = {tUs: -1, nameStart: 0, nameEnd: 0}
   const args = createArgs()
   let traceLines = 0
+  let run: DestinationTrace['discards']
+  let runEnded = false
   for await (const line of readLines(file)) {
     r.lines++
     if (line.length === 0 || !parsePrefix(line, pre)) continue
     traceLines++
     const name = line.slice(pre.nameStart, pre.nameEnd)
+    // Any other line ends a run of discards; the next range starts a new one, so the run kept at
+    // postcopy-active is the switchover's (the advise-time whole-block discards come before the loads).
+    if (!DISCARD_PHASE.has(name)) runEnded = true
     const ev = COMPILED_EVENTS.get(name)
     if (ev === undefined) continue
-    if (ev.spec.role === 'set_state') {
+    if (ev.spec.role === 'discard_range') {
+      if (r.postcopyActiveUs >= 0) continue
       parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
-      if (args.str[0] === 'postcopy-active' && r.postcopyActiveUs < 0) r.postcopyActiveUs = pre.tUs
+      if (run === undefined || runEnded) run = {ranges: 0, pages: 0, firstUs: pre.tUs, lastUs: pre.tUs}
+      runEnded = false
+      run.ranges++
+      run.pages += Math.ceil(args.num[2]! / 4096)
+      run.lastUs = pre.tUs
+    } else if (ev.spec.role === 'set_state') {
+      parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
+      if (args.str[0] === 'postcopy-active' && r.postcopyActiveUs < 0) {
+        r.postcopyActiveUs = pre.tUs
+        if (run !== undefined) r.discards = run
+      }
     } else if (ev.spec.role === 'postcopy_fault') {
       parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
       r.faults++

@@ -98,6 +98,7 @@ export type EventRole =
   | 'vfio_dirty_bitmap'
   | 'vfio_migration_state'
   | 'ram_load'
+  | 'discard_range'
   | 'multifd_send'
   | 'xbzrle'
 
@@ -224,6 +225,9 @@ export const EVENT_SPECS: readonly EventSpec[] = [
       {versions: '8.1+', format: ' (%s) state %d'},
     ],
   },
+  // migration/ram.c ram_discard_range() on the destination: one range of a CMD_POSTCOPY_RAM_DISCARD
+  // (loadvm_postcopy_ram_handle_discard), length in bytes; read by destination.ts.
+  {name: 'ram_discard_range', role: 'discard_range', fields: ['rb', 'start', 'len'], variants: [{versions: '7.2+', format: '%s: start: %lx %zx'}]},
   // migration/ram.c ram_load_precopy() on the destination: flags 0x2 = ZERO page record.
   {name: 'ram_load_loop', role: 'ram_load', fields: ['rb', 'addr', 'flags', 'host'], variants: [{versions: '7.2+', format: '%s: addr: 0x%lx flags: 0x%x host: %p'}]},
 ]

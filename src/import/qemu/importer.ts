@@ -1033,6 +1033,13 @@ function observedFromDestination(dst: DestinationTrace | undefined, dstStats: Re
     if (lat !== undefined) o['postcopy-fault-latency'] = lat
     const backlog = requestBacklogBytes(dst)
     if (backlog !== undefined) o['postcopy-request-backlog-bytes'] = backlog
+    const d = dst.discards
+    if (d !== undefined && d.pages > 0) {
+      // The switchover's discards as the destination applied them before the package: the host's
+      // figure for postcopy-discard-page-cost (ms per page).
+      const ms = (d.lastUs - d.firstUs) / 1000
+      o['postcopy-discard-apply'] = {ranges: d.ranges, pages: d.pages, ms, msPerPage: ms / d.pages}
+    }
   }
   if (dstStats !== undefined) {
     if (typeof dstStats['postcopy-blocktime'] === 'number') o['postcopy-blocktime'] = dstStats['postcopy-blocktime']

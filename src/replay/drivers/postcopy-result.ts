@@ -10,6 +10,7 @@ export function postcopyResult(phase: PostcopyPhase, startNs: number, offsetsNs:
     trigger: phase.opts.trigger,
     switchoverMs: ms(phase.switchNs - startNs),
     guestResumeMs: ms(phase.resumeNs - startNs),
+    discardApplyMs: ms(phase.discardApplyNs),
     precopyIterations: phase.opts.precopyIterations,
     requests: phase.requests,
     duplicateRequests: phase.duplicateRequests,

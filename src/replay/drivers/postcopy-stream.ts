@@ -50,6 +50,8 @@ export class PostcopyStream {
   /** The switchover sync (ns), then the package's parts on the wire: discard messages, VFIO stop-copy, device state. */
   readonly syncNs: number
   readonly discardNs: number
+  /** The destination applying the discard ranges before it reads the package (postcopy-discard-page-cost). */
+  readonly discardApplyNs: number
   readonly extraNs: number
   readonly deviceNs: number
   /** receivedmap on the destination. */
@@ -130,9 +132,17 @@ export class PostcopyStream {
     this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / link
     this.deviceNs = (this.deviceStateBytes * 1e9) / link
     this.packageEndNs = now + this.syncNs + this.discardNs + this.extraNs + this.deviceNs
-    this.resumeNs = this.packageEndNs + this.oneWayNs
-    this.wire = this.packageEndNs
-    this.preemptFree = this.packageEndNs
+    // The destination's incoming thread handles commands in stream order: each discard command as
+    // it arrives (loadvm_postcopy_ram_handle_discard: one madvise per range, ram_discard_range),
+    // then the package, whose LISTEN starts the thread that reads the postcopy pages and whose RUN
+    // resumes the guest. So the guest runs once the package has arrived and the discards are done.
+    this.discardApplyNs = mb.dirtyPages * settings['postcopy-discard-page-cost'] * 1e6
+    const discardsDoneNs = now + this.syncNs + this.oneWayNs + this.discardApplyNs
+    this.resumeNs = Math.max(this.packageEndNs + this.oneWayNs, discardsDoneNs)
+    // The source goes on after the package, but its first postcopy page is read at the LISTEN: until
+    // then only the socket's backlog fills (the take rule in advanceSource: wire - socket backlog).
+    this.wire = this.resumeNs - this.oneWayNs
+    this.preemptFree = this.wire
     this.sourceStartNs = this.packageEndNs
     this.lastArrivalNs = this.resumeNs
     this.lastReceivedNs = this.resumeNs
