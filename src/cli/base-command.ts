@@ -2,8 +2,13 @@
  * The base of every migtrace command: a user's mistake (UserError, or oclif's own flag and argument
  * errors) becomes one line on stderr and exit code 2, never a stack trace. Anything else is a bug
  * and keeps oclif's default handling (exit 1 with the stack).
+ *
+ * Commands import oclif's subpath modules (@oclif/core/command, /flags, /args, /errors), never its
+ * index: the index also loads the rest of oclif (semver for its engine check, constraints, ux, the
+ * module loader's exports...), about 50 more files at every command's start (issue 15).
  */
-import {Command, Errors} from '@oclif/core'
+import {Command} from '@oclif/core/command'
+import * as Errors from '@oclif/core/errors'
 import {installInterruptHandler} from '../io/interrupt.js'
 import {UserError} from '../util/errors.js'
 import {isParseError, usageLine, type ParseErrorLike} from './usage-error.js'

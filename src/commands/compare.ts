@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {formatFlag, quietFlag, settingsFlags, sweepFlags} from '../compare/flags.js'
 import {UserError} from '../util/errors.js'

@@ -1,5 +1,6 @@
 import {CONTENT_PROFILES} from '../trace/header.js'
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {UserError, showValue} from '../util/errors.js'
 import {formatDurationNs} from '../util/units.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {inspectTrace, type InspectResult} from '../analysis/inspect.js'
 import {INSPECT_TABLES, inspectTable, type InspectTableName} from '../analysis/inspect-tables.js'

@@ -1,5 +1,5 @@
 /** Flags shared by report, compare, grid and merge (the replay command's names where it has them). */
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 export const settingsFlags = {
   config: Flags.string({char: 'c', description: 'JSON file of settings (same keys as --set), applied to every run'}),

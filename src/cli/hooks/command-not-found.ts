@@ -7,7 +7,8 @@
  * The plugin is not listed in package.json's oclif.plugins: oclif runs every plugin's
  * command_not_found hook at once, and two hooks would both print.
  */
-import {toConfiguredId, type Hook} from '@oclif/core'
+import type {Hook} from '@oclif/core'
+import {toConfiguredId} from '@oclif/core/util/ids'
 import {editDistance, nearest} from '../../util/nearest.js'
 
 const hook: Hook.CommandNotFound = async function (opts) {
