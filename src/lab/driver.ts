@@ -30,7 +30,7 @@ import {QmpClient, type QmpEvent} from '../qemu/qmp.js'
 import {QemuProcess, describeExit} from '../qemu/process.js'
 import {hostNowUs} from '../qemu/host-clock.js'
 import {UserError} from '../util/errors.js'
-import {cpuBetween, cpuSnapshot, loadSample, waitForLoad, hostCpus, threadCpuBetween, threadTicks, type CpuSnapshot, type LoadSample} from './host-load.js'
+import {cpuBetween, cpuSnapshot, loadSample, waitForLoad, hostCpus, threadCpuBetween, threadTicks, ThreadSampler, type CpuSnapshot, type LoadSample} from './host-load.js'
 import {ensurePlugin, type BuiltPlugin} from '../record/plugin-build.js'
 import {attachRecording, type AttachedRecording} from '../record/attach.js'
 import {formatFromPath} from '../trace/write/writer.js'
@@ -224,13 +224,16 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     threadsAtMigrate = threadTicks(vms.src!.pid)
     selfAtMigrate = process.cpuUsage()
     summary.migrate_start_host_time = t0 / 1e6
+    // The migration thread (live_migration) and multifd's channels end with the migration, before
+    // the last snapshot: each thread's ticks are sampled while it runs (they only grow).
+    const threadsSeen = new ThreadSampler(vms.src!.pid)
     await qmp.src!.execute('migrate', {uri})
     note(`migrate ${uri}`)
-    const fin = await poll(o, qmp.src!, t0, timeline, samples, summary, note)
+    const fin = await poll(o, qmp.src!, t0, timeline, samples, summary, note).finally(() => threadsSeen.stop())
     summary.host_cpu_during_migration = cpuBetween(cpuAtMigrate, cpuSnapshot([vms.src!.pid, vms.dst!.pid]))
     // What the plugin costs shows in the source's vCPU thread (CPU 0/TCG) and in this process,
     // which reads the recording (its CPU is inside others_s).
-    summary.src_threads_cpu_s = threadCpuBetween(threadsAtMigrate, threadTicks(vms.src!.pid))
+    summary.src_threads_cpu_s = threadCpuBetween(threadsAtMigrate, threadsSeen.stop())
     const self = process.cpuUsage(selfAtMigrate)
     summary.driver_cpu_s = Math.round((self.user + self.system) / 1e4) / 100
     config.host_cpu_during_migration = summary.host_cpu_during_migration

@@ -115,3 +115,38 @@ export function threadCpuBetween(a: Record<string, number>, b: Record<string, nu
   const d = Object.entries(b).map(([k, v]): [string, number] => [k, Math.round(((v - (a[k] ?? 0)) / TICKS_PER_S) * 100) / 100])
   return Object.fromEntries(d.filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]))
 }
+
+/**
+ * A process's per-thread ticks (threadTicks), sampled every `everyMs` until stop(), keeping each
+ * thread name's highest count: a thread that ended (QEMU's migration thread when the migration
+ * completes) keeps the ticks it had at the last sample before.
+ */
+export class ThreadSampler {
+  private readonly seen: Record<string, number>
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly pid: number,
+    everyMs = 200,
+    private readonly read: (pid: number) => Record<string, number> = threadTicks,
+  ) {
+    this.seen = {}
+    this.sample()
+    this.timer = setInterval(() => this.sample(), everyMs)
+    this.timer.unref()
+  }
+
+  sample(): void {
+    for (const [k, v] of Object.entries(this.read(this.pid))) if (v > (this.seen[k] ?? -1)) this.seen[k] = v
+  }
+
+  /** Take a last sample, stop, and return the ticks by thread name (later calls return the same). */
+  stop(): Record<string, number> {
+    if (this.timer !== undefined) {
+      clearInterval(this.timer)
+      this.timer = undefined
+      this.sample()
+    }
+    return {...this.seen}
+  }
+}

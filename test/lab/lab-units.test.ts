@@ -122,3 +122,22 @@ test('static ELF check and the work directory rule', (t) => {
   t.is(labWorkDir({MIGTRACE_LAB_WORK: '/x'}), '/x')
   t.is(labWorkDir({XDG_CACHE_HOME: '/c'}), '/c/migtrace-lab')
 })
+
+test('ThreadSampler keeps the ticks of a thread that ended before the last sample; threadCpuBetween gives seconds, largest first', async (t) => {
+  const {ThreadSampler, threadCpuBetween, threadTicks} = await import('../../src/lab/host-load.js')
+  const reads = [
+    {'CPU 0/TCG': 100, live_migration: 10},
+    {'CPU 0/TCG': 150, live_migration: 260},
+    {'CPU 0/TCG': 400},
+  ]
+  let i = 0
+  const s = new ThreadSampler(1, 60_000, () => reads[Math.min(i++, reads.length - 1)]!)
+  s.sample()
+  const end = s.stop()
+  t.deepEqual(end, {'CPU 0/TCG': 400, live_migration: 260})
+  t.deepEqual(s.stop(), end)
+  t.deepEqual(threadCpuBetween(reads[0]!, end), {'CPU 0/TCG': 3, live_migration: 2.5})
+  // this process's own threads: the main thread is there and has run
+  const own = threadTicks(process.pid)
+  t.true(Object.keys(own).length > 0)
+})
