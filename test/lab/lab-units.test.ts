@@ -125,7 +125,7 @@ test('static ELF check and the work directory rule', (t) => {
 
 test('ThreadSampler keeps the ticks of a thread that ended before the last sample; threadCpuBetween gives seconds, largest first', async (t) => {
   const {ThreadSampler, threadCpuBetween, threadTicks} = await import('../../src/lab/host-load.js')
-  const reads = [
+  const reads: Record<string, number>[] = [
     {'CPU 0/TCG': 100, live_migration: 10},
     {'CPU 0/TCG': 150, live_migration: 260},
     {'CPU 0/TCG': 400},
