@@ -55,3 +55,16 @@ test("the destination applies the discards before the package: the guest resumes
   t.true(Math.abs(r1.totalTimeMs - r0.totalTimeMs - (163.84 - r0.downtimeMs)) < 1e-9, `total ${r1.totalTimeMs - r0.totalTimeMs}`)
   t.is(pc1.destinationMissingPages, 0)
 })
+
+test('after the switchover no source vCPU runs: the postcopy stream gets the host cores alone (host-cpus)', async (t) => {
+  const {header, layout} = machine({memory: 64 * MiB})
+  const events = sequentialWriter(layout, {rate: 1000, endNs: 2e9, pages: 1024})
+  // A fast link and 50 us of sender CPU per page: the stream is CPU-bound. One vCPU: with
+  // host-cpus=1 a running guest would leave the migration thread half a core (1 / (1 + 1)).
+  const base = {'max-bandwidth': wire(10240), 'start-at': 0, 'postcopy-after': 0, 'sender-page-cost': '50us', 'zero-page-cost': '50us'}
+  const free = await replay({header, layout, events}, {overrides: base})
+  const one = await replay({header, layout, events}, {overrides: {...base, 'host-cpus': 1}})
+  // The source VM is stopped from the switch on: one core is all the thread needs, as unlimited.
+  t.true(free.totalTimeMs > 16384 * 0.05, `CPU-bound: ${free.totalTimeMs}`)
+  t.true(Math.abs(one.totalTimeMs - free.totalTimeMs) < 1e-9, `host-cpus=1 ${one.totalTimeMs} vs unlimited ${free.totalTimeMs}`)
+})

@@ -93,6 +93,9 @@ export class Switchover {
     this.vfioStateBytes = host.stopCopyDevices()
     // The sync's time (sync-cost, sync-page-cost) is spent with the VM stopped, before the discards.
     const syncNs = this.deps.takeSyncDebt()
+    // postcopy_start stopped the source's vCPUs for good (the guest runs on the destination): from
+    // now on the sender threads share the source host with no busy vCPU (host-cpus).
+    sender.costs.setVmStopped(true)
     this.post = new PostcopyPhase(
       {host, costs: sender.costs, layout, settings, clock, vcpus: clock.vcpus, startNs, trigger, precopyIterations, extraPackageBytes: this.vfioStateBytes, syncNs},
       now,
