@@ -1,5 +1,6 @@
 // The help pages bin/run.js prints without oclif (src/cli/fast-help) against oclif's own output: every
 // saved argument vector at 80 columns, a few at other widths, and the cases that must go to oclif.
+import {spawnSync} from 'node:child_process'
 import {cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -78,6 +79,18 @@ test('bin/run.js prints the saved page off a terminal (80 columns) as oclif does
   for (const argv of [['--help'], ['grid', '-h']]) {
     const [a, b] = await Promise.all([runCli(argv), oclif(argv)])
     t.deepEqual(a, b)
+  }
+})
+
+test('a reader that has gone (EPIPE) ends help quietly with exit 0, as through oclif', (t) => {
+  // `true` exits long before node has started, so the page's write meets a closed pipe.
+  for (const env of [{}, {MIGTRACE_NO_FAST_HELP: '1'}]) {
+    const r = spawnSync('bash', ['-c', '"$0" "$1" lab run --help | true; echo "${PIPESTATUS[0]}"', process.execPath, join(ROOT, 'bin/run.js')], {
+      env: {...process.env, NODE_ENV: 'production', ...env},
+      encoding: 'utf8',
+    })
+    t.is(r.stdout, '0\n')
+    t.is(r.stderr, '')
   }
 })
 

@@ -104,6 +104,9 @@ export function serveHelp(root: string, argv: readonly string[]): boolean {
   } catch {
     return false
   }
+  // oclif prints through console.log, which ignores write errors: `migtrace --help | true` (the
+  // reader gone, EPIPE) exits 0 without a word. The same here, not an unhandled 'error' event.
+  process.stdout.on('error', () => {})
   process.stdout.write(pageAt(page, width))
   return true
 }
