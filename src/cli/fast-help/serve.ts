@@ -78,6 +78,8 @@ function inputsUnchanged(root: string, index: HelpIndex): boolean {
   return true
 }
 
+function ignoreWriteError(): void {}
+
 /** Prints the saved help page for argv and returns true, or returns false for oclif to handle argv. */
 export function serveHelp(root: string, argv: readonly string[]): boolean {
   if (!mayBeHelp(argv) || !environmentAllows()) return false
@@ -106,7 +108,7 @@ export function serveHelp(root: string, argv: readonly string[]): boolean {
   }
   // oclif prints through console.log, which ignores write errors: `migtrace --help | true` (the
   // reader gone, EPIPE) exits 0 without a word. The same here, not an unhandled 'error' event.
-  process.stdout.on('error', () => {})
+  process.stdout.off('error', ignoreWriteError).on('error', ignoreWriteError) // once, however often called
   process.stdout.write(pageAt(page, width))
   return true
 }
