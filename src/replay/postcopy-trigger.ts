@@ -4,6 +4,11 @@
  * on the user's behalf:
  * - `postcopy-after=N`: after N precopy iterations (a pass over the dirty set ends with a sync);
  *   0 switches at the first turn of the migration thread (pure postcopy);
+ * - `postcopy-after-syncs=K`: at the first turn once dirty_sync_count has reached K. A user who
+ *   polls query-migrate and sends migrate-start-postcopy when dirty-sync-count says K does this:
+ *   QEMU's ram_save_pending() syncs before migration_iteration_run() tests start_postcopy, so
+ *   the switch comes early in the pass after sync K, and postcopy_start's own sync (in
+ *   ram_postcopy_send_discard_bitmap) finds only what was dirtied since;
  * - `postcopy-at=T`: T ms after the migration start;
  * - a `mig_postcopy` event in the trace (a recorded migrate-start-postcopy);
  * - `postcopy-on-stall=true`: when the dirty set at the last syncs stopped shrinking (the
@@ -37,6 +42,8 @@ export class PostcopyTrigger {
       const passes = syncs - 1 + (dirtyPages === 0 ? 1 : 0)
       if (passes >= after) return 'after-iterations'
     }
+    const afterSyncs = s['postcopy-after-syncs']
+    if (afterSyncs !== undefined && syncs >= afterSyncs) return 'after-syncs'
     const at = s['postcopy-at']
     if (at !== undefined && now - startNs >= at * 1e6) return 'at-time'
     if (s['postcopy-on-stall'] && stalled(rows)) return 'stall'

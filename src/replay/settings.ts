@@ -133,6 +133,7 @@ export const SETTING_DEFS = {
   // postcopy, snapshot, transport, throttling (docs/postcopy-snapshot.md)
   mode: choice(MIGRATION_MODES, 'precopy', {fixed: true, doc: 'precopy (live migration, optionally switching to postcopy) or background-snapshot (userfaultfd write-protect snapshot)'}),
   'postcopy-after': optional(int(0, {defaultText: 'off', unit: 'iterations', min: 0, max: 1e9, doc: 'switch to postcopy after this many precopy iterations (0 = pure postcopy, at once)'})),
+  'postcopy-after-syncs': optional(int(0, {defaultText: 'off', unit: 'syncs', min: 1, max: 1e9, doc: "switch to postcopy at the migration thread's first turn once dirty-sync-count has reached this (as a tool that polls query-migrate and then sends migrate-start-postcopy does: the lab's --postcopy-after)"})),
   'postcopy-at': optional(ms(0, {defaultText: 'off', doc: 'switch to postcopy this long after the migration starts'})),
   'postcopy-on-stall': bool(false, {doc: 'switch to postcopy when precopy stalls or a cap would force the switchover'}),
   'postcopy-preempt': bool(false, {qemu: true, fixed: true, doc: 'postcopy-preempt capability: requested pages go on their own channel, ahead of the background stream'}),

@@ -225,6 +225,17 @@ test('the lab capture 02 round-trips through openTrace with its observed query-m
   t.is(tr.header.ramBlocks.reduce((s, b) => s + b.size, 0), 1074274304)
 })
 
+test("a lab postcopy run switched once dirty-sync-count reached --postcopy-after: the replay gets the rule (postcopy-after-syncs), a precopy run does not", async (t) => {
+  const {labSettings, labPostcopyAfterSyncs} = await import('../../src/import/qemu/importer.js')
+  type Lab = Parameters<typeof labSettings>[0]
+  const pc = {args: {mode: 'postcopy', postcopy_after: 3}, qemu_version: 'QEMU emulator version 7.2.22'} as Lab
+  t.true(labSettings(pc).includes('postcopy-after-syncs=3'), labSettings(pc).join(' '))
+  t.is(labPostcopyAfterSyncs(pc), 3)
+  const pre = {args: {mode: 'precopy', postcopy_after: 3}, qemu_version: 'QEMU emulator version 7.2.22'} as Lab
+  t.false(labSettings(pre).some((x) => x.startsWith('postcopy-after')))
+  t.is(labPostcopyAfterSyncs(pre), undefined)
+})
+
 test("a lab run's XBZRLE cache size: config.json keeps MiB, the replay setting gets them as such", async (t) => {
   const {labSettings} = await import('../../src/import/qemu/importer.js')
   const {parseSetFlags} = await import('../../src/replay/config.js')

@@ -219,3 +219,22 @@ test('a trace mig_postcopy event starts postcopy at the next migration-thread tu
   t.true(within(r.postcopy!.guestDelayMsPerVcpu[0]!, r.postcopy!.blocktimeMsPerVcpu[0]!, 1e-6))
   t.true(r.traceEndNs > 101e6 + r.postcopy!.blocktimeMsPerVcpu[0]! * 1e6, 'the last replayed access ran after the whole blocktime')
 })
+
+test('postcopy-after-syncs=K switches at the first turn after sync K (the lab: migrate-start-postcopy once dirty-sync-count reads K), one sync later than postcopy-after=K-1', async (t) => {
+  const M = 256
+  const {header, layout} = machine({memory: M * MiB, vcpus: 1})
+  // A guest that dirties its first 16 MiB over and over, so no pass ever converges.
+  const writes = () => randomAccesses(layout, {n: 40000, t0: 0, t1: 20e9, first: 0, pages: 4096, vcpu: 0, kind: K.write, seed: 3})
+  const run = (o: RawOverrides) => replay({header, layout, events: writes()}, {overrides: {'max-bandwidth': wire(156.25), 'start-at': 0, 'downtime-limit': 1, ...o}})
+  const bySync = await run({'postcopy-after-syncs': 3})
+  const byPass = await run({'postcopy-after': 2})
+  t.is(bySync.postcopy!.trigger, 'after-syncs')
+  t.is(byPass.postcopy!.trigger, 'after-iterations')
+  // postcopy-after=2 switches when pass 2 ends, so postcopy_start's sync is the 3rd;
+  // postcopy-after-syncs=3 lets sync 3 happen live and switches at the next turn: its own sync is the 4th.
+  t.is(byPass.dirtySyncCount, 3)
+  t.is(bySync.dirtySyncCount, 4)
+  t.is(byPass.postcopy!.precopyIterations, 2)
+  // ... and its precopy counts a third (short) iteration: the turn after sync 3 begins one.
+  t.is(bySync.postcopy!.precopyIterations, 3)
+})

@@ -371,12 +371,23 @@ export function labSettings(lab: LabConfig | undefined): string[] {
     if (typeof a.throttle_initial === 'number') out.push(`cpu-throttle-initial=${a.throttle_initial}`)
     if (typeof a.throttle_increment === 'number') out.push(`cpu-throttle-increment=${a.throttle_increment}`)
   }
+  // The lab sends migrate-start-postcopy once query-migrate's dirty-sync-count reaches
+  // --postcopy-after (src/lab/driver.ts): a rule on syncs, not a time, so the replay follows the
+  // rule (the recorded switchover time falls elsewhere in the model's own passes).
+  const afterSyncs = labPostcopyAfterSyncs(lab)
+  if (afterSyncs !== undefined) out.push(`postcopy-after-syncs=${afterSyncs}`)
   if (a.xbzrle === true) {
     out.push('xbzrle=on')
     // config.json keeps the lab's --xbzrle-cache-size in MiB (src/lab/options.ts: xbzrle_cache_size).
     if (typeof a.xbzrle_cache_size === 'number') out.push(`xbzrle-cache-size=${a.xbzrle_cache_size}MiB`)
   }
   return out
+}
+
+/** A lab postcopy run's --postcopy-after (switch once dirty-sync-count reaches it), or undefined. */
+export function labPostcopyAfterSyncs(lab: LabConfig | undefined): number | undefined {
+  const a = lab?.args
+  return a?.mode === 'postcopy' && typeof a.postcopy_after === 'number' && a.postcopy_after >= 1 ? a.postcopy_after : undefined
 }
 
 /**
@@ -600,7 +611,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
 
   // Pass 2 runs twice: dry, to learn the tallies the header carries (unmapped sends, skipped and
   // summarized events), then for real, writing through TraceWriter (temp file + rename).
-  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, recording, undefined)
+  const dry = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, recording, undefined, labPostcopyAfterSyncs(lab))
   const src = headerOut.source as Record<string, unknown>
   src.lines = s.lines
   src.eventsUsed = Object.fromEntries([...s.used].sort())
@@ -669,7 +680,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   const writer = await TraceWriter.open(opts.out, headerOut, devNames)
   let done: EmitResult
   try {
-    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, recording, writer)
+    done = await emit(opts, s, res, mapper, headerOut, devNames, devIndex, workload, mig.params, dst, recording, writer, labPostcopyAfterSyncs(lab))
     await writer.close()
   } catch (e) {
     await writer.abort()
@@ -725,6 +736,7 @@ async function emit(
   dst: DestinationTrace | undefined,
   recording: RecordingInfo | undefined,
   writer: TraceWriter | undefined,
+  labAfterSyncs: number | undefined,
 ): Promise<EmitResult> {
   const r: EmitResult = {events: 0, clampedLines: 0, unmapped: new Map(), skipped: new Map(), faultCount: 0, faults: [], vfioStates: [], writes: 0, firstWrite: -1, lastWrite: -1, recorded: 0, recordedBefore: 0, recordedStopped: 0, recordedAfter: 0, recordedUnmapped: 0, dstWrites: 0, dstFirstWrite: -1, dstLastWrite: -1}
   const slotById = new Map(header.memslots.map((x) => [x.id, x]))
@@ -789,6 +801,9 @@ async function emit(
   // A postcopy failure's mig_net_fail sits on the line that showed it first (./interruptions.ts).
   const pauseAt = new Map(s.pauses.pauses.map((p) => [p.line, p]))
   let postcopyStarted = false
+  // Syncs so far: a lab switch that came after its --postcopy-after-th sync is the setting's
+  // (labSettings), not an event; one before it (--on-timeout postcopy) stays an event.
+  let syncsSeen = 0
   const resets = new VmemResetTracker()
   await walk(
     opts.trace,
@@ -851,6 +866,7 @@ async function emit(
           // mirrors migration_bitmap_sync(): the value is rs->num_dirty_pages_period.
           const i = push(K.mig_sync, t, lineNo)
           batch.value[i] = a.num[0]!
+          syncsSeen++
           break
         }
         case 'set_state': {
@@ -860,6 +876,7 @@ async function emit(
             // postcopy-active again after postcopy-recover: the resume, which the mig_net_fail carries.
             if (postcopyStarted) return
             postcopyStarted = true
+            if (labAfterSyncs !== undefined && syncsSeen >= labAfterSyncs) return
           }
           const i = push(k, t, lineNo)
           if (k === K.mig_start && migParams !== '') batch.params.set(i, migParams)

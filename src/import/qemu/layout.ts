@@ -55,6 +55,8 @@ export interface LabConfig {
     fill?: string
     seed?: number
     pfnmap?: boolean
+    mode?: string
+    postcopy_after?: number
     [k: string]: unknown
   }
   qemu_version?: string
