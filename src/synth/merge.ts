@@ -70,8 +70,8 @@ export class TrackMerger {
     const cap = out.t.length
     const heads = this.headT
     const k = heads.length
-    // The output's columns, for the one-event runs of interleaved tracks (copyEvent, inlined with
-    // the destination columns loaded once per batch rather than once per event).
+    // The output's columns, for the one-event runs of interleaved tracks (copied event by event,
+    // with the destination columns loaded once per batch rather than once per event).
     const oT = out.t
     const oKind = out.kind
     const oVcpu = out.vcpu

@@ -11,19 +11,16 @@ import {loadWorkload, pageMapEpochs, parseConsole} from '../../src/import/qemu/d
 import {importQemuTrace} from '../../src/import/qemu/importer.js'
 import {K} from '../../src/trace/events.js'
 import {UserError} from '../../src/util/errors.js'
+import {PAGE_MAP_LINES, seqLabConfig} from './lab-fixture.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'migtrace-epochs-'))
 const PAGE = 4096
 
-/** 1 MiB working set (256 pages) on frames 0x1000.. and 0x2000.., seq pattern, zero fill (no PRNG draws). */
-const CFG = {name: 'e', args: {accel: 'tcg', mem: 256, ws: 1, rate: 100, pattern: 'seq', fill: 'zero', seed: 1, warmup: 1, bandwidth: 128, downtime: 300}}
+const CFG = seqLabConfig('e')
 
 const CONSOLE = [
   '[999.900000] DIRTIER CONFIG ws_mib=1 pages=256 rate=100 pattern=seq',
-  '[999.950000] DIRTIER PFNMAP epoch=0 total=0 runs=2',
-  '[999.950000] DIRTIER PFNRUN vpage=0 pfn=0x1000 npages=128',
-  '[999.950000] DIRTIER PFNRUN vpage=128 pfn=0x2000 npages=128',
-  '[999.950000] DIRTIER PFNMAP epoch=0 end',
+  ...PAGE_MAP_LINES,
   '[1000.000000] DIRTIER READY',
   '[1001.000000] DIRTIER t=1.000 writes=100 distinct=100 total=100 rate=100',
   // pages 160..169 moved to 0x5000.. before write #150 (0-based), 200 to 0x6000 before write #180

@@ -14,17 +14,14 @@ import {importQemuTrace} from '../../src/import/qemu/importer.js'
 import {K, kindName} from '../../src/trace/events.js'
 import {parseTimeOrigin} from '../../src/import/qemu/recorded-writes.js'
 import {UserError} from '../../src/util/errors.js'
+import {PAGE_MAP_LINES, seqLabConfig} from './lab-fixture.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'migtrace-recording-'))
 const MIB = 1024 * 1024
 
-/** 1 MiB working set (256 pages) on frames 0x1000.. and 0x2000.., seq pattern: as qemu-epochs.test.ts. */
-const CFG = {name: 'r', args: {accel: 'tcg', mem: 256, ws: 1, rate: 100, pattern: 'seq', fill: 'zero', seed: 1, warmup: 1, bandwidth: 128, downtime: 300}}
+const CFG = seqLabConfig('r')
 const CONSOLE = [
-  '[999.950000] DIRTIER PFNMAP epoch=0 total=0 runs=2',
-  '[999.950000] DIRTIER PFNRUN vpage=0 pfn=0x1000 npages=128',
-  '[999.950000] DIRTIER PFNRUN vpage=128 pfn=0x2000 npages=128',
-  '[999.950000] DIRTIER PFNMAP epoch=0 end',
+  ...PAGE_MAP_LINES,
   '[1000.000000] DIRTIER READY',
   '[1001.000000] DIRTIER t=1.000 writes=100 distinct=100 total=100 rate=100',
   '[1002.000000] DIRTIER t=2.000 writes=100 distinct=100 total=200 rate=100',

@@ -3,11 +3,10 @@
  * trace drops only the iteration passes' ram_save_page lines; a kept recording starts shortly
  * before `migrate`, can be coalesced per 10 ms and can leave out the dirtier's frames, and says so.
  */
-import {mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
-import {readFileSync} from 'node:fs'
 import test from 'ava'
 import {copyRecording, thinSourceTrace, workingSetFrames} from '../../src/lab/keep.js'
 import {openTrace} from '../../src/trace/read/open.js'
