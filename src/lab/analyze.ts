@@ -15,6 +15,7 @@ import {importQemuTrace} from '../import/qemu/importer.js'
 import {renderExpectText} from '../analysis/expect-report.js'
 import type {ExpectRow} from '../analysis/expect.js'
 import {UserError} from '../util/errors.js'
+import {loadConfigFile} from '../replay/config.js'
 
 /**
  * Replay settings for lab traces, not tuned here: TCG has no KVM dirty log, so QEMU's lazy clear
@@ -22,6 +23,28 @@ import {UserError} from '../util/errors.js'
  * each on this host (calibrated once on run 01-idle, docs/import-qemu.md).
  */
 export const LAB_REPLAY_SETTINGS = ['lazy-clear=false', 'zero-page-cost=1.5us']
+
+/**
+ * The project's calibration of this host (`migtrace calibrate` on the kept runs in lab/runs, docs/lab.md):
+ * the sender's, the zero pages' and the syncs' costs and the cores the sender shares. A lab run's
+ * comparison uses it by default, so what `lab run` prints is the model's best prediction here.
+ */
+export const PROJECT_CALIBRATION = fileURLToPath(new URL('../../lab/calibration.json', import.meta.url))
+
+/**
+ * The settings of a lab comparison as `key=value` strings, later winning: the lab's base settings,
+ * then the calibration file's (`config`: a path, 'none' for none, undefined for the project's when
+ * it exists). The run's own fixed settings come from the trace header (resolveSettings).
+ */
+export function labComparisonSettings(config: string | undefined): {settings: string[]; config?: string} {
+  const file = config === 'none' ? undefined : (config ?? (existsSync(PROJECT_CALIBRATION) ? PROJECT_CALIBRATION : undefined))
+  if (file === undefined) return {settings: [...LAB_REPLAY_SETTINGS]}
+  // Checked the way replay --config checks it (every key and value), then passed on as --set values
+  // so that it overrides the lab's base settings (replay applies --config under every --set).
+  loadConfigFile(file)
+  const raw = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as Record<string, string | number | boolean>
+  return {settings: [...LAB_REPLAY_SETTINGS, ...Object.entries(raw).map(([k, v]) => `${k}=${String(v)}`)], config: file}
+}
 
 export interface LabAnalysis {
   trace: string
@@ -100,12 +123,14 @@ export function labImportInputs(dir: string, opts: {writes?: 'recorded' | 'recre
   return {trace, stats, workload, console: consoleFile, ...(recording !== undefined ? {recording} : {}), ...destinationFiles(dir)}
 }
 
-export async function analyzeRun(dir: string, opts: {settings?: string[]; driver?: 'qemu' | 'recorded'; writes?: 'recorded' | 'recreated'} = {}): Promise<LabAnalysis> {
+export async function analyzeRun(dir: string, opts: {settings?: string[]; config?: string; driver?: 'qemu' | 'recorded'; writes?: 'recorded' | 'recreated'} = {}): Promise<LabAnalysis> {
   const trace = join(dir, 'trace.csv.gz')
+  const base = labComparisonSettings(opts.config)
   const imp = await importQemuTrace({...labImportInputs(dir, {writes: opts.writes}), out: trace})
-  // The run's capabilities (multifd, XBZRLE) and its QEMU version's rules, from config.json.
+  // The run's capabilities (multifd, XBZRLE) and its QEMU version's rules, from config.json: the
+  // trace header carries them and the replay applies them; listed here so the report shows them.
   const runSettings = (imp.header.source?.settings ?? []) as string[]
-  const settings = opts.settings ?? [...LAB_REPLAY_SETTINGS, ...runSettings]
+  const settings = [...base.settings, ...runSettings, ...(opts.settings ?? [])]
   const doc = await runCliJson(['replay', trace, '--driver', opts.driver ?? 'qemu', ...settings.flatMap((s) => ['--set', s]), '--json'])
   writeFileSync(join(dir, 'replay.json'), `${JSON.stringify(doc, null, 2)}\n`)
   const rows = (doc.expect ?? []) as ExpectRow[]

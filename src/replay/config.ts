@@ -1,7 +1,8 @@
 /**
  * Replay settings as users and traces give them: parsing one value (`--set`, a --config JSON file,
  * a trace's mig_start/mig_set params) and resolving the values a replay runs with. Later wins:
- * defaults (settings.ts), the trace header (dirty-log mode, ring size), the trace's params, a
+ * defaults (settings.ts), the trace header (dirty-log mode, ring size; an importer's fixed
+ * settings, `source.settings`), the trace's params, a
  * --config file, --set flags.
  * Units: sizes and rates accept suffixes (256MiB/s, 10Gbps, 4G); durations accept 300ms, 1.5s
  * and a bare number means milliseconds, as QEMU's downtime-limit.
@@ -205,8 +206,38 @@ export function normalizeOverrides(raw: RawOverrides | SettingsOverrides): Setti
  * default follows the QEMU version (qemu-version.ts) take the resolved qemu-version's default
  * unless given explicitly.
  */
+/**
+ * The fixed settings an importer wrote into the trace header (`source.settings`, e.g. `import qemu`
+ * of a lab run: its qemu-version, multifd and its channels, XBZRLE, auto-converge): what the
+ * recorded QEMU ran with, so a replay of the trace runs with it unless the user says otherwise.
+ */
+export function headerSettings(header: TraceHeader): SettingsOverrides {
+  const list = header.source?.settings
+  if (list === undefined) return {}
+  if (!Array.isArray(list) || list.some((x) => typeof x !== 'string'))
+    throw new UserError('bad trace header', {field: 'source.settings', expected: 'an array of "key=value" strings', found: showValue(JSON.stringify(list))})
+  const out: Record<string, unknown> = {}
+  for (const [i, f] of (list as string[]).entries()) {
+    const eq = f.indexOf('=')
+    if (eq <= 0) throw new UserError('bad trace header', {field: `source.settings[${i}]`, expected: 'key=value, e.g. multifd-channels=4', found: showValue(f)})
+    try {
+      const [k, v] = parseSetting(f.slice(0, eq).trim(), f.slice(eq + 1).trim())
+      out[k] = v
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e
+      throw new UserError(`bad trace header: ${e.reason}`, {field: `source.settings[${i}]`, expected: e.expected, found: showValue(f)})
+    }
+  }
+  return out as SettingsOverrides
+}
+
+/**
+ * The settings of one replay: the defaults (some from the header, some from qemu-version), under the
+ * header's fixed settings (headerSettings), under `trace` overrides, under the user's (--config,
+ * --set, a compare variant).
+ */
 export function resolveSettings(header: TraceHeader, user: RawOverrides | SettingsOverrides = {}, trace: SettingsOverrides = {}): ReplaySettings {
-  const given = {...normalizeOverrides(trace), ...normalizeOverrides(user)}
+  const given = {...headerSettings(header), ...normalizeOverrides(trace), ...normalizeOverrides(user)}
   const s = {...defaultSettings(header), ...given} as ReplaySettings
   const out = s as Record<string, unknown>
   for (const k of VERSION_DEFAULT_KEYS) if (!(k in given)) out[k] = versionDefault(k, s['qemu-version'])

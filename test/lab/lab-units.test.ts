@@ -3,7 +3,7 @@
  * the guest state read from a console, and the initramfs archive format.
  */
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
@@ -15,6 +15,8 @@ import {cpioNewc} from '../../src/lab/cpio.js'
 import {isStaticElf} from '../../src/lab/image.js'
 import {dirtierRates} from '../../src/lab/driver.js'
 import {labWorkDir} from '../../src/lab/paths.js'
+import {LAB_REPLAY_SETTINGS, PROJECT_CALIBRATION, labComparisonSettings} from '../../src/lab/analyze.js'
+import {parseSetFlags} from '../../src/replay/config.js'
 import {UserError} from '../../src/util/errors.js'
 
 const opts = (o: Partial<LabRunOptions> = {}): LabRunOptions => ({...DEFAULTS, name: 'r1', work: '/w', ...o})
@@ -140,4 +142,20 @@ test('ThreadSampler keeps the ticks of a thread that ended before the last sampl
   // this process's own threads: the main thread is there and has run
   const own = threadTicks(process.pid)
   t.true(Object.keys(own).length > 0)
+})
+
+test("a lab comparison replays with the project's calibration over the lab's base settings; --config FILE or none instead; a bad file is refused before any capture", (t) => {
+  const cal = JSON.parse(readFileSync(PROJECT_CALIBRATION, 'utf8')) as Record<string, unknown>
+  const byDefault = labComparisonSettings(undefined)
+  t.is(byDefault.config, PROJECT_CALIBRATION)
+  const merged = parseSetFlags(byDefault.settings) as Record<string, unknown>
+  // Every calibrated value wins over the lab's base value of the same key (zero-page-cost).
+  for (const [k, v] of Object.entries(parseSetFlags(Object.entries(cal).map(([k, v]) => `${k}=${String(v)}`)))) t.deepEqual(merged[k], v, k)
+  t.deepEqual(labComparisonSettings('none'), {settings: LAB_REPLAY_SETTINGS})
+  const dir = mkdtempSync(join(tmpdir(), 'lab-cal-'))
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({'sender-page-cost': '3us'}))
+  const own = labComparisonSettings(join(dir, 'c.json'))
+  t.deepEqual(own.settings, [...LAB_REPLAY_SETTINGS, 'sender-page-cost=3us'])
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({'sender-page-kost': 1}))
+  t.throws(() => labComparisonSettings(join(dir, 'bad.json')), {instanceOf: UserError, message: /unknown setting/})
 })

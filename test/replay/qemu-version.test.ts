@@ -47,6 +47,22 @@ test('version defaults: zero-page-detection legacy before 9.0, multifd-flush-aft
   t.is<unknown, unknown>(d['multifd-flush-after-each-section'], versionDefault('multifd-flush-after-each-section', DEFAULT_QEMU_VERSION))
 })
 
+test("header source.settings (an importer's fixed settings: the run's QEMU and capabilities) apply under the user's; a bad entry names the header field", (t) => {
+  const {header} = machine({memory: 64 * MiB})
+  const withRun = {...header, source: {...header.source, settings: ['qemu-version=7.2', 'multifd=on', 'multifd-channels=4']}}
+  const s = resolveSettings(withRun)
+  t.deepEqual([s['qemu-version'], s.multifd, s['multifd-channels']], ['7.2', true, 4])
+  // The run's version brings its defaults, as if the user had set it.
+  t.is(s['zero-page-detection'], 'legacy')
+  // A what-if still wins: the user's --set (or a compare variant) over the header.
+  const w = resolveSettings(withRun, {multifd: false, 'qemu-version': '9.2'})
+  t.deepEqual([w.multifd, w['multifd-channels'], w['zero-page-detection']], [false, 4, 'multifd'])
+  // Without source.settings nothing changes.
+  t.deepEqual(resolveSettings(header), defaultSettings(header))
+  for (const bad of [['multifd-channels'], ['no-such-key=1'], ['multifd-channels=0x'], 'multifd=on'])
+    t.throws(() => resolveSettings({...header, source: {settings: bad}}), {instanceOf: UserError, message: /source\.settings.*bad trace header/})
+})
+
 test('refusals: a capability, parameter or compression method the version lacks; hardware compressors are not modelled', (t) => {
   const {header} = machine({memory: 64 * MiB, dirtyTracking: {mode: 'ring', ringSize: 4096}})
   const refuse = (o: Record<string, unknown>, re: RegExp) => {

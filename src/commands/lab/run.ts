@@ -78,13 +78,16 @@ export default class LabRun extends BaseCommand {
     'wait-load': int('give up waiting for --max-load after this many seconds (then run anyway)', 600),
     record: Flags.boolean({description: "record every guest store of the source with migtrace record's TCG plugin (recording.csv.gz), for exact writes in the comparison; default: when the plugin builds (TCG); --no-record to skip", allowNo: true}),
     analyze: Flags.boolean({description: 'import, replay and compare after the run (--no-analyze to skip)', default: true, allowNo: true}),
-    set: Flags.string({description: 'replay setting key=value for the comparison (repeatable; default lazy-clear=false, zero-page-cost=1.5us)', multiple: true}),
+    config: Flags.string({description: "settings file for the comparison's replay (default: the project's calibration of this host, lab/calibration.json; none = the lab's base settings alone: lazy-clear=false, zero-page-cost=1.5us)"}),
+    set: Flags.string({description: 'replay setting key=value for the comparison, over the lab settings and --config (repeatable)', multiple: true}),
   }
 
   async run(): Promise<LabRunDoc> {
     const {flags: f} = await this.parse(LabRun)
     const {runLab, LabRunError} = await import('../../lab/driver.js')
-    const {analyzeRun} = await import('../../lab/analyze.js')
+    const {analyzeRun, labComparisonSettings} = await import('../../lab/analyze.js')
+    // A bad --config is the user's mistake: say so before minutes of capture, not after.
+    if (f.analyze) labComparisonSettings(f.config)
     const {labWorkDir} = await import('../../lab/paths.js')
     const num = (v: string, flag: string): number => {
       const n = Number(v)
@@ -158,7 +161,7 @@ export default class LabRun extends BaseCommand {
     const doc: LabRunDoc = {schema: 'migtrace.lab-run/1', dir: res.dir, status: res.status, summary: res.summary, analysis: null, analysisError: null}
     if (!f.analyze || opts.trace === 'none') return doc
     try {
-      const a = await analyzeRun(res.dir, {settings: f.set})
+      const a = await analyzeRun(res.dir, {settings: f.set, config: f.config})
       this.log(`imported ${a.importSummary.events} events (${String(a.importSummary.writes ?? 0)} guest writes re-created) -> ${a.trace}`)
       if (!json) process.stdout.write(`\n${a.text}`)
       doc.analysis = {trace: a.trace, events: a.importSummary.events, settings: a.settings, expect: a.rows}

@@ -349,8 +349,9 @@ function qemuVersionOf(lab: LabConfig | undefined): [number, number] | undefined
  * version (qemu-version: its rules, e.g. 7.2 finds zero pages in the migration thread and flushes
  * multifd after every RAM section, and has no 5 s dirty-sync timer under auto-converge), multifd
  * with its channels and compression, XBZRLE and its cache, auto-converge and its first level and step. A version the replay does not know
- * (before 7.2) gets the two multifd rules as explicit settings instead. `lab analyze` and `replay`
- * users pass them as --set (header.source.settings).
+ * (before 7.2) gets the two multifd rules as explicit settings instead. They go into
+ * header.source.settings, which every replay of the trace applies under the user's --config and
+ * --set (resolveSettings in src/replay/config.ts).
  */
 export function labSettings(lab: LabConfig | undefined): string[] {
   const a = lab?.args
