@@ -21,10 +21,12 @@ export interface ReadOptions {
 export type LineDecoder = (b: EventBatch, buf: Buffer, s: number, e: number, line: number, unterminated: boolean) => void
 
 /**
- * A fast path over many lines: decodes whole lines (each ending in a newline before `end`) from
- * buf[s] on, one row each, numbered from `line`, at most `room` of them, and stops at the first
- * line it does not take; returns where it stopped. It never throws: a line with a problem is left
- * to the LineDecoder.
+ * A fast path over many lines: decodes whole lines from buf[s] on, one row each, numbered from
+ * `line`, at most `room` of them, and stops at the first line it does not take; returns where it
+ * stopped. `end` is just after the chunk's last newline (buf[end - 1] is a newline, s < end), so a
+ * scanner may read byte after byte without a bounds check: the newline stops every digit loop and
+ * fails every literal compare before the end (an out-of-bounds read would also deoptimise V8's
+ * compiled loop). It never throws: a line with a problem is left to the LineDecoder.
  */
 export type RunDecoder = (b: EventBatch, buf: Buffer, s: number, end: number, line: number, room: number) => number
 
@@ -103,10 +105,12 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
           resetBatch(batch)
         }
       }
+      // Just after the chunk's last newline: where the fast path must stop (RunDecoder).
+      const runEnd = run === undefined ? 0 : buf.lastIndexOf(NL) + 1
       for (;;) {
-        if (run !== undefined && line >= src.skipLines) {
+        if (run !== undefined && line >= src.skipLines && pos < runEnd) {
           const before = batch.length
-          pos = run(batch, buf, pos, buf.length, line + 1, capacity - before)
+          pos = run(batch, buf, pos, runEnd, line + 1, capacity - before)
           line += batch.length - before
           if (batch.length === capacity) {
             yield batch
