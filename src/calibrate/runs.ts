@@ -7,7 +7,7 @@
  * migtrace trace `trace.csv.gz` / `trace.csv` whose header carries the observation
  * (`observed`: a query-migrate reply).
  */
-import {existsSync, mkdtempSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {basename, join, resolve} from 'node:path'
 import type {EventBatch} from '../trace/events.js'
@@ -17,6 +17,7 @@ import {compareWithObserved, type ExpectRow} from '../analysis/expect.js'
 import {parseSetFlags, type SettingsOverrides} from '../replay/config.js'
 import {hasMigStart, replay, type ReplayResult} from '../replay/index.js'
 import {UserError} from '../util/errors.js'
+import {coldMemoryCapture} from '../lab/host-memory.js'
 
 export interface ObservedRun {
   name: string
@@ -90,6 +91,21 @@ export async function loadRun(dir: string, opts: {name?: string; writes?: 'recor
     return {name, dir, header: trace.header, layout: trace.layout, batches, noStartEvent: !(await hasMigStart(batches)), observed, runSettings}
   } finally {
     if (tmp !== undefined) rmSync(tmp, {recursive: true, force: true})
+  }
+}
+
+/**
+ * Whether a lab run's timings include first-touch host page allocations (src/lab/host-memory.ts):
+ * true, false, or undefined when the run does not say (no config.json, or captured before runs
+ * recorded `host_memory`).
+ */
+export function coldMemoryOf(dir: string): boolean | undefined {
+  const f = join(dir, 'config.json')
+  if (!existsSync(f)) return undefined
+  try {
+    return coldMemoryCapture(JSON.parse(readFileSync(f, 'utf8')) as Parameters<typeof coldMemoryCapture>[0])
+  } catch {
+    return undefined
   }
 }
 

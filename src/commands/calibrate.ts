@@ -32,7 +32,7 @@ export default class Calibrate extends BaseCommand {
     const {basename, join, resolve} = await import('node:path')
     const {loadConfigFile, parseSetFlags} = await import('../replay/config.js')
     const {FIT_PARAMS, evaluate, fit} = await import('../calibrate/fit.js')
-    const {loadRun} = await import('../calibrate/runs.js')
+    const {loadRun, coldMemoryOf} = await import('../calibrate/runs.js')
     type FitParam = keyof typeof FIT_PARAMS
 
     const names = (s: string | undefined): string[] => (s ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')
@@ -70,6 +70,11 @@ export default class Calibrate extends BaseCommand {
       if (!fitSet.has(name) && !checkSet.has(name)) continue
       process.stderr.write(`calibrate: loading ${name} (${dir})\n`)
       runs.push(await loadRun(dir, {name}))
+      const cold = coldMemoryOf(dir)
+      // A lab run captured where untouched guest RAM costs a page allocation when read (no zero page
+      // on read faults, RAM not preallocated): its per-page times are this host's, not plain QEMU's
+      // on a standard host (docs/lab.md, "Cold host memory"). Said, not refused: it is still a run.
+      if (cold) process.stderr.write(`calibrate: warning: ${name} was captured on cold host memory (the host maps no zero page on reads and the run has no --prealloc): its zero-page and per-page times include host page allocations\n`)
     }
     const fitRuns = runs.filter((r) => fitSet.has(r.name))
     const checkRuns = runs.filter((r) => checkSet.has(r.name))

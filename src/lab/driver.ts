@@ -30,6 +30,7 @@ import {QmpClient, type QmpEvent} from '../qemu/qmp.js'
 import {QemuProcess, describeExit} from '../qemu/process.js'
 import {hostNowUs} from '../qemu/host-clock.js'
 import {UserError} from '../util/errors.js'
+import {hostMemory} from './host-memory.js'
 import {cpuBetween, cpuSnapshot, loadSample, waitForLoad, hostCpus, threadCpuBetween, threadTicks, ThreadSampler, type CpuSnapshot, type LoadSample} from './host-load.js'
 import {ensurePlugin, type BuiltPlugin} from '../record/plugin-build.js'
 import {attachRecording, type AttachedRecording} from '../record/attach.js'
@@ -149,6 +150,8 @@ async function drive(o: LabRunOptions, dir: string, image: {kernel: string; init
     qemu_version: qemuVersion(o.qemu),
     host_kernel: release(),
     host_cpus: hostCpus(),
+    // Whether untouched guest RAM costs a page allocation when the migration reads it (src/lab/host-memory.ts).
+    host_memory: hostMemory(),
     image: manifest,
     driver: 'migtrace lab run',
     started_at: new Date().toISOString(),

@@ -84,6 +84,17 @@ export interface LabRunOptions {
    * plugin builds and the accelerator is TCG; on: required; off: never.
    */
   record: 'auto' | 'on' | 'off'
+  /**
+   * Populate both QEMUs' guest RAM before the guest runs (`-mem-prealloc`, and `prealloc=on` on the
+   * virtio-mem device, which populates blocks as they are plugged), so the migration never pays a
+   * host page-allocation fault for RAM the guest left untouched. On a standard Linux host a read
+   * fault on untouched anonymous memory maps the shared zero page, so QEMU's save_zero_page
+   * (buffer_is_zero) costs ~0.5 µs a page; on a host that maps no zero page on reads (this lab's
+   * PVM guest kernel: `pvm_no_zero_page=1`) every such read allocates and zeroes a page, on memory
+   * the outer hypervisor takes back once freed (`page_reporting`), 7-13 µs a page. Default on, so
+   * the lab's timings are those plain QEMU has on a standard host (docs/lab.md, "Cold host memory").
+   */
+  prealloc: boolean
   /** Wait (up to waitLoadS) for the 1-minute load average to fall to this before starting; 0 = don't wait. */
   maxLoad: number
   waitLoadS: number
@@ -131,6 +142,7 @@ export const DEFAULTS: Omit<LabRunOptions, 'name' | 'work'> = {
   extraAppend: '',
   extraQemu: [],
   record: 'auto',
+  prealloc: true,
   maxLoad: 0,
   waitLoadS: 600,
 }
@@ -221,5 +233,6 @@ export function labArgs(o: LabRunOptions, image: {kernel: string; initrd: string
     extra_append: o.extraAppend,
     extra_qemu: o.extraQemu,
     record: o.record,
+    prealloc: o.prealloc,
   }
 }

@@ -99,7 +99,11 @@ export function qemuArgs(o: LabRunOptions, role: 'src' | 'dst', image: {kernel: 
   a.push('-m', mem, '-smp', String(o.smp), '-machine', o.machine, '-nodefaults', '-display', 'none', '-vga', 'none')
   a.push('-serial', 'stdio', '-qmp', `unix:${paths.qmp},server=on,wait=off`)
   a.push('-kernel', image.kernel, '-initrd', image.initrd)
-  if (o.vmemSizeMib > 0) a.push('-object', `memory-backend-ram,id=vmem0,size=${o.vmemSizeMib}M`, '-device', `virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=${o.vmemRequestedMib}M`)
+  // --prealloc: pc.ram populated at start (-mem-prealloc); the virtio-mem device populates each
+  // block as it is plugged (its own prealloc=on, QEMU 7.1+: -mem-prealloc does not reach a
+  // -object memory backend), so no page of either is first touched during the migration.
+  if (o.vmemSizeMib > 0) a.push('-object', `memory-backend-ram,id=vmem0,size=${o.vmemSizeMib}M`, '-device', `virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=${o.vmemRequestedMib}M${o.prealloc ? ',prealloc=on' : ''}`)
+  if (o.prealloc) a.push('-mem-prealloc')
   a.push('-append', kernelAppend(o))
   if (eventsFile !== undefined) a.push('-trace', `events=${eventsFile}`, '-D', paths.trace, '-msg', 'timestamp=on')
   if (role === 'dst') a.push('-incoming', 'defer')

@@ -17,6 +17,8 @@ import {dirtierRates} from '../../src/lab/driver.js'
 import {labWorkDir} from '../../src/lab/paths.js'
 import {LAB_REPLAY_SETTINGS, PROJECT_CALIBRATION, labComparisonSettings} from '../../src/lab/analyze.js'
 import {parseSetFlags} from '../../src/replay/config.js'
+import {coldMemoryCapture, parseHostMemory} from '../../src/lab/host-memory.js'
+import {coldMemoryOf} from '../../src/calibrate/runs.js'
 import {UserError} from '../../src/util/errors.js'
 
 const opts = (o: Partial<LabRunOptions> = {}): LabRunOptions => ({...DEFAULTS, name: 'r1', work: '/w', ...o})
@@ -47,7 +49,7 @@ test('command lines: same machine on both sides, -incoming defer on the destinat
   // 8 KiB more than asked (the default pad): pc.ram avoids QEMU 7.2's lossy aligned sync fast path
   t.is(qemuArgs({...o, ramPadKib: 0}, 'src', image, paths, undefined)[5], '512M,maxmem=1664M')
   t.is(qemuArgs(opts({accel: 'kvm'}), 'src', image, paths, undefined)[5], '1024M')
-  t.true(src.includes('virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=512M'))
+  t.true(src.includes('virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=512M,prealloc=on'))
   t.deepEqual(src.slice(src.indexOf('-trace'), src.indexOf('-trace') + 6), ['-trace', 'events=/run/trace-events.list', '-D', '/run/trace-src.log', '-msg', 'timestamp=on'])
   t.false(src.includes('-incoming'))
   t.deepEqual(dst.slice(-4), ['-incoming', 'defer', '-cpu', 'max'])
@@ -60,6 +62,44 @@ test('command lines: same machine on both sides, -incoming defer on the destinat
   const k = qemuArgs(opts({accel: 'kvm', dirtyRing: 4096}), 'src', image, paths, undefined)
   t.is(k[3], 'kvm,dirty-ring-size=4096')
   t.false(k.includes('-trace'))
+})
+
+test('--prealloc (the default): both QEMUs populate pc.ram (-mem-prealloc) and virtio-mem plugs populated blocks; --no-prealloc: neither', (t) => {
+  const vmem = {memMib: 512, vmemSizeMib: 1024, vmemRequestedMib: 512, wsMib: 128}
+  for (const role of ['src', 'dst'] as const) {
+    const on = qemuArgs(opts(vmem), role, image, paths, undefined)
+    t.is(on.filter((a) => a === '-mem-prealloc').length, 1, role)
+    t.true(on.some((a) => a.startsWith('virtio-mem-pci,') && a.endsWith(',prealloc=on')), role)
+    const off = qemuArgs(opts({...vmem, prealloc: false}), role, image, paths, undefined)
+    t.false(off.includes('-mem-prealloc'), role)
+    t.true(off.includes('virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=512M'), role)
+  }
+  t.true(qemuArgs(opts(), 'src', image, paths, undefined).includes('-mem-prealloc'))
+  t.is(labArgs(opts(), image).prealloc, true)
+  t.is(labArgs(opts({prealloc: false}), image).prealloc, false)
+})
+
+test('host memory: a kernel that maps no zero page on read faults (pvm_no_zero_page) and reports freed memory; a capture without prealloc there is cold', (t) => {
+  const pvm = parseHostMemory('console=ttyS0 page_reporting.page_reporting_order=11 pvm_no_zero_page=1 tsc=unstable\n', 'always [madvise] never\n', '1\n')
+  t.deepEqual(pvm, {zero_page_on_read: false, page_reporting_order: 11, thp: 'madvise', thp_use_zero_page: true, cmdline: ['page_reporting.page_reporting_order=11', 'pvm_no_zero_page=1']})
+  const std = parseHostMemory('BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet', '[always] madvise never', '0')
+  t.deepEqual(std, {zero_page_on_read: true, page_reporting_order: null, thp: 'always', thp_use_zero_page: false, cmdline: []})
+  // the last occurrence wins, as in the kernel's parser; =0 turns it off
+  t.true(parseHostMemory('pvm_no_zero_page=1 pvm_no_zero_page=0', undefined, undefined).zero_page_on_read)
+  t.false(parseHostMemory('pvm_no_zero_page', undefined, undefined).zero_page_on_read)
+  t.is(parseHostMemory('', undefined, undefined).thp, null)
+  t.true(coldMemoryCapture({args: {prealloc: false}, host_memory: pvm}))
+  t.true(coldMemoryCapture({args: {}, host_memory: pvm}))
+  t.false(coldMemoryCapture({args: {prealloc: true}, host_memory: pvm}))
+  t.false(coldMemoryCapture({args: {prealloc: false}, host_memory: std}))
+  t.is(coldMemoryCapture({args: {prealloc: false}}), undefined)
+  // calibrate reads it from a run's config.json
+  const dir = mkdtempSync(join(tmpdir(), 'migtrace-hm-'))
+  t.is(coldMemoryOf(dir), undefined)
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({args: {prealloc: false}, host_memory: pvm}))
+  t.true(coldMemoryOf(dir))
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({args: {prealloc: true}, host_memory: pvm}))
+  t.false(coldMemoryOf(dir))
 })
 
 test('migration set-up: multifd on both sides, xbzrle and throttle on the source, postcopy with blocktime on the destination', (t) => {

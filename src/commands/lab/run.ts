@@ -77,6 +77,7 @@ export default class LabRun extends BaseCommand {
     'max-load': Flags.string({description: 'wait until the 1-minute load average is at most this before starting (0 = do not wait)', default: '0'}),
     'wait-load': int('give up waiting for --max-load after this many seconds (then run anyway)', 600),
     record: Flags.boolean({description: "record every guest store of the source with migtrace record's TCG plugin (recording.csv.gz), for exact writes in the comparison; default: when the plugin builds (TCG); --no-record to skip", allowNo: true}),
+    prealloc: Flags.boolean({description: "populate both QEMUs' guest RAM before the guest runs (-mem-prealloc; virtio-mem prealloc=on), so the migration pays no host page-allocation fault for RAM the guest never touched (hosts without a read-fault zero page: docs/lab.md); --no-prealloc for the host's own behaviour", default: true, allowNo: true}),
     analyze: Flags.boolean({description: 'import, replay and compare after the run (--no-analyze to skip)', default: true, allowNo: true}),
     config: Flags.string({description: "settings file for the comparison's replay (default: the project's calibration of this host, lab/calibration.json; none = the lab's base settings alone: lazy-clear=false, zero-page-cost=1.5us)"}),
     set: Flags.string({description: 'replay setting key=value for the comparison, over the lab settings and --config (repeatable)', multiple: true}),
@@ -144,6 +145,7 @@ export default class LabRun extends BaseCommand {
       extraAppend: f['extra-append'],
       record: f.record === undefined ? ('auto' as const) : f.record ? ('on' as const) : ('off' as const),
       extraQemu: f['extra-qemu'],
+      prealloc: f.prealloc,
       maxLoad: num(f['max-load'], '--max-load'),
       waitLoadS: f['wait-load'],
     }
