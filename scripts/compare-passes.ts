@@ -1,6 +1,6 @@
 /**
  * Pass by pass, QEMU's time against the model's, for kept lab runs (lab/runs/<run>):
- *   npx tsx scripts/compare-passes.ts lab/calibration.json random high-rate ...
+ *   npx tsx scripts/compare-passes.ts lab/calibration.json random high-rate ...   (RUNS_DIR=dir: runs elsewhere)
  * Observed (the source trace): each migration_bitmap_sync_start -> _end (the sync's time) and the
  * pages of the pass it opens (ram_save_page lines, when the trace kept them; else '-'). Model
  * (`replay --driver qemu` with the run's lab settings and the config file): each iteration's start,
@@ -20,7 +20,7 @@ if (config === undefined || runs.length === 0) {
 // A settings file as replay --config reads it (setting units: ms, ms per GiB, bytes/s).
 const settings = JSON.parse(readFileSync(config, 'utf8')) as SettingsOverrides
 for (const name of runs) {
-  const dir = join('lab/runs', name)
+  const dir = join(process.env.RUNS_DIR ?? 'lab/runs', name)
   const file = ['trace-src.log.gz', 'trace-src.thin.log.gz'].map((f) => join(dir, f)).find((p) => existsSync(p))!
   const syncs: {start: number; ms: number; pages: number; sent: number; zero: number}[] = []
   let t0 = Number.NaN
