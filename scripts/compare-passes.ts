@@ -4,7 +4,8 @@
  * Observed (the source trace): each migration_bitmap_sync_start -> _end (the sync's time) and the
  * pages of the pass it opens (ram_save_page lines, when the trace kept them; else '-'). Model
  * (`replay --driver qemu` with the run's lab settings and the config file): each iteration's start,
- * its pages, and the per-page-path dirty pages its sync tested (what sync-page-cost charges).
+ * its pages, the pages its opening sync newly set (QEMU's dirty_pages counts those too, summed over
+ * a period of < 1 s) and its zero pages.
  */
 import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
