@@ -86,8 +86,12 @@ interface ScanState {
   syncEnds: number
   /** Time of `migrate_set_state new state setup` (µs), or -1. */
   setupUs: number
-  /** Per block, page indices sent by ram_save_page before the second sync (the bulk stage). */
+  /** Per block, page indices sent by ram_save_page in the bulk stage (the first round of the scan). */
   bulk: Map<string, number[]>
+  /** Per block, the highest offset the bulk stage sent (its scan is ascending). */
+  bulkMax: Map<string, number>
+  /** The scan wrapped to its first block after the second sync: the bulk stage is over. */
+  bulkWrapped: boolean
   vfioSeen: boolean
   /** kvm_dirty_ring_page / _reap lines: QEMU ran with -accel kvm,dirty-ring-size=N. */
   ringSeen: boolean
@@ -177,6 +181,8 @@ async function scan(file: string): Promise<ScanState> {
     syncEnds: 0,
     setupUs: -1,
     bulk: new Map(),
+    bulkMax: new Map(),
+    bulkWrapped: false,
     vfioSeen: false,
     ringSeen: false,
     maxVcpu: 0,
@@ -203,10 +209,11 @@ async function scan(file: string): Promise<ScanState> {
           const off = a.num[1]!
           b.extent = Math.max(b.extent, off + PAGE)
           if (b.hostBase < 0 && a.num[2]! > 0) b.hostBase = a.num[2]! - off
-          if (s.syncEnds < 2) {
+          if (inBulkStage(s, name, off)) {
             let l = s.bulk.get(name)
             if (!l) s.bulk.set(name, (l = []))
             l.push(off / PAGE)
+            s.bulkMax.set(name, Math.max(s.bulkMax.get(name) ?? -1, off))
           }
           if (s.stopUs >= 0 && tUs >= 0) {
             s.stopPages++
@@ -436,6 +443,28 @@ function resolveLayout(opts: ImportOptions, s: ScanState, lab: LabConfig | undef
   if (s.vfioSeen) input.vfio = [{id: 'vfio0', dirtyTracking: 'type1'}]
   const header = parseHeader(input, opts.layout ?? opts.trace)
   return {header, blockNames: r.blockNames, from, notes: r.notes}
+}
+
+/**
+ * Is a ram_save_page send part of the bulk stage (the scan's first round over every page)?
+ * Before the second sync it is. The first round can outlast that sync: QEMU 7.2's ram_save_pending
+ * syncs as soon as the dirty pages left fall under what the link moves in downtime-limit
+ * (remaining_size < max_size), which is usually before the scan has reached the end of RAM (up to
+ * ~9 800 pages at 128 MiB/s and 300 ms), and the scan goes on from where it stands
+ * (rs->last_seen_block, pss->page): the rest of the first round, sent after the sync, and often in
+ * the downtime, is still the first look at those pages. They follow in ascending order (per block,
+ * blocks in ram_list order); the round is over when a send comes back to an offset at or below one
+ * the bulk stage already sent in that block (the scan wrapped: find_dirty_block, complete_round).
+ */
+function inBulkStage(s: ScanState, block: string, off: number): boolean {
+  if (s.syncEnds < 2) return true
+  if (s.bulkWrapped) return false
+  const max = s.bulkMax.get(block)
+  if (max !== undefined && off <= max) {
+    s.bulkWrapped = true
+    return false
+  }
+  return true
 }
 
 /**
