@@ -20,6 +20,9 @@ export const FIT_PARAMS = {
   'sync-cost': {start: 10, doc: 'ms per GiB of guest RAM per sync'},
   'link-bandwidth': {start: 200 * 2 ** 20, doc: 'bytes/s'},
   'host-cpus': {start: 2, doc: "cores' worth the sender threads share with the busy vCPUs"},
+  // Only runs whose guest RAM was not preallocated depend on it (guest-ram-prealloc=false): fit it
+  // on cold-memory captures (lab/runs-cold), not on the --prealloc matrix.
+  'first-touch-cost': {start: 0.007, doc: 'ms per page on its first send, when guest RAM was not preallocated'},
 } as const
 export type FitParam = keyof typeof FIT_PARAMS
 export const DEFAULT_FIT_PARAMS: FitParam[] = ['zero-page-cost', 'sender-page-cost', 'sync-page-cost']

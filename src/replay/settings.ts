@@ -154,6 +154,14 @@ export const SETTING_DEFS = {
     unit: 'ms per page',
     doc: "time of each sync per dirty page it finds on cpu_physical_memory_sync_dirty_bitmap's per-page path (a RAM block whose length is not a multiple of 64 pages: test_and_clear_dirty and, under TCG, a TLB reset each), sync #1 included, which finds every page dirty; the migration thread sends again only after it (0 = free). QEMU 7.2 TCG here: docs/lab.md",
   }),
+  'guest-ram-prealloc': bool(false, {
+    fixed: true,
+    doc: "the guest's RAM was populated before the migration (QEMU -mem-prealloc, a virtio-mem device's prealloc=on; `lab run --prealloc`), so the migration's first touch of a page allocates nothing and first-touch-cost does not apply; false is QEMU's default. `import qemu` of a lab run sets it from the run's config.json",
+  }),
+  'first-touch-cost': ms(0, {
+    unit: 'ms per page',
+    doc: "host time of the precopy stream's first send of each page when the guest's RAM was not preallocated (guest-ram-prealloc=false), on the single stream's record path (a zero page in series, a normal page with sender-page-cost; with multifd on the migration thread or the channels): on a host whose kernel maps no zero page on read faults (the lab's: pvm_no_zero_page=1, freed memory reported back to the hypervisor) save_zero_page's read of a page the guest never touched allocates and clears it, and the destination allocates the page it loads. 0 = a standard host (the read maps the zero page). Lab host, cold memory: ~0.007 (docs/lab.md, \"Cold host memory\")",
+  }),
   'zero-page-cost': ms(0, {
     doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)",
   }),

@@ -274,3 +274,12 @@ test('the bulk stage outlasts the second sync: the rest of the first round (asce
   // A send at or below the round's highest offset ends the round: 0x8000 after the wrap is a re-send.
   t.deepEqual(early.header.populated, [{gpa: 0x1000, len: 0x1000}])
 })
+
+test("a lab run's --prealloc: guest-ram-prealloc for the replay (first-touch-cost does not apply); a run without it (older lab runs, migrate.py's) keeps QEMU's default", async (t) => {
+  const {labSettings} = await import('../../src/import/qemu/importer.js')
+  type Lab = Parameters<typeof labSettings>[0]
+  const v = 'QEMU emulator version 7.2.22'
+  t.true(labSettings({args: {prealloc: true}, qemu_version: v} as Lab).includes('guest-ram-prealloc=on'))
+  t.false(labSettings({args: {prealloc: false}, qemu_version: v} as Lab).some((x) => x.startsWith('guest-ram-prealloc')))
+  t.false(labSettings({args: {}, qemu_version: v} as Lab).some((x) => x.startsWith('guest-ram-prealloc')))
+})

@@ -90,6 +90,29 @@ test('single thread: a pass takes max(link, normal CPU) + zero pages: every reco
   t.true(close(cpu.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${cpu.rows[0]!.endNs / 1e6} vs ${want}`)
 })
 
+test('first-touch-cost: each page pays it on its first send only, zero pages in series, normal pages with their CPU; none with guest-ram-prealloc', async (t) => {
+  // halfZero at 1 GiB/s: normal pages max(3.82 us link, 1 us + 7 us first touch) = 8 us each:
+  // 8192 x 8 us = 65.536 ms; zero pages 8192 x (9 B + 1 us + 7 us).
+  const normalMs = (8192 * WIRE * 1000) / GiBps
+  const zeroMs = (8192 * 9 * 1000) / GiBps + 8192 * 0.001
+  const base = await halfZero({'sender-page-cost': '0.001ms', 'zero-page-cost': '0.001ms'})
+  t.true(close(base.rows[0]!.endNs / 1e6, normalMs + zeroMs, 1e-6), `no first touch ${base.rows[0]!.endNs / 1e6}`)
+  const cold = await halfZero({'sender-page-cost': '0.001ms', 'zero-page-cost': '0.001ms', 'first-touch-cost': '0.007ms'})
+  const want = 8192 * 0.008 + zeroMs + 8192 * 0.007
+  t.true(close(cold.rows[0]!.endNs / 1e6, want, 1e-6), `first pass ${cold.rows[0]!.endNs / 1e6} vs ${want}`)
+  t.is(cold.transferredBytes, base.transferredBytes, 'time, not bytes')
+  const pre = await halfZero({'sender-page-cost': '0.001ms', 'zero-page-cost': '0.001ms', 'first-touch-cost': '0.007ms', 'guest-ram-prealloc': true})
+  t.true(close(pre.rows[0]!.endNs / 1e6, normalMs + zeroMs, 1e-6), `preallocated ${pre.rows[0]!.endNs / 1e6}`)
+  // A page re-sent (written during the pass, sent again in the downtime) does not pay it again.
+  const resend = await idle({'first-touch-cost': '0.007ms', 'downtime-limit': '0.001ms', 'max-iterations': 1}, [
+    {t_ns: 1e6, kind: 'write', gpa: 0},
+    {t_ns: 1e6, kind: 'write', gpa: 4096},
+  ])
+  t.is(resend.downtime.ramPages, 2)
+  t.true(close(resend.downtime.ramMs, (2 * WIRE * 1000) / GiBps, 1e-9), `downtime RAM ${resend.downtime.ramMs}`)
+  t.true(close(resend.rows[0]!.endNs / 1e6, 16384 * 0.007, 1e-6), `live pass ${resend.rows[0]!.endNs / 1e6}`)
+})
+
 test('multifd: the migration thread finds zero pages while the channels send the others: max(link, zero CPU, pages x cost / N)', async (t) => {
   // zero-page-detection=legacy (7.2, 8.x): ram_save_target_page's save_zero_page, on the migration thread.
   // 4 channels at 20 us a page: 8192 x 20 / 4 = 40.96 ms; the migration thread's save_zero_page

@@ -384,6 +384,10 @@ export function labSettings(lab: LabConfig | undefined): string[] {
   // rule (the recorded switchover time falls elsewhere in the model's own passes).
   const afterSyncs = labPostcopyAfterSyncs(lab)
   if (afterSyncs !== undefined) out.push(`postcopy-after-syncs=${afterSyncs}`)
+  // lab run --prealloc (config.json args.prealloc): the guest's RAM was populated before the
+  // migration, so first-touch-cost (a host's page allocation on the first send) does not apply.
+  // Runs without it (older lab runs, migrate.py's) keep QEMU's default, not preallocated.
+  if (a.prealloc === true) out.push('guest-ram-prealloc=on')
   if (a.xbzrle === true) {
     out.push('xbzrle=on')
     // config.json keeps the lab's --xbzrle-cache-size in MiB (src/lab/options.ts: xbzrle_cache_size).

@@ -96,6 +96,11 @@ export class PageCosts {
   private settings: ReplaySettings
   /** The last page the precopy stream took: a smaller one means the scan wrapped (a full round). */
   private lastPage = -1
+  /** first-touch-cost (ns) while guest RAM is not preallocated, and the pages the stream has sent once (a bitset). */
+  private firstTouchNs = 0
+  private touched?: Uint32Array
+  private readonly precopy: boolean
+  private readonly totalPages: number
   private cpuNs = 0
   private cpuBound = 0
 
@@ -112,6 +117,8 @@ export class PageCosts {
       if (settings['multifd-compression'] !== 'none') this.compressor = new Compressor(settings, ctx.header, ctx.layout)
     } else if (precopy && settings.xbzrle) this.xbzrle = new XbzrleCache(ctx.layout, settings['xbzrle-cache-size'])
     this.vcpus = ctx.header.vcpus
+    this.precopy = precopy
+    this.totalPages = ctx.layout.totalPages
     this.settings = settings
     this.updateSettings(settings)
   }
@@ -128,12 +135,15 @@ export class PageCosts {
     this.zeroNs = (s['zero-page-cost'] * 1e6) / this.share
     this.pageNs = (s['sender-page-cost'] * 1e6) / this.share
     this.xbzrleNs = (s['xbzrle-page-cost'] * 1e6) / this.share
+    // Host time (page-fault allocation on either side), not the thread's CPU: not shared out.
+    this.firstTouchNs = this.precopy && !s['guest-ram-prealloc'] ? s['first-touch-cost'] * 1e6 : 0
+    if (this.firstTouchNs > 0 && this.touched === undefined) this.touched = new Uint32Array(Math.ceil(this.totalPages / 32))
     if (this.multifd) {
       this.mfShare = coreShare(s, this.multifd.channels, vcpus)
       this.mfPageNs = (s['multifd-page-cost'] * 1e6) / this.mfShare
       this.mfZeroNs = (s['zero-page-cost'] * 1e6) / (this.multifd.zeroInChannels ? this.mfShare : this.share)
     }
-    this.any = this.zeroNs > 0 || this.pageNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
+    this.any = this.zeroNs > 0 || this.pageNs > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
   }
 
   /** The VM stops (the downtime) or runs again: the threads' share of the host changes (host-cpus). */
@@ -164,16 +174,17 @@ export class PageCosts {
     this.lastPage = p
     this.chanNs = 0
     this.serialNs = 0
+    const touch = this.firstTouch(p)
     const mf = this.multifd
     if (mf !== undefined) {
-      this.multifdPage(mf, p, nonzero, bytes, perByteNs, wrapped)
+      this.multifdPage(mf, p, nonzero, bytes, perByteNs, wrapped, touch)
       return
     }
     let wire = bytes
     let cpu = 0
     if (!nonzero) {
       this.wire = wire
-      cpu = this.zeroNs
+      cpu = this.zeroNs + touch
       this.cpuNs += cpu
       // In series with the single stream's records (above): its bytes and its cost.
       this.migNs = 0
@@ -204,6 +215,7 @@ export class PageCosts {
       // save_xbzrle_page: the cache lookup and xbzrle_encode_buffer, on a hit.
       if (o !== XbzrleOutcome.Off && o !== XbzrleOutcome.Miss) cpu += this.xbzrleNs
     }
+    cpu += touch
     this.wire = wire
     this.overlapWire = wire
     this.cpuNs += cpu
@@ -212,7 +224,21 @@ export class PageCosts {
     if (this.transport.remapNs > 0) this.serialNs = this.transport.handoverNs(p, 1)
   }
 
-  private multifdPage(mf: MultifdStream, p: number, nonzero: boolean, bytes: number, perByteNs: number, wrapped: boolean): void {
+  /**
+   * first-touch-cost of page p: on its first send by the precopy stream (the bulk stage; a page
+   * first sent later, in the downtime, pays then), 0 after, and 0 with guest-ram-prealloc.
+   */
+  private firstTouch(p: number): number {
+    const t = this.touched
+    if (t === undefined || this.firstTouchNs === 0) return 0
+    const w = p >>> 5
+    const m = 1 << (p & 31)
+    if ((t[w]! & m) !== 0) return 0
+    t[w] = t[w]! | m
+    return this.firstTouchNs
+  }
+
+  private multifdPage(mf: MultifdStream, p: number, nonzero: boolean, bytes: number, perByteNs: number, wrapped: boolean, touch: number): void {
     // 8.1+: multifd_send_sync_main once per full round (find_dirty_block wrapping around), with
     // RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel.
     let wire = wrapped && !mf.flushEachSection ? mf.sync() + MULTIFD_FLUSH_RECORD_BYTES : 0
@@ -221,11 +247,11 @@ export class PageCosts {
       if (mf.zeroInChannels) {
         // multifd_send_zero_page_detect: an offset in the packet, no data, found by a channel.
         wire += mf.queue(0, true)
-        this.chanNs = this.mfZeroNs
+        this.chanNs = this.mfZeroNs + touch
       } else {
         // save_zero_page on the migration thread: the record on the main channel.
         wire += bytes
-        this.migNs = this.zeroNs
+        this.migNs = this.zeroNs + touch
       }
       this.wire = wire
       this.overlapWire = wire
@@ -236,7 +262,7 @@ export class PageCosts {
     const data = c !== undefined ? c.page(p) : this.pageSize
     wire += data + mf.queue(data, false)
     // multifd_send_thread (and the compressor it calls) on the channels, in parallel.
-    const cpu = this.mfPageNs + (c !== undefined ? c.lastNs / this.mfShare : 0)
+    const cpu = this.mfPageNs + (c !== undefined ? c.lastNs / this.mfShare : 0) + touch
     this.wire = wire
     this.overlapWire = wire
     this.cpuNs += cpu
