@@ -22,6 +22,7 @@
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
+import {coldMemoryCapture} from '../src/lab/host-memory.js'
 
 interface Section {
   t0: number
@@ -41,6 +42,8 @@ interface RunFigures {
   /** The downtime's pass, after the last-stage sync: pages (pending at the stop + found by the sync), normal ones, ms. */
   final: {pages: number; normal: number; ms: number}
   limitMBps: number
+  /** The run's guest RAM: preallocated (--prealloc), cold (first touches allocate: docs/lab.md), or not said (older runs). */
+  memory: 'prealloc' | 'cold' | '?'
 }
 
 const args = process.argv.slice(2)
@@ -52,7 +55,9 @@ const PAGE = 4096
 function measure(run: string): RunFigures | undefined {
   const trace = join(dir, run, 'trace-src.log.gz')
   if (!existsSync(trace)) return undefined
-  const cfg = JSON.parse(readFileSync(join(dir, run, 'config.json'), 'utf8')) as {args: {bandwidth: number}}
+  const cfg = JSON.parse(readFileSync(join(dir, run, 'config.json'), 'utf8')) as {args: {bandwidth: number; prealloc?: unknown}; host_memory?: Parameters<typeof coldMemoryCapture>[0]['host_memory']}
+  const cold = coldMemoryCapture(cfg)
+  const memory = cfg.args.prealloc === true ? 'prealloc' : cold === true ? 'cold' : '?'
   const text = gunzipSync(readFileSync(trace)).toString('utf8')
   let mig = ''
   const sections: Section[] = []
@@ -136,7 +141,7 @@ function measure(run: string): RunFigures | undefined {
   const normal = p1.reduce((a, s) => a + s.normal, 0)
   const zero = p1.reduce((a, s) => a + Math.max(0, s.scanned - s.normal), 0)
   const p1ms = p1.length > 0 ? (p1[p1.length - 1]!.t0 + p1[p1.length - 1]!.ms / 1000 - p1[0]!.t0) * 1000 : 0
-  return {run, multifd, sections: ok, final: {pages: Math.round(fin.pending + fin.added), normal: fin.normal, ms: (fin.end - fin.syncEnd) * 1000}, pass1: {ms: p1ms, busyMs, normal, zero, mbps: ((normal * 4104 + zero * 9) / (p1ms / 1000)) / 1e6}, limitMBps: (cfg.args.bandwidth * 2 ** 20) / 1e6}
+  return {run, multifd, sections: ok, final: {pages: Math.round(fin.pending + fin.added), normal: fin.normal, ms: (fin.end - fin.syncEnd) * 1000}, pass1: {ms: p1ms, busyMs, normal, zero, mbps: ((normal * 4104 + zero * 9) / (p1ms / 1000)) / 1e6}, limitMBps: (cfg.args.bandwidth * 2 ** 20) / 1e6, memory}
 }
 
 /** Least squares y = a x1 + b x2 (no intercept), a and b >= 0. */
@@ -169,8 +174,8 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-')
-console.log('| run | normal pages by | pass 1 ms (busy) | normal | zero | pass 1 MB/s (limit) | live µs/page: normal-only sections (n) | zero-only sections (n) | fit a·normal + b·zero: a, b µs (R²) | downtime pass: pages (normal), ms, µs/page |')
-console.log('|---|---|---|---|---|---|---|---|---|---|')
+console.log('| run | guest RAM | normal pages by | pass 1 ms (busy) | normal | zero | pass 1 MB/s (limit) | live µs/page: normal-only sections (n) | zero-only sections (n) | fit a·normal + b·zero: a, b µs (R²) | downtime pass: pages (normal), ms, µs/page |')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const f of out) {
   const xs: [number, number][] = f.sections.map((s) => [s.normal, Math.max(0, s.scanned - s.normal)])
   const ys = f.sections.map((s) => s.ms * 1000)
@@ -180,7 +185,7 @@ for (const f of out) {
   const zeroOnly = f.sections.filter((s) => s.scanned - s.normal > 500 && s.normal <= 0.02 * s.scanned).map((s) => (s.ms * 1000) / s.scanned)
   const fin = f.final
   console.log(
-    `| ${f.run} | ${f.multifd ? 'channels' : 'migration thread'} | ${p.ms.toFixed(0)} (${p.busyMs.toFixed(0)}) | ${p.normal} | ${p.zero} | ${p.mbps.toFixed(0)} (${f.limitMBps.toFixed(0)}) | ${f2(median(normalOnly))} (${normalOnly.length}) | ${f2(median(zeroOnly))} (${zeroOnly.length}) | ${f2(a)}, ${f2(b)} (${r2.toFixed(2)}) | ${fin.pages} (${fin.normal}), ${fin.ms.toFixed(1)}, ${f2((fin.ms * 1000) / fin.pages)} |`,
+    `| ${f.run} | ${f.memory} | ${f.multifd ? 'channels' : 'migration thread'} | ${p.ms.toFixed(0)} (${p.busyMs.toFixed(0)}) | ${p.normal} | ${p.zero} | ${p.mbps.toFixed(0)} (${f.limitMBps.toFixed(0)}) | ${f2(median(normalOnly))} (${normalOnly.length}) | ${f2(median(zeroOnly))} (${zeroOnly.length}) | ${f2(a)}, ${f2(b)} (${r2.toFixed(2)}) | ${fin.pages} (${fin.normal}), ${fin.ms.toFixed(1)}, ${f2((fin.ms * 1000) / fin.pages)} |`,
   )
   if (showSections) for (const s of f.sections) console.log(`  pass ${s.pass} +${s.ms.toFixed(1)} ms normal ${s.normal} zero ${s.scanned - s.normal}`)
 }
