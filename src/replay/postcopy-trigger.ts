@@ -4,11 +4,12 @@
  * on the user's behalf:
  * - `postcopy-after=N`: after N precopy iterations (a pass over the dirty set ends with a sync);
  *   0 switches at the first turn of the migration thread (pure postcopy);
- * - `postcopy-after-syncs=K`: at the first turn once dirty_sync_count has reached K. A user who
- *   polls query-migrate and sends migrate-start-postcopy when dirty-sync-count says K does this:
- *   QEMU's ram_save_pending() syncs before migration_iteration_run() tests start_postcopy, so
- *   the switch comes early in the pass after sync K, and postcopy_start's own sync (in
- *   ram_postcopy_send_discard_bitmap) finds only what was dirtied since;
+ * - `postcopy-after-syncs=K`: once dirty_sync_count has reached K. A user who polls
+ *   query-migrate and sends migrate-start-postcopy when dirty-sync-count says K does this: the
+ *   count goes up at the start of migration_bitmap_sync, and QEMU's ram_save_pending() syncs
+ *   before migration_iteration_run() tests start_postcopy, so the switch comes in the turn of sync
+ *   K, when that sync is done (the engine re-tests after its policy's sync), and postcopy_start's
+ *   own sync (in ram_postcopy_send_discard_bitmap) finds only what was dirtied since;
  * - `postcopy-at=T`: T ms after the migration start;
  * - a `mig_postcopy` event in the trace (a recorded migrate-start-postcopy);
  * - `postcopy-on-stall=true`: when the dirty set at the last syncs stopped shrinking (the

@@ -220,7 +220,7 @@ test('a trace mig_postcopy event starts postcopy at the next migration-thread tu
   t.true(r.traceEndNs > 101e6 + r.postcopy!.blocktimeMsPerVcpu[0]! * 1e6, 'the last replayed access ran after the whole blocktime')
 })
 
-test('postcopy-after-syncs=K switches at the first turn after sync K (the lab: migrate-start-postcopy once dirty-sync-count reads K), one sync later than postcopy-after=K-1', async (t) => {
+test('postcopy-after-syncs=K switches in the turn of sync K, once it is done (the lab: migrate-start-postcopy once dirty-sync-count reads K), one sync later than postcopy-after=K-1', async (t) => {
   const M = 256
   const {header, layout} = machine({memory: M * MiB, vcpus: 1})
   // A guest that dirties its first 16 MiB over and over, so no pass ever converges.
@@ -231,10 +231,65 @@ test('postcopy-after-syncs=K switches at the first turn after sync K (the lab: m
   t.is(bySync.postcopy!.trigger, 'after-syncs')
   t.is(byPass.postcopy!.trigger, 'after-iterations')
   // postcopy-after=2 switches when pass 2 ends, so postcopy_start's sync is the 3rd;
-  // postcopy-after-syncs=3 lets sync 3 happen live and switches at the next turn: its own sync is the 4th.
+  // postcopy-after-syncs=3 lets sync 3 happen live and switches in the same turn
+  // (migration_iteration_run: qemu_savevm_state_pending syncs, then start_postcopy is tested): its
+  // own sync is the 4th, and the pass sync 3 opened is cut before it sent anything.
   t.is(byPass.dirtySyncCount, 3)
   t.is(bySync.dirtySyncCount, 4)
   t.is(byPass.postcopy!.precopyIterations, 2)
-  // ... and its precopy counts a third (short) iteration: the turn after sync 3 begins one.
-  t.is(bySync.postcopy!.precopyIterations, 3)
+  t.is(bySync.postcopy!.precopyIterations, 2)
+  // No sync cost here: the switch is at sync 3's instant, and the pass it opened is the postcopy row.
+  const rows = bySync.rows
+  t.is(rows.length, 3)
+  t.is(rows[2]!.phase, 'postcopy')
+  t.is(bySync.stopNs, rows[2]!.startNs)
+})
+
+/** The lab's postcopy run in miniature: a padded (per-page sync path) guest, sync 3 costs time. */
+const labLikeMachine = () => machine({memory: 64 * MiB + 4096, vcpus: 1})
+// 4 writes per ms, random over the first 4 MiB, for 20 s: no pass converges.
+const labLikeWrites = (layout: TraceLayout) => randomAccesses(layout, {n: 80000, t0: 0, t1: 20e9, first: 0, pages: 1024, vcpu: 0, kind: K.write, seed: 5})
+async function labLike(o: RawOverrides) {
+  const {header, layout} = labLikeMachine()
+  return replay({header, layout, events: labLikeWrites(layout)}, {overrides: {'max-bandwidth': wire(8), 'start-at': 0, 'downtime-limit': 1, 'lazy-clear': false, 'sync-page-cost': 0.01, 'postcopy-after-syncs': 3, ...o}})
+}
+
+test('sync-pauses-guest (TCG: the BQL held across migration_bitmap_sync): postcopy-after-syncs switches when sync 3 is done and its sync finds nothing new', async (t) => {
+  const runs = await labLike({})
+  const paused = await labLike({'sync-pauses-guest': true})
+  const link = wire(8)
+  for (const r of [runs, paused]) {
+    t.is(r.postcopy!.trigger, 'after-syncs')
+    t.is(r.dirtySyncCount, 4)
+    // The switch comes when sync 3's per-page time is over: a whole number of 10 us pages after
+    // sync 3 (no ram_save_iterate between), and the pass it opened sent nothing.
+    const sync3 = r.rows[2]!
+    const waitedPages = (r.stopNs - sync3.startNs) / 1e4
+    t.true(waitedPages > 100 && Math.abs(waitedPages - Math.round(waitedPages)) < 1e-6, `sync 3 took ${waitedPages} pages' time`)
+    t.is(sync3.pagesSent, 0)
+  }
+  // The guest stood still during sync 3: postcopy_start's sync (ram_postcopy_send_discard_bitmap)
+  // finds no page, so the downtime is the discard messages alone at the link rate (sync-cost 0),
+  // as QEMU's 0-page switchover sync in the lab (docs/lab.md).
+  const pc = paused.postcopy!
+  t.is(paused.rows[3]!.newDirtyPages, 0)
+  t.true(Math.abs(paused.downtimeMs - (pc.discardBytes * 1000) / link) < 1e-9, `downtime ${paused.downtimeMs}`)
+  // With the guest running during sync 3, the switchover sync handles, 10 us each, the distinct
+  // pages it wrote then (counted here from the trace: without pauses trace time is wall time).
+  const {layout} = labLikeMachine()
+  const during = new Set<number>()
+  for (const b of labLikeWrites(layout)) for (let i = 0; i < b.length; i++) if (b.t[i]! > runs.rows[2]!.startNs && b.t[i]! < runs.stopNs) during.add(b.gpa[i]!)
+  const extra = (runs.downtimeMs - (runs.postcopy!.discardBytes * 1000) / link) / 0.01
+  t.true(during.size > 10, `${during.size} pages written during sync 3`)
+  t.true(Math.abs(extra - during.size) < 1e-6, `switchover sync handled ${extra} pages, the guest wrote ${during.size} during sync 3`)
+})
+
+test('postcopy-discard-range-cost: the source finds and sends each discard range inside the downtime', async (t) => {
+  const a = await labLike({'sync-pauses-guest': true})
+  const b = await labLike({'sync-pauses-guest': true, 'postcopy-discard-range-cost': '4us'})
+  t.true(a.postcopy!.discardRanges > 10)
+  t.is(b.postcopy!.discardRanges, a.postcopy!.discardRanges)
+  // 4 us a range: ranges x 0.004 ms more downtime, and the guest resumes that much later.
+  t.true(Math.abs(b.downtimeMs - a.downtimeMs - a.postcopy!.discardRanges * 0.004) < 1e-9, `${b.downtimeMs} vs ${a.downtimeMs}`)
+  t.true(Math.abs(b.postcopy!.guestResumeMs - a.postcopy!.guestResumeMs - a.postcopy!.discardRanges * 0.004) < 1e-9)
 })

@@ -128,7 +128,10 @@ export class PostcopyStream {
     this.preempt = settings['postcopy-preempt']
     // The package goes at the link rate (the rate limit is lifted at switchover start).
     this.syncNs = opts.syncNs ?? 0
-    this.discardNs = (this.discardBytes * 1e9) / link
+    // The discard commands: their bytes at the link rate, and the source's time to find and send
+    // each range (postcopy_each_send_discard -> postcopy_discard_send_range, a flushed
+    // CMD_POSTCOPY_RAM_DISCARD every 12): postcopy-discard-range-cost.
+    this.discardNs = (this.discardBytes * 1e9) / link + this.discardRanges * settings['postcopy-discard-range-cost'] * 1e6
     this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / link
     this.deviceNs = (this.deviceStateBytes * 1e9) / link
     this.packageEndNs = now + this.syncNs + this.discardNs + this.extraNs + this.deviceNs
