@@ -203,7 +203,11 @@ export const SETTING_DEFS = {
   }),
   xbzrle: bool(false, {qemu: true, fixed: true, doc: 'xbzrle capability: a re-sent page whose old copy is in the cache goes as the delta of the bytes the guest changed (not with multifd, not in postcopy)'}),
   'xbzrle-cache-size': size(64 * MiB, {qemu: true, fixed: true, defaultText: '64MiB', doc: 'xbzrle: page cache size, a power-of-two number of pages (cache_init refuses others)'}),
-  'xbzrle-page-cost': ms(0, {unit: 'ms per page', doc: "xbzrle: sender CPU time to look up and encode one re-sent page (xbzrle_encode_buffer), on top of sender-page-cost; 0 = free"}),
+  // Measured in-process (scripts/measure-compression.ts, native/stream-bench; docs/stream.md
+  // "XBZRLE measured"): save_xbzrle_page's cache lookup, copy, xbzrle_encode_buffer-format
+  // encoding and copy back, 0.5 us of CPU for a page with 2 changed 8-byte words (the lab's
+  // xbzrle-hot records average 25 bytes), 2026-12-02, this host.
+  'xbzrle-page-cost': ms(0.0005, {unit: 'ms per page', doc: "xbzrle: sender CPU time to look up and encode one re-sent page found in the cache (save_xbzrle_page: xbzrle_encode_buffer and the cache copies), on top of sender-page-cost; default measured in-process (docs/stream.md)"}),
   'remap-cost': ms(0.002, {fixed: true, doc: 'local-remap: page-table time to hand one host page over (a 2 MiB THP moves whole for one cost)'}),
   'wp-cost': ms(0.00005, {fixed: true, doc: 'background-snapshot: time to write-protect one host page at the start'}),
   'auto-converge': bool(false, {qemu: true, fixed: true, doc: 'auto-converge capability: throttle the vCPUs when the dirty rate outruns the transfer (mig_throttle_guest_down)'}),
