@@ -15,6 +15,26 @@
  */
 import {Bitmap, lowestBit, popcount32} from '../model/bitmap.js'
 
+const NIBBLE_CHUNK_SHIFT = 16
+const NIBBLE_CHUNK_PAGES = 1 << NIBBLE_CHUNK_SHIFT
+/** Bitmap words (32 pages) per chunk. */
+const NIBBLE_CHUNK_WORDS = NIBBLE_CHUNK_PAGES >>> 5
+
+/**
+ * Per byte value b: the nibble mask of its pages (0xf in nibble j where bit j of b is set), so a
+ * bitmap word's pages are set in a chunk 8 at a time.
+ */
+const NIBBLE_MASK = Uint32Array.from({length: 256}, (_, b) => {
+  let m = 0
+  for (let j = 0; j < 8; j++) if ((b >>> j) & 1) m |= 15 << (4 * j)
+  return m >>> 0
+})
+
+/** Offset, in its chunk, of the 4 nibble words of bitmap word w (pages w*32..w*32+31, 8 a word). */
+export function nibbleOffset(w: number): number {
+  return (w & (NIBBLE_CHUNK_WORDS - 1)) << 2
+}
+
 /** A run can tell at most this many causes apart: a page's pending cause is kept in 4 bits. */
 export const MAX_CAUSES = 16
 
@@ -119,6 +139,11 @@ export class SendLedger {
     this.cause.set(p, code)
   }
 
+  /** setCause of every page of bitmap word w in `bits` (a sync's merge of a whole word). */
+  setCauseWord(w: number, bits: number, code: number): void {
+    this.cause.setWord(w, bits, code)
+  }
+
   causeOf(p: number): number {
     return this.cause.get(p)
   }
@@ -138,6 +163,52 @@ export class SendLedger {
       this.hist[n + 1]!++
     }
     return n
+  }
+
+  /**
+   * countResend of every page of word w in `bits` (all sent before): the word's four nibble words
+   * read and written once, not a chunk lookup per page.
+   */
+  private countResendsOfWord(w: number, bits: number): void {
+    const c = this.multi.chunkOfWord(w, true)!
+    const o = nibbleOffset(w)
+    const hist = this.hist
+    for (let k = 0; k < 4; k++) {
+      let b8 = (bits >>> (k * 8)) & 0xff
+      if (b8 === 0) continue
+      let x = c[o + k]!
+      for (; b8 !== 0; b8 &= b8 - 1) {
+        const s = lowestBit(b8) << 2
+        const n = (x >>> s) & 15 || 1
+        if (n < 15) {
+          x = (x & ~(15 << s)) | ((n + 1) << s)
+          hist[n]!--
+          hist[n + 1]!++
+        }
+      }
+      c[o + k] = x
+    }
+  }
+
+  /** The redundant pages of word w in `bits`, counted by the cause each has pending. */
+  private countCausesOfWord(w: number, bits: number): void {
+    const total = this.total
+    const iter = this.iter
+    const c = this.cause.chunkOfWord(w, false)
+    if (c === undefined) {
+      // No cause set anywhere near: every page's is 0 (unattributed).
+      const r = popcount32(bits)
+      total[C.cause]! += r
+      iter[C.cause]! += r
+      return
+    }
+    const o = nibbleOffset(w)
+    for (let v = bits; v !== 0; v = (v & (v - 1)) >>> 0) {
+      const j = lowestBit(v)
+      const k = C.cause + ((c[o + (j >>> 3)]! >>> ((j & 7) << 2)) & 15)
+      total[k]!++
+      iter[k]!++
+    }
   }
 
   /**
@@ -217,20 +288,15 @@ export class SendLedger {
       this.hist[1]! += n
     }
     if (before !== 0) {
-      const base = w * 32
-      for (let v = before; v !== 0; v = (v & (v - 1)) >>> 0) this.countResend(base + lowestBit(v))
+      this.countResendsOfWord(w, before)
       // Unchanged since their last send: double copies, by the cause that set their bit.
-      let red = (before & nz & ~mod) >>> 0
+      const red = (before & nz & ~mod) >>> 0
       if (red !== 0) {
         const r = popcount32(red)
         total[C.redundant]! += r
         iter[C.redundant]! += r
         total[C.redundantBytes]! += r * nzBytes
-        for (; red !== 0; red = (red & (red - 1)) >>> 0) {
-          const k = C.cause + this.causeOf(base + lowestBit(red))
-          total[k]!++
-          iter[k]!++
-        }
+        this.countCausesOfWord(w, red)
       }
       const re = popcount32((before & nz & mod) >>> 0)
       total[C.redirtied]! += re
@@ -312,13 +378,15 @@ export class SendLedger {
 /**
  * A 4-bit value per page, 0 unless set, in chunks of 2^16 pages (32 KiB) allocated at the first
  * non-zero value: a large guest pays only where values are kept (the written part of a short
- * trace), with no hashing and no per-page objects.
+ * trace), with no hashing and no per-page objects. A chunk is 32-bit words of 8 pages each (page
+ * p in bits 4*(p & 7) up), so the 32 pages of a bitmap word are 4 words of a chunk: word-at-a-time
+ * users (a sync's merge, a word's sends) take them together.
  */
 export class PagedNibbles {
-  private readonly chunks: (Uint8Array | undefined)[]
+  private readonly chunks: (Uint32Array | undefined)[]
 
   constructor(pages: number) {
-    this.chunks = new Array<Uint8Array | undefined>(Math.ceil(pages / NIBBLE_CHUNK_PAGES)).fill(undefined)
+    this.chunks = new Array<Uint32Array | undefined>(Math.ceil(pages / NIBBLE_CHUNK_PAGES)).fill(undefined)
   }
 
   clear(): void {
@@ -328,8 +396,7 @@ export class PagedNibbles {
   get(p: number): number {
     const c = this.chunks[p >>> NIBBLE_CHUNK_SHIFT]
     if (c === undefined) return 0
-    const v = c[(p & (NIBBLE_CHUNK_PAGES - 1)) >>> 1]!
-    return p & 1 ? v >>> 4 : v & 0x0f
+    return (c[(p & (NIBBLE_CHUNK_PAGES - 1)) >>> 3]! >>> ((p & 7) << 2)) & 15
   }
 
   set(p: number, value: number): void {
@@ -337,10 +404,36 @@ export class PagedNibbles {
     let c = this.chunks[i]
     if (c === undefined) {
       if (value === 0) return
-      c = this.chunks[i] = new Uint8Array(NIBBLE_CHUNK_PAGES >>> 1)
+      c = this.chunks[i] = new Uint32Array(NIBBLE_CHUNK_PAGES >>> 3)
     }
-    const o = (p & (NIBBLE_CHUNK_PAGES - 1)) >>> 1
-    c[o] = p & 1 ? (c[o]! & 0x0f) | (value << 4) : (c[o]! & 0xf0) | value
+    const o = (p & (NIBBLE_CHUNK_PAGES - 1)) >>> 3
+    const s = (p & 7) << 2
+    c[o] = (c[o]! & ~(15 << s)) | (value << s)
+  }
+
+  /** set(p, value) for every page of bitmap word w whose bit is set in `bits`. */
+  setWord(w: number, bits: number, value: number): void {
+    const c = this.chunkOfWord(w, value !== 0)
+    if (c === undefined) return
+    const o = nibbleOffset(w)
+    const fill = Math.imul(value, 0x11111111)
+    for (let k = 0; k < 4; k++) {
+      const b8 = (bits >>> (k * 8)) & 0xff
+      if (b8 === 0) continue
+      const m = NIBBLE_MASK[b8]!
+      c[o + k] = (c[o + k]! & ~m) | (fill & m)
+    }
+  }
+
+  /**
+   * The chunk holding bitmap word w's pages (its 4 words at nibbleOffset(w)); `alloc`: allocated
+   * if it is not yet, else undefined then (every value there is 0).
+   */
+  chunkOfWord(w: number, alloc: boolean): Uint32Array | undefined {
+    const i = w >>> (NIBBLE_CHUNK_SHIFT - 5)
+    const c = this.chunks[i]
+    if (c !== undefined || !alloc) return c
+    return (this.chunks[i] = new Uint32Array(NIBBLE_CHUNK_PAGES >>> 3))
   }
 
   /** Chunks allocated (each NIBBLE_CHUNK_PAGES / 2 bytes). */
@@ -350,9 +443,6 @@ export class PagedNibbles {
     return n
   }
 }
-
-const NIBBLE_CHUNK_SHIFT = 16
-const NIBBLE_CHUNK_PAGES = 1 << NIBBLE_CHUNK_SHIFT
 
 /** The per-iteration figures a report row carries, as the ledger counts them. */
 export interface IterationCounts {

@@ -18,6 +18,8 @@ export interface DirtySink {
  */
 export interface PageCauseSink {
   setCause(p: number, code: number): void
+  /** setCause of every page of bitmap word w (pages w*32..w*32+31) whose bit is set in `bits`. */
+  setCauseWord(w: number, bits: number, code: number): void
 }
 
 export interface ModelComponent<D = unknown> {

@@ -42,6 +42,18 @@ test('ledger: counts, histogram, causes and classes equal a per-page reference; 
       b.setCause(p, c)
       cause[p] = c
     }
+    // Causes of whole words (a sync's merge): page by page on `a`, by word on `b`.
+    for (let i = 0; i < 50; i++) {
+      const w = Math.floor(rnd() * (PAGES / 32))
+      const bits = Math.floor(rnd() * 2 ** 32) >>> 0
+      const c = Math.floor(rnd() * 16)
+      b.setCauseWord(w, bits, c)
+      for (let k = 0; k < 32; k++) {
+        if (((bits >>> k) & 1) === 0) continue
+        a.setCause(w * 32 + k, c)
+        cause[w * 32 + k] = c
+      }
+    }
     // Sends: a few words on `a` page by page, on `b` as whole words; the reference by hand.
     for (let i = 0; i < 300; i++) {
       // Half the sends on 8 hot words: their pages go past the 15-send saturation.
@@ -91,6 +103,17 @@ test('PagedNibbles: 4-bit values per page equal to a plain array; chunks only wh
     const v = Math.floor(rnd() * 16)
     nib.set(p, v)
     ref[p] = v
+  }
+  t.is(nib.allocatedChunks, 2)
+  // Whole words (setWord): zeros in an unallocated chunk allocate nothing; values land page by page.
+  nib.setWord(3 * 2048 + 5, 0xffffffff, 0)
+  t.is(nib.allocatedChunks, 2)
+  for (let i = 0; i < 2000; i++) {
+    const w = 2048 + Math.floor(rnd() * 2048)
+    const bits = Math.floor(rnd() * 2 ** 32) >>> 0
+    const v = Math.floor(rnd() * 16)
+    nib.setWord(w, bits, v)
+    for (let k = 0; k < 32; k++) if ((bits >>> k) & 1) ref[w * 32 + k] = v
   }
   t.is(nib.allocatedChunks, 2)
   for (let p = 0; p < pages; p++) if (nib.get(p) !== ref[p]) t.fail(`page ${p}: ${nib.get(p)} vs ${ref[p]}`)

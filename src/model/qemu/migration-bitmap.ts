@@ -6,7 +6,7 @@
  * every block's bmap in ram_addr order: scanning it is QEMU's block-by-block round robin.
  */
 import type {TraceLayout} from '../../trace/layout.js'
-import {Bitmap, lowestBit, popcount32} from '../bitmap.js'
+import {Bitmap, popcount32} from '../bitmap.js'
 import type {DirtySink, PageCauseSink} from '../component.js'
 
 export class MigrationBitmap implements DirtySink {
@@ -103,17 +103,13 @@ export class MigrationBitmap implements DirtySink {
     }
     const words = this.bmap.words
     const old = words[w]!
-    let nw = (bits & ~old) >>> 0
+    const nw = (bits & ~old) >>> 0
     if (nw === 0) return
     words[w] = old | bits
     const n = popcount32(nw)
     this.dirtyPages += n
     this.newPages += n
-    const base = w * 32
-    while (nw !== 0) {
-      this.causes.setCause(base + lowestBit(nw), cause)
-      nw = (nw & (nw - 1)) >>> 0
-    }
+    this.causes.setCauseWord(w, nw, cause)
   }
 
   /** Mark one page dirty (sources that work page by page). */

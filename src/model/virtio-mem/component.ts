@@ -460,11 +460,8 @@ export class VirtioMemModel implements ModelComponent<VirtioMemData>, DiscardMan
     const bm = mb.bmap.words
     const un = this.unplugged.words
     for (let w = w0; w < w1; w++) {
-      let v = (bm[w]! & un[w]!) >>> 0
-      while (v !== 0) {
-        pageCauses.setCause(w * 32 + lowestBit(v), this.unpluggedCause)
-        v = (v & (v - 1)) >>> 0
-      }
+      const v = (bm[w]! & un[w]!) >>> 0
+      if (v !== 0) pageCauses.setCauseWord(w, v, this.unpluggedCause)
     }
   }
 
