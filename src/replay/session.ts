@@ -138,6 +138,15 @@ export class ReplaySession implements GuestSink {
     let sStart = 0
     let sEnd = 0
     let sFirst = 0
+    // The common configuration, specialised: no discarded pages to guard and a KVM bitmap log that
+    // takes a write as one bit (KvmListener.writeWords): a write is then guest memory's two words
+    // (GuestMemory.write) and the dirty log's (KvmBitmapLog.write), set here on local arrays with
+    // their counters in locals. Only driver actions and control events start or stop the log.
+    const modW = memory.modified.words
+    const nzW = memory.nonzero.words
+    let dirtyW = guard === undefined ? kvm.writeWords : undefined
+    let newly = 0
+    let logged = 0
     // The counters live in locals and are stored back before anything else runs.
     let replayed = this.replayed
     let writes = this.writes
@@ -150,6 +159,9 @@ export class ReplaySession implements GuestSink {
         this.replayed = replayed
         this.writes = writes
         this.lastEventNs = lastEventNs
+        memory.newlyModified += newly
+        kvm.kvm.stats.loggedWrites += logged
+        newly = logged = 0
         ti = this.catchUp(t[i]!, ti)
         if (d.done) return i
         if (d.slow) return this.feedSlow(b, i)
@@ -157,6 +169,7 @@ export class ReplaySession implements GuestSink {
         linear = clock.linear
         w0 = clock.w0
         g0 = clock.g0
+        if (guard === undefined) dirtyW = kvm.writeWords
       }
       lastEventNs = ti
       replayed++
@@ -184,6 +197,27 @@ export class ReplaySession implements GuestSink {
         const p1 = l > 0 ? (off + l <= ps ? p0 + 1 : p0 + Math.floor((off + l - 1) * inv) + 1) : p0 + 1
         const v = vcpu[i]!
         if (bytes !== undefined) bytes.write(g, l, p0, p1)
+        if (dirtyW !== undefined) {
+          for (let p = p0; p < p1; p++) {
+            const w = p >>> 5
+            const m = 1 << (p & 31)
+            // GuestMemory.write: modified is a subset of nonzero, so a page already modified
+            // stores nothing.
+            const mv = modW[w]!
+            if ((mv & m) === 0) {
+              modW[w] = mv | m
+              newly++
+              nzW[w]! |= m
+            }
+            // KvmBitmapLog.write (mark_page_dirty_in_slot): only a protected page faults.
+            const dv = dirtyW[w]!
+            if ((dv & m) === 0) {
+              dirtyW[w] = dv | m
+              logged++
+            }
+          }
+          continue
+        }
         // The write path of applyWrite, inlined: this loop runs once per guest write.
         for (let p = p0; p < p1; p++) {
           if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !discard!.guestWrite(p)) continue
@@ -194,6 +228,9 @@ export class ReplaySession implements GuestSink {
         this.replayed = replayed
         this.writes = writes
         this.lastEventNs = lastEventNs
+        memory.newlyModified += newly
+        kvm.kvm.stats.loggedWrites += logged
+        newly = logged = 0
         const stop = this.otherFast(b, i, ti)
         replayed = this.replayed
         writes = this.writes
@@ -203,11 +240,14 @@ export class ReplaySession implements GuestSink {
         linear = clock.linear
         w0 = clock.w0
         g0 = clock.g0
+        if (guard === undefined) dirtyW = kvm.writeWords
       }
     }
     this.replayed = replayed
     this.writes = writes
     this.lastEventNs = lastEventNs
+    memory.newlyModified += newly
+    kvm.kvm.stats.loggedWrites += logged
     return -1
   }
 

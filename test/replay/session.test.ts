@@ -1,6 +1,7 @@
 /** The session's write path: the fast loop and the slow (clock) path touch exactly TraceLayout.pageSpanEnd's pages. */
 import test from 'ava'
 import {HostModel} from '../../src/replay/host.js'
+import {Bitmap} from '../../src/model/bitmap.js'
 import {ReplaySession} from '../../src/replay/session.js'
 import {APPLY, Taken, type ReplayDriver} from '../../src/replay/driver.js'
 import {resolveSettings} from '../../src/replay/config.js'
@@ -62,12 +63,16 @@ for (const slow of [false, true]) {
 // page sizes the header allows) against pageSpanEnd, on both sides of 4 GiB and with large pages;
 // and guest memory's two bits: a write to a page already modified (nonzero then) stores nothing
 // more, and once a send cleared modified, writing again sets it again and counts it as new.
-for (const pageSize of [4096, 65536]) {
-  test(`fast path, ${pageSize / 1024} KiB pages, a 6 GiB guest: seeded writes mark pageSpanEnd's pages; nonzero covers modified`, (t) => {
+// With KVM logging every slot (`logging`: a mode whose log starts empty), the loop's specialised write (KvmListener.writeWords)
+// sets the dirty log's bits itself: the same pages, and loggedWrites counts each page once.
+for (const [pageSize, logging] of [[4096, undefined], [65536, undefined], [4096, 'bitmap'], [4096, 'manual']] as const) {
+  test(`fast path, ${pageSize / 1024} KiB pages, a 6 GiB guest${logging ? `, KVM logging (${logging})` : ''}: seeded writes mark pageSpanEnd's pages; nonzero covers modified`, (t) => {
     const {header, layout} = machine({memory: '6G', pageSize})
-    const settings = resolveSettings(header)
+    const settings = resolveSettings(header, logging ? {'dirty-log': logging} : {})
     const host = new HostModel(header, layout, settings)
     host.memory.reset('none')
+    if (logging) host.kvm.logStart(0)
+    t.is(host.kvm.writeWords !== undefined, logging !== undefined)
     const session = new ReplaySession(host, header.vcpus)
     session.driver = idleDriver(false, settings)
     let s = 99
@@ -98,6 +103,17 @@ for (const pageSize of [4096, 65536]) {
     t.deepEqual(marked('modified'), want)
     t.deepEqual(marked('nonzero'), want)
     t.is(host.memory.newlyModified, want.length)
+    if (logging) {
+      // KVM_GET_DIRTY_LOG of every slot: the log's bits, through QEMU's per-slot cache.
+      for (let s = 0; s < layout.slots.length; s++) host.kvm.getSlot(s)
+      const dirty = new Bitmap(layout.totalPages)
+      dirty.words.set(host.kvm.cache.words)
+      const got: number[] = []
+      for (let q = 0; q < layout.totalPages; q++) if (dirty.get(q)) got.push(q)
+      t.is(got.length, want.length)
+      t.true(got.every((q, i) => q === want[i]), 'the dirty log holds the written pages')
+      t.is(host.kvm.data().loggedWrites, want.length)
+    } else t.is(host.kvm.data().loggedWrites, 0)
     // A send clears modified alone; the next write sets it again, counted as new.
     const p = want[want.length >> 1]!
     host.memory.modified.clear(p)

@@ -114,6 +114,14 @@ export class KvmBitmapLog implements KvmBitmapDirtyLog {
     }
   }
 
+  /**
+   * The words a guest write sets its bit in when that is all write() does: every slot logs
+   * (kvm_mmu_slot_apply_flags ran on each). undefined while some slot does not log.
+   */
+  get allLoggingWords(): Uint32Array | undefined {
+    return this.allLogging ? this.dirty.words : undefined
+  }
+
   isInitialBit(p: number): boolean {
     return this.initiallySet && this.initial.get(p)
   }

@@ -48,6 +48,8 @@ export interface KvmBitmapDirtyLog extends KvmDirtyLog {
    * Returns the number of bits cleared. Throws KvmIoctlError as the kernel returns -EINVAL.
    */
   clearDirtyLog(s: number, first: number, num: number, mask: Bitmap | null, maskFrom: number, maskTo: number): number
+  /** The words a write sets its bit in when that is all it does (every slot logging), else undefined. */
+  readonly allLoggingWords: Uint32Array | undefined
 }
 
 /** The ring mode: harvest (reap + reset) instead of GET/CLEAR. */

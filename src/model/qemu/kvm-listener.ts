@@ -99,6 +99,16 @@ export class KvmListener implements ModelComponent<KvmData> {
     }
   }
 
+  /**
+   * The dirty bitmap's words when a guest write is one bit there and nothing more (a bitmap mode,
+   * every slot logging): the session's write loop sets them itself (ReplaySession.feedFast),
+   * adding the bits it set to the log's loggedWrites. undefined otherwise (the ring, whose pushes
+   * can fill it; a slot not logging).
+   */
+  get writeWords(): Uint32Array | undefined {
+    return this.bitmapLog?.allLoggingWords
+  }
+
   nextTimer(): number {
     return this.nextReap
   }
