@@ -1,6 +1,7 @@
 // Replay throughput and memory.
 // 1. ctx.events guest writes (default 10^7) on a 4 GiB guest, fed as in-memory batches, through the
 //    qemu driver with default settings at 10 Gbit/s: events per second through the whole model.
+// 1b. The write path alone (the session's loop, no sends): see below.
 // 2. Peak memory (maxRSS of a child process) for a 1 TiB guest with a short trace: every page of the
 //    guest is still scanned and sent once, so this is the model's full footprint.
 import {spawnSync} from 'node:child_process'
@@ -61,6 +62,42 @@ export async function run(ctx) {
   ctx.record('throughput per CPU second, generation subtracted', n / Math.max(1e-3, cpuSeconds - gen.cpuSeconds), 'events/CPU-s')
   ctx.record('pages sent', out.totals.pagesSent, 'pages')
   ctx.record('verdict', `${out.verdict}/${out.stopReason}`, '')
+
+  // 1b. The write path alone: the same writes through the session's loop with a driver that never
+  // acts (no sends, no syncs), KVM logging every slot in the legacy mode (each first write to a
+  // page sets a bit), pre-generated batches; the process's CPU (the loop allocates nothing, so no
+  // GC or compiler thread runs meanwhile once warm), median of 3 after a warm-up.
+  {
+    const {HostModel} = await ctx.dist('replay/host')
+    const {ReplaySession} = await ctx.dist('replay/session')
+    const {resolveSettings} = await ctx.dist('replay/config')
+    const {APPLY, Taken} = await ctx.dist('replay/driver')
+    const m = Math.min(n, 4e6)
+    const batches = []
+    for await (const b of writes(createBatch, K, m, layout.totalPages, durationNs)) {
+      // The columns a write reads, copied (createBatch(0) keeps the batches' shape).
+      const c = createBatch(0)
+      for (const f of ['t', 'kind', 'vcpu', 'gpa', 'len']) c[f] = b[f].slice(0, b.length)
+      c.length = b.length
+      batches.push(c)
+    }
+    const settings = resolveSettings(header, {'dirty-log': 'bitmap'})
+    const once = () => {
+      const host = new HostModel(header, layout, settings)
+      host.kvm.logStart(0)
+      const session = new ReplaySession(host, header.vcpus)
+      session.driver = {name: 'qemu', settings, done: false, due: Infinity, endNs: Number.NaN, hostTimers: false, slow: false, wantsEventsAfter: false, act() {}, control: () => Taken.No, access: () => APPLY, endOfTrace() {}, figures() {}}
+      const c0 = process.cpuUsage()
+      for (const b of batches) session.feed(b)
+      const u = process.cpuUsage(c0)
+      const c = (u.user + u.system) / 1e6
+      if (session.writes !== m) throw new Error(`write path: ${session.writes} of ${m} writes`)
+      return c
+    }
+    once()
+    const runs = [once(), once(), once()].sort((x, y) => x - y)
+    ctx.record('write path alone (no sends), per CPU second', m / Math.max(1e-3, runs[1]), 'writes/CPU-s')
+  }
 
   // 1 TiB guest, 10^5 writes over 2 s, everything zero (never-written pages go as 9-byte records).
   const child = `
