@@ -4,7 +4,8 @@
  *
  *  - trace-src.thin.log.gz: the source trace without the per-page `ram_save_page` lines the
  *    comparison does not read. The importer reads them for two things only: the pages QEMU found
- *    non-zero in its bulk stage (before the second sync's end: the `populated` map) and the rate
+ *    non-zero on its first round over RAM (up to the cursor's wrap, src/import/qemu/first-round.ts:
+ *    the `populated` map) and the rate
  *    pages left at once the guest stopped (the switchover's link-bandwidth). Those lines are kept,
  *    the iteration passes' are dropped (a replay with --driver qemu models its own sends), as is
  *    nothing else. Written only when the whole log is over KEEP_TRACE_BYTES.
@@ -31,6 +32,7 @@ import {TraceWriter} from '../trace/write/writer.js'
 import {pageMapEpochs, paramsFromConfig, parseConsole} from '../import/qemu/dirtier.js'
 import type {LabConfig} from '../import/qemu/layout.js'
 import {parseTimeOrigin} from '../import/qemu/recorded-writes.js'
+import {FirstRound} from '../import/qemu/first-round.js'
 
 /** The source trace log is kept whole when its gzip is at most this big, else thinned. */
 export const KEEP_TRACE_BYTES = 1_500_000
@@ -42,6 +44,8 @@ export const KEEP_COALESCE_NS = 10_000_000
 const RECORDING_LEAD_S = 0.5
 
 const LINE = /^\d+@[\d.]+:(\w+)/
+/** ram_save_page's block and offset (trace-events: "%s: offset: 0x%" PRIx64 " host: %p"). */
+const RAM_SAVE_PAGE = /:ram_save_page (.+): offset: 0x([0-9a-fA-F]+)/
 
 /**
  * Thin a source trace log (gzip in, gzip out): every line but the `ram_save_page` lines between
@@ -53,17 +57,25 @@ export async function thinSourceTrace(src: string, out: string): Promise<{kept: 
   const file = createWriteStream(`${out}.tmp`)
   gz.pipe(file)
   const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
-  let syncEnds = 0
+  const round = new FirstRound()
   let stopped = false
   let kept = 0
   let dropped = 0
   for await (const line of rl) {
     const ev = LINE.exec(line)?.[1]
-    if (ev === 'migration_bitmap_sync_end') syncEnds++
-    else if (ev === 'migration_completion_vm_stop' || ev === 'postcopy_start') stopped = true
-    if (ev === 'ram_save_page' && syncEnds >= 2 && !stopped) {
-      dropped++
-      continue
+    if (ev === 'migration_bitmap_sync_start') round.syncStart()
+    else if (ev === 'migration_bitmap_sync_end') round.syncEnd()
+    else if (ev === 'migration_completion_vm_stop' || ev === 'postcopy_start') {
+      stopped = true
+      round.stop(ev === 'postcopy_start')
+    }
+    // The first round's pages (the populated map) and everything after the stop are kept.
+    if (ev === 'ram_save_page' && !stopped) {
+      const m = RAM_SAVE_PAGE.exec(line)
+      if (!(m !== null && round.page(m[1]!, Number.parseInt(m[2]!, 16)))) {
+        dropped++
+        continue
+      }
     }
     kept++
     if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))

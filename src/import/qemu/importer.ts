@@ -29,6 +29,7 @@ import {
 import {readQueryMigrate} from './stats.js'
 import {PostcopyPauseTracker, ResetVerdict, VmemResetTracker} from './interruptions.js'
 import {loadWorkload, type Workload, type WriteCursor} from './dirtier.js'
+import {FirstRound} from './first-round.js'
 import {RecordedWriteCursor, readRecordingInfo, type RecordingInfo} from './recorded-writes.js'
 import {latencySummary, readDestinationStats, requestBacklogBytes, readDestinationTrace, type DestinationTrace} from './destination.js'
 
@@ -86,12 +87,9 @@ interface ScanState {
   syncEnds: number
   /** Time of `migrate_set_state new state setup` (µs), or -1. */
   setupUs: number
-  /** Per block, page indices sent by ram_save_page in the bulk stage (the first round of the scan). */
+  /** Per block, page indices sent by ram_save_page in the first round over RAM (./first-round.ts). */
   bulk: Map<string, number[]>
-  /** Per block, the highest offset the bulk stage sent (its scan is ascending). */
-  bulkMax: Map<string, number>
-  /** The scan wrapped to its first block after the second sync: the bulk stage is over. */
-  bulkWrapped: boolean
+  firstRound: FirstRound
   vfioSeen: boolean
   /** kvm_dirty_ring_page / _reap lines: QEMU ran with -accel kvm,dirty-ring-size=N. */
   ringSeen: boolean
@@ -181,8 +179,7 @@ async function scan(file: string): Promise<ScanState> {
     syncEnds: 0,
     setupUs: -1,
     bulk: new Map(),
-    bulkMax: new Map(),
-    bulkWrapped: false,
+    firstRound: new FirstRound(),
     vfioSeen: false,
     ringSeen: false,
     maxVcpu: 0,
@@ -209,11 +206,10 @@ async function scan(file: string): Promise<ScanState> {
           const off = a.num[1]!
           b.extent = Math.max(b.extent, off + PAGE)
           if (b.hostBase < 0 && a.num[2]! > 0) b.hostBase = a.num[2]! - off
-          if (inBulkStage(s, name, off)) {
+          if (s.firstRound.page(name, off)) {
             let l = s.bulk.get(name)
             if (!l) s.bulk.set(name, (l = []))
             l.push(off / PAGE)
-            s.bulkMax.set(name, Math.max(s.bulkMax.get(name) ?? -1, off))
           }
           if (s.stopUs >= 0 && tUs >= 0) {
             s.stopPages++
@@ -235,6 +231,7 @@ async function scan(file: string): Promise<ScanState> {
         case 'vm_stop':
         case 'postcopy_start':
           if (s.stopUs < 0) s.stopUs = tUs
+          s.firstRound.stop(ev.spec.role === 'postcopy_start')
           if (ev.spec.role === 'postcopy_start' && s.postcopyUs < 0) s.postcopyUs = tUs
           break
         case 'postcopy_fault': {
@@ -248,8 +245,12 @@ async function scan(file: string): Promise<ScanState> {
           if (b.hostBase < 0 && a.num[3]! > 0) b.hostBase = a.num[3]! - a.num[1]!
           break
         }
+        case 'sync_start':
+          s.firstRound.syncStart()
+          break
         case 'sync_end':
           s.syncEnds++
+          s.firstRound.syncEnd()
           break
         case 'postcopy_pause':
           s.pauses.returnPathPause(tUs, lineNo)
@@ -450,28 +451,6 @@ function resolveLayout(opts: ImportOptions, s: ScanState, lab: LabConfig | undef
 }
 
 /**
- * Is a ram_save_page send part of the bulk stage (the scan's first round over every page)?
- * Before the second sync it is. The first round can outlast that sync: QEMU 7.2's ram_save_pending
- * syncs as soon as the dirty pages left fall under what the link moves in downtime-limit
- * (remaining_size < max_size), which is usually before the scan has reached the end of RAM (up to
- * ~9 800 pages at 128 MiB/s and 300 ms), and the scan goes on from where it stands
- * (rs->last_seen_block, pss->page): the rest of the first round, sent after the sync, and often in
- * the downtime, is still the first look at those pages. They follow in ascending order (per block,
- * blocks in ram_list order); the round is over when a send comes back to an offset at or below one
- * the bulk stage already sent in that block (the scan wrapped: find_dirty_block, complete_round).
- */
-function inBulkStage(s: ScanState, block: string, off: number): boolean {
-  if (s.syncEnds < 2) return true
-  if (s.bulkWrapped) return false
-  const max = s.bulkMax.get(block)
-  if (max !== undefined && off <= max) {
-    s.bulkWrapped = true
-    return false
-  }
-  return true
-}
-
-/**
  * multifd runs: the bulk stage's normal pages are known only as a count (multifd_send), so the
  * first `pages` pages of the RAM memslots (in address order) hold data at the start. The figures
  * that depend only on the count (bytes of the first pass) are exact; which pages they are is not.
@@ -491,7 +470,8 @@ function populatedFirst(h: TraceHeader, pages: number): {gpa: number; len: numbe
 
 /**
  * Ranges of guest-physical memory holding data at the start: the pages QEMU sent as normal pages
- * in its bulk stage (ram_save_page fires for non-zero pages only; zero pages go as `duplicate`).
+ * on its first round over RAM (ram_save_page fires for non-zero pages only; zero pages go as
+ * `duplicate`), up to the cursor's wrap, not just before the second sync (./first-round.ts).
  */
 function populatedFromBulk(s: ScanState, names: Map<string, string>, mapper: OffsetMapper): {gpa: number; len: number}[] {
   const gpas: number[] = []
