@@ -120,3 +120,22 @@ export async function predict(run: ObservedRun, settings: SettingsOverrides): Pr
   const result = await replay({header: run.header, layout: run.layout, events: run.batches, file: run.dir}, {driver: 'qemu', overrides, noStartEvent: run.noStartEvent})
   return {result, rows: compareWithObserved(run.observed, result)}
 }
+
+/**
+ * What every run shares of its own settings, for a settings file (calibrate --out): the lab's
+ * replay settings, not the trace's fixed settings (header.source.settings: its QEMU version,
+ * multifd, guest-ram-prealloc, ...), which every replay of a trace applies by itself; written into
+ * a file they would override another run's own (a calibration fitted on preallocated runs would
+ * replay a cold run as preallocated).
+ */
+export function sharedRunSettings(runs: readonly Pick<ObservedRun, 'runSettings' | 'header'>[]): Record<string, unknown> {
+  const shared: Record<string, unknown> = {}
+  if (runs.length === 0) return shared
+  const traceKeys = new Set<string>()
+  for (const r of runs) for (const s of ((r.header.source?.settings ?? []) as string[])) traceKeys.add(s.split('=')[0]!)
+  for (const [k, v] of Object.entries(runs[0]!.runSettings)) {
+    if (traceKeys.has(k)) continue
+    if (runs.every((r) => (r.runSettings as Record<string, unknown>)[k] === v)) shared[k] = v
+  }
+  return shared
+}

@@ -32,7 +32,7 @@ export default class Calibrate extends BaseCommand {
     const {basename, join, resolve} = await import('node:path')
     const {loadConfigFile, parseSetFlags} = await import('../replay/config.js')
     const {FIT_PARAMS, evaluate, fit} = await import('../calibrate/fit.js')
-    const {loadRun, coldMemoryOf} = await import('../calibrate/runs.js')
+    const {loadRun, coldMemoryOf, sharedRunSettings} = await import('../calibrate/runs.js')
     type FitParam = keyof typeof FIT_PARAMS
 
     const names = (s: string | undefined): string[] => (s ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')
@@ -99,10 +99,10 @@ export default class Calibrate extends BaseCommand {
     })
     const ssr = (role: 'fit' | 'check', which: 'relBefore' | 'relAfter'): number => residuals.filter((r) => r.role === role).reduce((s, r) => s + (r[which] ?? 0) ** 2, 0)
 
-    // The settings file: what every fit run shares of its own settings (the lab's replay settings),
-    // the user's, then the fitted values; in setting units (ms, bytes/s), as --config reads them.
-    const shared: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(fitRuns[0]!.runSettings)) if (fitRuns.every((r) => (r.runSettings as Record<string, unknown>)[k] === v)) shared[k] = v
+    // The settings file: what every fit run shares of its own settings (the lab's replay settings,
+    // not a trace's fixed ones), the user's, then the fitted values; in setting units (ms, bytes/s),
+    // as --config reads them.
+    const shared = sharedRunSettings(fitRuns)
     const settings = Object.fromEntries(Object.entries({...shared, ...baseSettings, ...fitted}).filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))) as Record<string, string | number | boolean>
     if (flags.out) writeFileSync(flags.out, `${JSON.stringify(settings, null, 2)}\n`)
 

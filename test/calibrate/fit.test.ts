@@ -63,3 +63,14 @@ test('the fit recovers the parameters the synthetic observations were made with'
     t.true(p.sensitivity > 0, p.name)
   }
 })
+
+test('sharedRunSettings: what every run shares of its own settings, but not a trace fixed setting (header.source.settings)', async (t) => {
+  const {sharedRunSettings} = await import('../../src/calibrate/runs.js')
+  const run = (own: Record<string, unknown>, trace: string[]) => ({runSettings: own, header: {source: {settings: trace}}}) as never
+  const shared = sharedRunSettings([
+    run({'lazy-clear': false, 'zero-page-cost': 0.0015, 'guest-ram-prealloc': true, 'qemu-version': '7.2'}, ['qemu-version=7.2', 'guest-ram-prealloc=on']),
+    run({'lazy-clear': false, 'zero-page-cost': 0.0015, 'guest-ram-prealloc': true, 'qemu-version': '7.2'}, ['qemu-version=7.2', 'guest-ram-prealloc=on']),
+  ])
+  t.deepEqual(shared, {'lazy-clear': false, 'zero-page-cost': 0.0015})
+  t.deepEqual(sharedRunSettings([run({'lazy-clear': false}, []), run({'lazy-clear': true}, [])]), {})
+})
