@@ -13,7 +13,7 @@
  * - A zero page: `zero-page-cost` on the migration thread (on the channels with
  *   zero-page-detection=multifd, 9.0+).
  * - XBZRLE (./xbzrle.ts): `xbzrle-page-cost` on the migration thread; a re-sent page found in the
- *   cache goes as its delta, which pays sender-page-cost in proportion to its bytes.
+ *   cache goes as its delta, a record that pays sender-page-cost whole (the cost is per record).
  * - Without multifd every record takes one path, in series: the migration thread, the main
  *   socket, the destination's one load thread (ram_load_precopy: a zero record is
  *   ram_handle_compressed's buffer_is_zero of the destination page). A normal page takes the
@@ -203,10 +203,14 @@ export class PageCosts {
       if (o === XbzrleOutcome.Sent) {
         wire = XBZRLE_RECORD_BYTES + xb.encodedLen
         xb.savedBytes += bytes - wire
-        // The record path's work is mostly its data's copies (the socket's on both sides, the
-        // destination's qemu_get_buffer): a delta record pays sender-page-cost in proportion to
-        // its bytes (lab: 5 us a record in xbzrle-hot's downtime against 12-26 us a full page).
-        cpu = (cpu * wire) / bytes
+        // A delta record costs the record path whole, as a full page does (cpu stays
+        // sender-page-cost): the save loop (ram_find_and_save_block -> find_dirty_block,
+        // migration_bitmap_clear_dirty, save_zero_page's buffer_is_zero, ram_save_page's trace
+        // and XBZRLE_cache_lock), the record's save_page_header and qemu_put_byte/_be16/_buffer,
+        // and on the destination ram_load_precopy's header and block lookup per record, then
+        // load_xbzrle (qemu_get_buffer, xbzrle_decode_buffer into the page). Its few bytes do not
+        // set its cost: in lab/runs/xbzrle-hot's downtime pass a delta record (~36 bytes) took a
+        // median 6.0 us and a full page 5.0 (scripts/measure-xbzrle-records.ts).
       } else if (o === XbzrleOutcome.Skipped) {
         wire = 0
         cpu = 0
