@@ -26,8 +26,12 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {constants, deflateRawSync} from 'node:zlib'
 import {CONTENT_PROFILES, fillPage, type ContentProfile} from '../src/replay/sender/content.js'
+
+/** The repository (the script reads and rewrites files in it, wherever it is run from). */
+const REPO = fileURLToPath(new URL('..', import.meta.url))
 
 const PAGE = 4096
 /** MULTIFD_PACKET_SIZE (512 KiB) / the 4 KiB target page: multifd_queue_page's packet. */
@@ -63,14 +67,17 @@ const median = (xs: number[]): number => {
 }
 
 /** Build the benchmark (after making sure the compiler and headers are there). */
-function buildBench(dir: string): string {
-  const ensure = spawnSync('sh', ['scripts/ensure-stream-bench-tools.sh'], {stdio: ['ignore', 'inherit', 'inherit']})
+function ensureTools(): void {
+  const ensure = spawnSync('sh', [join(REPO, 'scripts/ensure-stream-bench-tools.sh')], {stdio: ['ignore', 'inherit', 'inherit']})
   if (ensure.status !== 0) {
     console.error('measure-compression: the benchmark cannot be built here (scripts/ensure-stream-bench-tools.sh said why)')
     process.exit(2)
   }
+}
+
+function buildBench(dir: string): string {
   const exe = join(dir, 'migtrace-stream-bench')
-  execFileSync('cc', ['-O2', '-Wall', '-o', exe, 'native/stream-bench/migtrace-stream-bench.c', '-lzstd', '-lz'], {stdio: 'inherit'})
+  execFileSync('cc', ['-O2', '-Wall', '-o', exe, join(REPO, 'native/stream-bench/migtrace-stream-bench.c'), '-lzstd', '-lz'], {stdio: 'inherit'})
   return exe
 }
 
@@ -135,6 +142,8 @@ function xbzrleRow(exe: string, words: number): XbzrleRow {
   }
 }
 
+// Before the temporary directory: process.exit would skip its removal.
+ensureTools()
 const dir = mkdtempSync(join(tmpdir(), 'migtrace-compress-'))
 const table: Record<string, {zlib: Record<number, Row>; zstd: Record<number, Row>}> = {}
 const nodeZlib: Record<string, number> = {}
@@ -191,7 +200,7 @@ const ts = [
   )}`,
   '',
 ].join('\n')
-writeFileSync('src/replay/sender/compression-table.ts', ts)
+writeFileSync(join(REPO, 'src/replay/sender/compression-table.ts'), ts)
 
 // The docs tables.
 const lines = [
@@ -216,11 +225,11 @@ const xlines = [
   '|---|---|---|---|',
   ...xbzrle.map((x) => `| ${x.words} | ${x.delta.toFixed(1)} | ${(x.hitNs / 1000).toFixed(3)} | ${(x.missNs / 1000).toFixed(3)} |`),
 ]
-let doc = readFileSync('docs/stream.md', 'utf8')
+let doc = readFileSync(join(REPO, 'docs/stream.md'), 'utf8')
 for (const [name, body] of [['compression', lines], ['xbzrle', xlines]] as const) {
   const re = new RegExp(`(<!-- generated:${name} -->\\n)[\\s\\S]*?(<!-- \\/generated:${name} -->)`)
   if (!re.test(doc)) throw new Error(`docs/stream.md has no generated:${name} markers`)
   doc = doc.replace(re, `$1${body.join('\n')}\n$2`)
 }
-writeFileSync('docs/stream.md', doc)
+writeFileSync(join(REPO, 'docs/stream.md'), doc)
 console.error('wrote src/replay/sender/compression-table.ts and docs/stream.md')

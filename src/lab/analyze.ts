@@ -130,7 +130,10 @@ export async function analyzeRun(dir: string, opts: {settings?: string[]; config
   // The run's capabilities (multifd, XBZRLE) and its QEMU version's rules, from config.json: the
   // trace header carries them and the replay applies them; listed here so the report shows them.
   const runSettings = (imp.header.source?.settings ?? []) as string[]
-  const settings = [...base.settings, ...runSettings, ...(opts.settings ?? [])]
+  // Later wins, in the order calibrate's predict() and `lab table --reanalyze` apply them: the lab's
+  // base settings, the run's own, the calibration, then the user's --set.
+  const cal = base.settings.slice(LAB_REPLAY_SETTINGS.length)
+  const settings = [...LAB_REPLAY_SETTINGS, ...runSettings, ...cal, ...(opts.settings ?? [])]
   const doc = await runCliJson(['replay', trace, '--driver', opts.driver ?? 'qemu', ...settings.flatMap((s) => ['--set', s]), '--json'])
   writeFileSync(join(dir, 'replay.json'), `${JSON.stringify(doc, null, 2)}\n`)
   const rows = (doc.expect ?? []) as ExpectRow[]

@@ -160,14 +160,14 @@ export const SETTING_DEFS = {
   }),
   'first-touch-cost': ms(0, {
     unit: 'ms per page',
-    doc: "host time of the precopy stream's first send of each page when the guest's RAM was not preallocated (guest-ram-prealloc=false), on the single stream's record path (a zero page in series, a normal page with sender-page-cost; with multifd on the migration thread or the channels): on a host whose kernel maps no zero page on read faults (the lab's: pvm_no_zero_page=1, freed memory reported back to the hypervisor) save_zero_page's read of a page the guest never touched allocates and clears it, and the destination allocates the page it loads. 0 = a standard host (the read maps the zero page). Lab host, cold memory: ~0.007 (docs/lab.md, \"Cold host memory\")",
+    doc: "host time of the precopy stream's first send of each page when the guest's RAM was not preallocated (guest-ram-prealloc=false), on the single stream's record path (a zero page in series, a normal page with sender-page-cost; with multifd on the migration thread or the channels): on a host whose kernel maps no zero page on read faults (the lab's: pvm_no_zero_page=1, freed memory reported back to the hypervisor) save_zero_page's read of a page the guest never touched allocates and clears it, and the destination allocates the page it loads. 0 = a standard host (the read maps the zero page). Lab host, cold memory: 0.0163 fitted on lab/runs-cold, 0.007-0.012 measured per zero page (docs/lab.md, \"Cold host memory\")",
   }),
   'sync-pauses-guest': bool(false, {
     fixed: true,
-    doc: "the guest stands still during each live sync's time (sync-cost, sync-page-cost): QEMU holds the BQL across migration_bitmap_sync (ram_save_pending, ram_init_bitmaps) and a TCG vCPU waits for it at its next exit, so its later events move by the sync's time. true for TCG (the qemu-lab's QEMU 7.2 runs: the recorded guest wrote nothing during sync 3, and the switchover's sync found 0 new pages); false for KVM, whose vCPUs run on (docs/lab.md)",
+    doc: "the guest stands still during each live sync's time (sync-cost, sync-page-cost): QEMU holds the BQL across migration_bitmap_sync (ram_save_pending, ram_init_bitmaps) and a TCG vCPU waits for it at its next exit, so its later events move by the sync's time. true describes TCG (the qemu-lab's QEMU 7.2 runs: the recorded guest wrote nothing during sync 3, and the switchover's sync found 0 new pages) for a trace whose writes do not already hold the pause: a recording of a TCG guest does (its writes stop while QEMU syncs), so leave it false there, or the pause counts twice; false for KVM, whose vCPUs run on (docs/lab.md)",
   }),
   'zero-page-cost': ms(0, {
-    doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab: ~0.0015 (1.5 us)",
+    doc: "sender time per zero page beyond its 9 bytes on the wire (save_zero_page's buffer_is_zero, the destination's load loop keeping up); 0 = the link alone. QEMU 7.2 under TCG in qemu-lab, guest RAM preallocated: 0.37-0.86 us measured, 0.00088 in lab/calibration.json (docs/lab.md)",
   }),
   'postcopy-discard-page-cost': ms(0, {
     unit: 'ms per page',
@@ -175,7 +175,7 @@ export const SETTING_DEFS = {
   }),
   'postcopy-discard-range-cost': ms(0, {
     unit: 'ms per range',
-    doc: "source time per discard range at the postcopy switchover, inside the downtime: postcopy_each_send_discard walks the bitmap, postcopy_discard_send_range queues each run and qemu_savevm_send_postcopy_ram_discard sends and flushes every 12 (0 = the messages' bytes at the link rate alone). A host cost: qemu-lab 7.2, 3.9 us a range with its trace line (docs/lab.md)",
+    doc: "source time per discard range at the postcopy switchover, inside the downtime: postcopy_each_send_discard walks the bitmap, postcopy_discard_send_range queues each run and qemu_savevm_send_postcopy_ram_discard sends and flushes every 12 (0 = the messages' bytes at the link rate alone). A host cost: qemu-lab 7.2, 3.9 and 8.0 us a range (trace line included) on two captures; lab/calibration.json has 0.008 (docs/lab.md)",
   }),
   'sender-page-cost': ms(0, {
     unit: 'ms per page',

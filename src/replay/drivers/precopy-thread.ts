@@ -193,10 +193,11 @@ export abstract class PrecopyThread implements PrecopyControl {
     // migration_iteration_run tests start_postcopy after qemu_savevm_state_pending, whose RAM
     // handler (ram_save_pending) syncs when little is left: a sync that makes dirty_sync_count
     // reach postcopy-after-syncs switches in the same turn, with no ram_save_iterate between, once
-    // the sync is done. (A tool polling query-migrate sees the count at the sync's start,
-    // migration_bitmap_sync increments it first, and its migrate-start-postcopy lands during a
-    // sync longer than its poll interval: the lab's sync 3, 304 ms, postcopy_start 0.2 ms after
-    // its end.)
+    // the sync is done. (A tool's query-migrate and migrate-start-postcopy are QMP commands,
+    // dispatched under the BQL ram_save_pending holds across the sync, so they wait for its end;
+    // the switch then comes in this turn or one ram_save_iterate later, a race between the main
+    // loop and this test: the lab's 03:44 postcopy capture switched 0.2 ms after sync 3, its
+    // --prealloc capture one 21 ms turn later (docs/lab.md). The model takes the first.)
     if (this.host.syncCount > syncsBefore && !this.post) {
       const why = this.postcopyTrigger.check(this.host.syncCount, this.host.mb.dirtyPages, now, this.startNs, this.book.rows)
       if (why === 'after-syncs' && this.mustPrecopyFits()) {

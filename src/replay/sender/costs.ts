@@ -293,7 +293,8 @@ export class PageCosts {
     const out: StreamFigures = {
       threads: this.multifd !== undefined ? this.multifd.channels : 1,
       coreShare: this.multifd !== undefined ? this.mfShare : this.share,
-      cpuMs: (this.cpuNs + (this.compressor?.cpuNs ?? 0) * 0) / 1e6,
+      // The compressor's CPU is in cpuNs already (each page's channel time includes it).
+      cpuMs: this.cpuNs / 1e6,
       cpuBoundPages: this.cpuBound,
     }
     if (this.multifd) out.multifd = this.multifd.figures()
