@@ -69,10 +69,12 @@ export async function thinSourceTrace(src: string, out: string): Promise<{kept: 
       stopped = true
       round.stop(ev === 'postcopy_start')
     }
-    // The first round's pages (the populated map) and everything after the stop are kept.
+    // The first round's pages (the populated map) and everything after the stop are kept; so is a
+    // ram_save_page line of a shape this does not read (a new trace format must not silently
+    // empty the populated map: the importer then says what it cannot read).
     if (ev === 'ram_save_page' && !stopped) {
       const m = RAM_SAVE_PAGE.exec(line)
-      if (!(m !== null && round.page(m[1]!, Number.parseInt(m[2]!, 16)))) {
+      if (m !== null && !round.page(m[1]!, Number.parseInt(m[2]!, 16))) {
         dropped++
         continue
       }
