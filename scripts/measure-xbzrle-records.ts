@@ -16,12 +16,18 @@
  * end): its own work and the trace line's, plus any wait on the socket (the means; the medians
  * leave the waits out).
  */
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 
 const dir = process.argv[2] ?? 'lab/runs/xbzrle-hot'
 const LINE = /^(\d+)@(\d+\.\d+):(\w+) ?(.*)$/
+for (const f of ['config.json', 'observed.json', 'trace-src.log.gz']) {
+  if (!existsSync(join(dir, f))) {
+    process.stderr.write(`measure-xbzrle-records: ${join(dir, f)} not found (a kept lab run: config.json, observed.json, trace-src.log.gz)\n`)
+    process.exit(2)
+  }
+}
 const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {args: {xbzrle?: boolean; xbzrle_cache_size?: number}}
 if (cfg.args.xbzrle !== true) {
   process.stderr.write(`measure-xbzrle-records: ${dir} did not run with XBZRLE\n`)
