@@ -45,3 +45,37 @@ test('CsvBatchEncoder writes the same bytes as csvLine', (t) => {
   }
   t.is(parts.join(''), expected)
 })
+
+// Access rows take the fast path, which copies memoised digits: the part of a time above 10^4
+// (rows share it while time advances by less) and the last length. Times that cross 10^4
+// boundaries, stay put, jump, are fractional or tiny, and lengths that change now and then, must
+// still give csvLine's bytes, across encode calls that resume mid-batch.
+test('CsvBatchEncoder access rows: memoised time and length digits match csvLine', (t) => {
+  const b = createBatch(8192)
+  let x = 7
+  let time = 0
+  for (let i = 0; i < 8000; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    const r = x % 100
+    time += r < 40 ? 0 : r < 80 ? x % 3000 : r < 95 ? 10_000 - (time % 10_000) : x * 1000
+    b.t[i] = r === 99 ? time + 0.5 : time
+    b.kind[i] = i % 3 === 0 ? K.read : K.write
+    b.vcpu[i] = i % 13 === 0 ? 9 + (x % 200) : x % 10
+    b.gpa[i] = (x & 0xfffff) * 4096 + (i % 4 === 0 ? 2 ** 33 : 0) + (i % 7 === 0 ? x & 0xfff : 0)
+    b.len[i] = i % 50 === 0 ? 1 + (x % 8192) : 4096
+  }
+  b.length = 8000
+  let expected = ''
+  for (let i = 0; i < b.length; i++) expected += csvLine(b, i, [])
+  const enc = new CsvBatchEncoder([])
+  let out = ''
+  let i = 0
+  while (i < b.length) {
+    const buf = Buffer.alloc(2048)
+    const [next, n] = enc.encode(b, i, buf, 0)
+    t.true(next > i)
+    out += buf.subarray(0, n).toString('latin1')
+    i = next
+  }
+  t.is(out, expected)
+})

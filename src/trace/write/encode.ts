@@ -164,6 +164,21 @@ function putDecimal(buf: Uint8Array, p: number, v: number): number {
   return p + n + 8
 }
 
+/** "00".."ff": two hex digits per lookup. */
+const HEX_PAIRS = ascii(Array.from({length: 256}, (_, i) => i.toString(16).padStart(2, '0')).join(''))
+
+/** Writes the low n hex digits of a 32-bit value so that they end just before e (two per lookup). */
+function putHexDigits(buf: Uint8Array, e: number, v: number, n: number): void {
+  while (n >= 2) {
+    const r = (v & 255) << 1
+    buf[--e] = HEX_PAIRS[r + 1]!
+    buf[--e] = HEX_PAIRS[r]!
+    v >>>= 8
+    n -= 2
+  }
+  if (n === 1) buf[--e] = HEX_DIGITS[v & 15]!
+}
+
 /**
  * Writes 0x + lowercase hex of a non-negative safe integer at p. The digit count comes from
  * Math.clz32 of the high or low 32 bits (no division loop), the digits from the end backwards.
@@ -173,47 +188,68 @@ function putHex(buf: Uint8Array, p: number, v: number): number {
   buf[p + 1] = 120
   p += 2
   const hi = Math.floor(v / 4294967296)
-  let lo = (v - hi * 4294967296) >>> 0
+  const lo = (v - hi * 4294967296) >>> 0
   if (hi > 0) {
     const hn = (35 - Math.clz32(hi)) >> 2
-    let e = p + 8 + hn
-    for (let k = 0; k < 8; k++) {
-      buf[--e] = HEX_DIGITS[lo & 15]!
-      lo >>>= 4
-    }
-    let h = hi
-    for (let k = 0; k < hn; k++) {
-      buf[--e] = HEX_DIGITS[h & 15]!
-      h >>>= 4
-    }
+    putHexDigits(buf, p + 8 + hn, lo, 8)
+    putHexDigits(buf, p + hn, hi, hn)
     return p + 8 + hn
   }
   const n = lo === 0 ? 1 : (35 - Math.clz32(lo)) >> 2
-  let e = p + n
-  for (let k = 0; k < n; k++) {
-    buf[--e] = HEX_DIGITS[lo & 15]!
-    lo >>>= 4
-  }
+  putHexDigits(buf, p + n, lo, n)
   return p + n
 }
 
 /**
- * A canonical access row, `t,write,vcpu,,,0xgpa,,len,,,,,` and its newline, at p; returns the new
- * position. Its own small function, so the compiler inlines the number writers into it.
+ * The decimal digits of a recent value, kept to be copied rather than re-derived: times grow
+ * slowly along a trace (consecutive rows share all but their last few digits) and lengths repeat.
  */
-function putAccessRow(buf: Uint8Array, p: number, t: number, k: number, vcpu: number, gpa: number, len: number): number {
-  p = putDecimal(buf, p, t)
+class DigitMemo {
+  readonly bytes = new Uint8Array(24)
+  value = -1
+  length = 0
+
+  /** Writes v (a non-negative integer) at p through the memo; returns the new position. */
+  put(buf: Uint8Array, p: number, v: number): number {
+    const b = this.bytes
+    if (v !== this.value) {
+      this.length = putDecimal(b, 0, v)
+      this.value = v
+    }
+    const n = this.length
+    for (let q = 0; q < n; q++) buf[p + q] = b[q]!
+    return p + n
+  }
+}
+
+/** Times are split at 10^4: the part above is memoised, the low four digits written each time. */
+const T_SPLIT = 1e4
+
+/**
+ * A canonical access row, `t,write,vcpu,,,0xgpa,,len,,,,,` and its newline, at p; returns the new
+ * position. The same bytes as the general path of CsvBatchEncoder.encode (tested).
+ */
+function putAccessRow(buf: Uint8Array, p: number, tHigh: DigitMemo, lens: DigitMemo, t: number, k: number, vcpu: number, gpa: number, len: number): number {
+  if (t >= T_SPLIT && t <= Number.MAX_SAFE_INTEGER && Math.floor(t) === t) {
+    const hi = Math.floor(t / T_SPLIT)
+    p = tHigh.put(buf, p, hi)
+    putDigits(buf, p, t - hi * T_SPLIT, 4)
+    p += 4
+  } else {
+    p = putDecimal(buf, p, t)
+  }
   buf[p++] = COMMA
   const kb = KIND_BYTES[k]!
   for (let q = 0; q < kb.length; q++) buf[p++] = kb[q]!
-  p = putDecimal(buf, p, vcpu)
+  if (vcpu < 10) buf[p++] = 48 + vcpu
+  else p = putDecimal(buf, p, vcpu)
   buf[p] = COMMA
   buf[p + 1] = COMMA
   buf[p + 2] = COMMA
   p = putHex(buf, p + 3, gpa)
   buf[p] = COMMA
   buf[p + 1] = COMMA
-  p = putDecimal(buf, p + 2, len)
+  p = lens.put(buf, p + 2, len)
   buf[p] = COMMA
   buf[p + 1] = COMMA
   buf[p + 2] = COMMA
@@ -229,6 +265,8 @@ export const CSV_LINE_MAX_FIXED = 256
 export class CsvBatchEncoder {
   private readonly devBytes: Uint8Array[]
   readonly maxDevLen: number
+  private readonly tHigh = new DigitMemo()
+  private readonly lens = new DigitMemo()
 
   constructor(devNames: readonly string[]) {
     this.devBytes = devNames.map(ascii)
@@ -274,7 +312,7 @@ export class CsvBatchEncoder {
         ops[i] === 0 &&
         params === undefined
       ) {
-        p = putAccessRow(buf, p, b.t[i]!, k, vcpus[i]!, gpas[i]!, lens[i]!)
+        p = putAccessRow(buf, p, this.tHigh, this.lens, b.t[i]!, k, vcpus[i]!, gpas[i]!, lens[i]!)
         continue
       }
       p = putDecimal(buf, p, b.t[i]!)
