@@ -12,23 +12,5 @@ command -v cc >/dev/null 2>&1 || need="$need gcc"
 if [ -z "$need" ]; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "ensure-record-tools: missing:$need, and apt-get is not available" >&2
-  exit 3
-fi
-if [ "$(id -u)" != "0" ]; then
-  echo "ensure-record-tools: missing:$need; installing needs root (apt-get install$need)" >&2
-  exit 3
-fi
-echo "ensure-record-tools: installing$need (apt-get)..." >&2
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -qq >&2; then
-  echo "ensure-record-tools: apt-get update failed" >&2
-  exit 3
-fi
 # shellcheck disable=SC2086
-if ! apt-get install -y -qq --no-install-recommends $need >&2; then
-  echo "ensure-record-tools: apt-get install$need failed" >&2
-  exit 3
-fi
-exit 0
+exec sh "$(dirname "$0")/apt-install.sh" ensure-record-tools $need

@@ -14,7 +14,7 @@ import type {EventBatch} from '../trace/events.js'
 import type {TraceHeader} from '../trace/header.js'
 import type {TraceLayout} from '../trace/layout.js'
 import {compareWithObserved, type ExpectRow} from '../analysis/expect.js'
-import {parseSetFlags, type SettingsOverrides} from '../replay/config.js'
+import {headerSettings, parseSetFlags, type SettingsOverrides} from '../replay/config.js'
 import {hasMigStart, replay, type ReplayResult} from '../replay/index.js'
 import {UserError} from '../util/errors.js'
 import {coldMemoryCapture} from '../lab/host-memory.js'
@@ -132,7 +132,7 @@ export function sharedRunSettings(runs: readonly Pick<ObservedRun, 'runSettings'
   const shared: Record<string, unknown> = {}
   if (runs.length === 0) return shared
   const traceKeys = new Set<string>()
-  for (const r of runs) for (const s of ((r.header.source?.settings ?? []) as string[])) traceKeys.add(s.split('=')[0]!)
+  for (const r of runs) for (const k of Object.keys(headerSettings(r.header))) traceKeys.add(k)
   for (const [k, v] of Object.entries(runs[0]!.runSettings)) {
     if (traceKeys.has(k)) continue
     if (runs.every((r) => (r.runSettings as Record<string, unknown>)[k] === v)) shared[k] = v

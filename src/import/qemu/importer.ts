@@ -84,7 +84,6 @@ interface ScanState {
   blocks: Map<string, BlockSeen>
   slots: Map<number, SlotSeen>
   slotsAtStart?: SlotSeen[]
-  syncEnds: number
   /** Time of `migrate_set_state new state setup` (µs), or -1. */
   setupUs: number
   /** Per block, page indices sent by ram_save_page in the first round over RAM (./first-round.ts). */
@@ -176,7 +175,6 @@ async function scan(file: string): Promise<ScanState> {
     unknown: new Map(),
     blocks: new Map(),
     slots: new Map(),
-    syncEnds: 0,
     setupUs: -1,
     bulk: new Map(),
     firstRound: new FirstRound(),
@@ -220,7 +218,7 @@ async function scan(file: string): Promise<ScanState> {
         case 'multifd_send': {
           // The packet's normal pages: offsets are not in the event, only the count.
           const n = a.num[2]!
-          if (s.syncEnds < 2) s.multifdBulkPages += n
+          if (s.firstRound.beforeSecondSync) s.multifdBulkPages += n
           if (s.stopUs >= 0 && tUs >= 0) {
             s.stopMultifdPages += n
             s.stopMultifdPackets++
@@ -249,7 +247,6 @@ async function scan(file: string): Promise<ScanState> {
           s.firstRound.syncStart()
           break
         case 'sync_end':
-          s.syncEnds++
           s.firstRound.syncEnd()
           break
         case 'postcopy_pause':
