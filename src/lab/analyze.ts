@@ -81,13 +81,20 @@ function runCliJson(args: string[]): Promise<Record<string, unknown>> {
  * A run that switched to postcopy: the destination's console (the dirtier's writes after the
  * switchover), its trace (the resume time and the observed faults: trace-dst.log.gz, or the kept
  * trace-dst.postcopy.log.gz) and its final query-migrate (postcopy-blocktime), for `import qemu`.
- * A destination console without dirtier lines (a guest that crashed) adds no writes.
+ * A destination console without dirtier lines (a guest that crashed) adds no writes. A precopy
+ * multifd run: its destination trace (the first round's zero pages: the populated map).
  */
 export function destinationFiles(dir: string): {dstConsole?: string; dstTrace?: string; dstStats?: string} {
   const summary = join(dir, 'summary.json')
   if (!existsSync(summary)) return {}
   const s = JSON.parse(readFileSync(summary, 'utf8')) as Record<string, unknown>
-  if (s.postcopy_started_at_s === undefined || s.postcopy_started_at_s === null) return {}
+  if (s.postcopy_started_at_s === undefined || s.postcopy_started_at_s === null) {
+    // A precopy multifd run: the destination's zero-page records give the first round's populated
+    // map (src/import/qemu/dst-zero-pages.ts): the whole trace, or the one lab matrix keeps.
+    if (!isMultifdRun(dir)) return {}
+    const tr = DST_ZERO_TRACE_FILES.map((f) => join(dir, f)).find((f) => existsSync(f))
+    return tr !== undefined ? {dstTrace: tr} : {}
+  }
   const out: {dstConsole?: string; dstTrace?: string; dstStats?: string} = {}
   const con = join(dir, 'dst-console.log')
   if (existsSync(con) && readFileSync(con, 'utf8').includes('DIRTIER t=')) out.dstConsole = con
@@ -95,6 +102,17 @@ export function destinationFiles(dir: string): {dstConsole?: string; dstTrace?: 
   if (tr !== undefined) out.dstTrace = tr
   if (existsSync(join(dir, 'final-dst.json'))) out.dstStats = join(dir, 'final-dst.json')
   return out
+}
+
+/** A multifd run's destination trace: QEMU's whole log, or the first round's zero records `lab matrix` keeps (src/lab/keep.ts). */
+export const DST_ZERO_TRACE_FILES = ['trace-dst.log.gz', 'trace-dst.zero.log.gz']
+
+/** The run's config.json says multifd (`--multifd-channels N`, N > 0). */
+export function isMultifdRun(dir: string): boolean {
+  const cfg = join(dir, 'config.json')
+  if (!existsSync(cfg)) return false
+  const c = JSON.parse(readFileSync(cfg, 'utf8')) as {args?: {multifd_channels?: unknown}}
+  return typeof c.args?.multifd_channels === 'number' && c.args.multifd_channels > 0
 }
 
 /** The source trace of a run directory: QEMU's whole log, or the thinned one `lab matrix` keeps (src/lab/keep.ts). */

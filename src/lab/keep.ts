@@ -9,6 +9,9 @@
  *    pages left at once the guest stopped (the switchover's link-bandwidth). Those lines are kept,
  *    the iteration passes' are dropped (a replay with --driver qemu models its own sends), as is
  *    nothing else. Written only when the whole log is over KEEP_TRACE_BYTES.
+ *  - trace-dst.zero.log.gz (a precopy multifd run): the destination trace without the
+ *    `ram_load_loop` lines after the first round's wrap: the round's zero pages, from which the
+ *    importer builds the populated map the source's `multifd_send` counts cannot give.
  *  - recording.csv.gz: the recording of the guest's stores from shortly before `migrate` on
  *    (the warm-up is not needed: every page is dirty when the migration starts), recompressed. When
  *    that is over KEEP_RECORDING_BYTES, in steps until it fits:
@@ -79,6 +82,41 @@ export async function thinSourceTrace(src: string, out: string): Promise<{kept: 
         continue
       }
     }
+    kept++
+    if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
+  }
+  gz.end()
+  await new Promise<void>((r) => file.on('close', () => r()))
+  renameSync(`${out}.tmp`, out)
+  return {kept, dropped, bytes: statSync(out).size}
+}
+
+/** ram_load_loop's block, offset and flags (trace-events: "%s: addr: 0x%" PRIx64 " flags: 0x%x host: %p"). */
+const RAM_LOAD_LOOP = /:ram_load_loop (.+): addr: 0x([0-9a-fA-F]+) flags: 0x([0-9a-fA-F]+)/
+
+/**
+ * Thin a multifd run's destination trace log (gzip in, gzip out) to what the importer reads of it
+ * (src/import/qemu/dst-zero-pages.ts): every line but the `ram_load_loop` lines after the first
+ * round over RAM (the main channel's records up to the scan's wrap: with QEMU 7.2's multifd, the
+ * round's zero pages, which give the populated map). The wrapping record is kept, so the importer
+ * still sees the round end. Returns the lines kept and dropped.
+ */
+export async function thinDestinationZeroTrace(src: string, out: string): Promise<{kept: number; dropped: number; bytes: number}> {
+  const gz = createGzip({level: 9})
+  const file = createWriteStream(`${out}.tmp`)
+  gz.pipe(file)
+  const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
+  const round = new FirstRound()
+  let over = false
+  let kept = 0
+  let dropped = 0
+  for await (const line of rl) {
+    const m = over || !line.includes(':ram_load_loop ') ? null : RAM_LOAD_LOOP.exec(line)
+    if (over && line.includes(':ram_load_loop ')) {
+      dropped++
+      continue
+    }
+    if (m !== null && !round.page(m[1]!, Number.parseInt(m[2]!, 16))) over = true
     kept++
     if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
   }

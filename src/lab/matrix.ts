@@ -11,7 +11,8 @@ import {createInterface} from 'node:readline'
 import {createGunzip, createGzip} from 'node:zlib'
 import {fileURLToPath} from 'node:url'
 import {UserError} from '../util/errors.js'
-import {KEEP_TRACE_BYTES, keepRecording, thinSourceTrace} from './keep.js'
+import {KEEP_TRACE_BYTES, keepRecording, thinDestinationZeroTrace, thinSourceTrace} from './keep.js'
+import {isMultifdRun} from './analyze.js'
 
 export interface MatrixRun {
   name: string
@@ -106,6 +107,21 @@ export async function keepResults(runDir: string, dest: string): Promise<string[
   }
   if ((await keepRecording(runDir, dest)) !== undefined) kept.push('recording.csv.gz')
   return kept
+}
+
+/**
+ * For a precopy multifd run, the destination's trace without the `ram_load_loop` lines after the
+ * first round (src/lab/keep.ts thinDestinationZeroTrace): its zero pages give the importer the
+ * populated map. Written as trace-dst.zero.log.gz; returns its size, or -1 when the run is not a
+ * precopy multifd run or has no destination trace.
+ */
+export async function keepMultifdDstTrace(runDir: string, dest: string): Promise<number> {
+  const src = join(runDir, 'trace-dst.log.gz')
+  const summary = join(runDir, 'summary.json')
+  if (!existsSync(src) || !existsSync(summary) || !isMultifdRun(runDir)) return -1
+  const s = JSON.parse(readFileSync(summary, 'utf8')) as Record<string, unknown>
+  if (s.postcopy_started_at_s !== undefined && s.postcopy_started_at_s !== null) return -1
+  return (await thinDestinationZeroTrace(src, join(dest, 'trace-dst.zero.log.gz'))).bytes
 }
 
 /**

@@ -33,3 +33,15 @@ test('a precopy run, or a destination guest that printed no dirtier line: no des
   t.deepEqual(destinationFiles(c), {})
   t.deepEqual(destinationFiles(join(tmp, 'absent')), {})
 })
+
+test('a precopy multifd run: its destination trace (the first round\'s zero pages), whole or as lab matrix keeps it', (t) => {
+  const cfg = JSON.stringify({args: {multifd_channels: 2}})
+  const kept = dir('mf-kept', {'summary.json': JSON.stringify({status: 'completed'}), 'config.json': cfg, 'trace-dst.zero.log.gz': '', 'dst-console.log': '[1.000000] DIRTIER t=3.0 writes=1 distinct=1 total=5 rate=1\n'})
+  t.deepEqual(destinationFiles(kept), {dstTrace: join(kept, 'trace-dst.zero.log.gz')})
+  const whole = dir('mf-whole', {'summary.json': JSON.stringify({status: 'completed'}), 'config.json': cfg, 'trace-dst.log.gz': '', 'trace-dst.zero.log.gz': ''})
+  t.deepEqual(destinationFiles(whole), {dstTrace: join(whole, 'trace-dst.log.gz')})
+  // without multifd, or without a destination trace: nothing
+  const single = dir('single', {'summary.json': JSON.stringify({status: 'completed'}), 'config.json': JSON.stringify({args: {multifd_channels: 0}}), 'trace-dst.log.gz': ''})
+  t.deepEqual(destinationFiles(single), {})
+  t.deepEqual(destinationFiles(dir('mf-none', {'summary.json': '{}', 'config.json': cfg})), {})
+})

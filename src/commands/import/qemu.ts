@@ -20,7 +20,7 @@ export default class ImportQemu extends BaseCommand {
     workload: Flags.string({description: "qemu-lab run config.json (layout, provenance, dirtier parameters)"}),
     console: Flags.string({description: "qemu-lab source console (src-serial.log): verify and re-create the dirtier's writes; needs --workload"}),
     'dst-console': Flags.string({description: "postcopy run: the destination's host-stamped console (dst-console.log): re-create the dirtier's writes on the destination after the switchover; needs --console"}),
-    'dst-trace': Flags.string({description: "postcopy run: the destination's trace (trace-dst.log.gz): the guest's resume time, and its page faults kept as observation (not replayed)"}),
+    'dst-trace': Flags.string({description: "the destination's trace (trace-dst.log.gz). postcopy run: the guest's resume time, and its page faults kept as observation (not replayed); multifd run (QEMU before 9.0): the first round's zero pages (ram_load_loop), for the exact populated map"}),
     recording: Flags.string({description: "a host-clock recording of the source guest's stores (a lab run's recording.csv.gz, migtrace record --clock host): the guest's writes come from it, aligned by host wall-clock, instead of being re-created from --console"}),
     'dst-stats': Flags.string({description: "postcopy run: the destination's final query-migrate (final-dst.json): postcopy-blocktime kept as observation"}),
   }

@@ -23,7 +23,7 @@ export default class LabMatrix extends BaseCommand {
     const {flags} = await this.parse(LabMatrix)
     // With --json the runs' progress goes to stderr and stdout holds the one document.
     const say = (l: string): void => (this.jsonEnabled() ? void process.stderr.write(`${l}\n`) : this.log(l))
-    const {readMatrix, runEntry, keepResults, keepPostcopyDstTrace} = await import('../../lab/matrix.js')
+    const {readMatrix, runEntry, keepResults, keepPostcopyDstTrace, keepMultifdDstTrace} = await import('../../lab/matrix.js')
     const {labTables, writeTableIntoDoc} = await import('../../lab/results-table.js')
     const {labWorkDir} = await import('../../lab/paths.js')
     const {join} = await import('node:path')
@@ -39,6 +39,7 @@ export default class LabMatrix extends BaseCommand {
       const code = flags['keep-only'] ? 0 : await runEntry(spec, run, ['--max-load', flags['max-load']], flags.work, (l) => say(`  ${l}`))
       const kept = await keepResults(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))
       if ((await keepPostcopyDstTrace(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))) >= 0) kept.push('trace-dst.postcopy.log.gz')
+      if ((await keepMultifdDstTrace(join(work, 'runs', run.name), join(flags['runs-dir'], run.name))) >= 0) kept.push('trace-dst.zero.log.gz')
       if (code !== 0) failed.push(run.name)
       done.push({name: run.name, exitCode: code, ran: !flags['keep-only'], dir: join(flags['runs-dir'], run.name), kept})
       say(`  kept ${kept.length} files in ${join(flags['runs-dir'], run.name)}${code !== 0 ? ` (lab run exit ${code})` : ''}`)

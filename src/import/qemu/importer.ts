@@ -30,6 +30,7 @@ import {readQueryMigrate} from './stats.js'
 import {PostcopyPauseTracker, ResetVerdict, VmemResetTracker} from './interruptions.js'
 import {loadWorkload, type Workload, type WriteCursor} from './dirtier.js'
 import {FirstRound} from './first-round.js'
+import {populatedLessZeros, readFirstRoundZeros} from './dst-zero-pages.js'
 import {RecordedWriteCursor, readRecordingInfo, type RecordingInfo} from './recorded-writes.js'
 import {latencySummary, readDestinationStats, requestBacklogBytes, readDestinationTrace, type DestinationTrace} from './destination.js'
 
@@ -47,7 +48,11 @@ export interface ImportOptions {
    * on there after the switchover; its writes are re-created after the source's stop. Needs console.
    */
   dstConsole?: string
-  /** A postcopy run's destination trace: the guest's resume time and the observed faults (observation only). */
+  /**
+   * The destination's trace. A postcopy run's: the guest's resume time and the observed faults
+   * (observation only). A multifd run's (with ram_load_loop): the first round's zero pages, so the
+   * populated map is exact (./dst-zero-pages.ts).
+   */
   dstTrace?: string
   /** The destination's final query-migrate (the lab's final-dst.json): postcopy-blocktime into the observed figures. */
   dstStats?: string
@@ -466,6 +471,18 @@ function populatedFirst(h: TraceHeader, pages: number): {gpa: number; len: numbe
 }
 
 /**
+ * The guest-physical ranges the first round over RAM visits: every RAM memslot, and of a virtio-mem
+ * device only its plugged blocks (QEMU clears the unplugged ones from the bitmap at setup:
+ * ramblock_dirty_bitmap_clear_discarded_pages).
+ */
+function visitedRanges(h: TraceHeader, virtioMem: TraceHeader['virtioMem']): {gpa: number; len: number}[] {
+  const vmem = new Set(virtioMem.map((d) => d.ramBlock))
+  const out = h.memslots.filter((m) => !vmem.has(m.ramBlock)).map((m) => ({gpa: m.base, len: m.size}))
+  for (const d of virtioMem) for (const r of d.plugged) out.push({gpa: r.gpa, len: r.blocks * d.blockSize})
+  return out
+}
+
+/**
  * Ranges of guest-physical memory holding data at the start: the pages QEMU sent as normal pages
  * on its first round over RAM (ram_save_page fires for non-zero pages only; zero pages go as
  * `duplicate`), up to the cursor's wrap, not just before the second sync (./first-round.ts).
@@ -551,9 +568,29 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   const s = await scan(opts.trace)
   checkIsQemuLog(opts.trace, s)
   if (recording !== undefined && s.originUs < 0) throw new UserError('the QEMU log has no timestamps, so a recording cannot be aligned with it', {file: opts.trace, expected: 'a log written with -msg timestamp=on'})
-  if ((opts.dstConsole !== undefined || opts.dstTrace !== undefined) && s.postcopyUs < 0)
-    throw new UserError('the trace has no postcopy switchover (postcopy_start), so there are no destination accesses to add', {file: opts.trace, field: opts.dstConsole !== undefined ? 'dst-console' : 'dst-trace', expected: "a postcopy run's source trace with postcopy_start traced"})
-  const dst = opts.dstTrace !== undefined ? await readDestinationTrace(opts.dstTrace) : undefined
+  // multifd: the first round's normal pages went to the channels, so the source trace has only
+  // their count (multifd_send) and no ram_save_page of the round.
+  const multifdRound = s.bulk.size === 0 && s.multifdBulkPages > 0
+  if (opts.dstConsole !== undefined && s.postcopyUs < 0)
+    throw new UserError('the trace has no postcopy switchover (postcopy_start), so there are no destination accesses to add', {file: opts.trace, field: 'dst-console', expected: "a postcopy run's source trace with postcopy_start traced"})
+  if (opts.dstTrace !== undefined && s.postcopyUs < 0 && !multifdRound)
+    throw new UserError('the trace has no postcopy switchover (postcopy_start) and is not a multifd run, so the destination trace adds nothing', {
+      file: opts.trace,
+      field: 'dst-trace',
+      expected: "a postcopy run's source trace with postcopy_start traced, or a multifd run's (multifd_send lines, no ram_save_page in the first round)",
+    })
+  const dst = opts.dstTrace !== undefined && s.postcopyUs >= 0 ? await readDestinationTrace(opts.dstTrace) : undefined
+  // From 9.0 (zero-page-detection=multifd) the channels find the zero pages: none on the main channel.
+  const zeroDetectionOnChannels = (qemuVersionOf(lab)?.[0] ?? 0) >= 9
+  // A postcopy run's kept destination trace lacks its precopy loads (src/lab/matrix.ts): then the
+  // map stays the count's, and the note says why.
+  const dstZeros =
+    opts.dstTrace !== undefined && multifdRound && !zeroDetectionOnChannels
+      ? await readFirstRoundZeros(opts.dstTrace).catch((e: unknown) => {
+          if (s.postcopyUs >= 0 && e instanceof UserError) return undefined
+          throw e
+        })
+      : undefined
   const res = resolveLayout(opts, s, lab)
   const mapper = new OffsetMapper(res.header)
 
@@ -564,11 +601,24 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     workload = loadWorkload(lab, opts.console, opts.workload!, opts.dstConsole)
   }
 
-  const populated = res.from === 'header' ? res.header.populated : s.bulk.size === 0 && s.multifdBulkPages > 0 ? populatedFirst(res.header, s.multifdBulkPages) : populatedFromBulk(s, res.blockNames, mapper)
   const settings = labSettings(lab)
   // The populated map is memory as the migration found it, so the virtio-mem plug state must be
   // that of the same moment: requests before the setup are folded into the header's initial state.
   const virtioMem = res.from === 'header' ? res.header.virtioMem : foldVirtioMemRequests(res.header.virtioMem, s.vmemBefore)
+  // A multifd run's first round is complete in the destination's log when its records wrapped, or
+  // when the source stopped (the stop-copy sends what the round had not reached).
+  const zerosUsable = dstZeros !== undefined && (dstZeros.wrapped || s.stopUs >= 0)
+  const populated =
+    res.from === 'header'
+      ? res.header.populated
+      : multifdRound && zerosUsable
+        ? populatedLessZeros(visitedRanges(res.header, virtioMem), dstZeros!.zeros, (rb, off) => {
+            const block = res.blockNames.get(rb)
+            return block === undefined ? -1 : mapper.gpa(block, off)
+          })
+        : multifdRound
+          ? populatedFirst(res.header, s.multifdBulkPages)
+          : populatedFromBulk(s, res.blockNames, mapper)
   const folded = res.from === 'header' ? 0 : s.vmemBefore.length
   const mig = migrationParams(lab, s)
   // Under TCG (the lab's --accel tcg) there is no KVM dirty log: cpu_physical_memory_sync_dirty_bitmap()
@@ -593,7 +643,29 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
     qemuBlockNames: Object.fromEntries(res.blockNames),
     ...(mig.params !== '' ? {migrationParams: mig.params} : {}),
     ...(settings.length > 0 ? {settings, settingsNote: "the run's capabilities and QEMU-version rules: replay with --set for each (lab analyze does)"} : {}),
-    ...(s.bulk.size === 0 && s.multifdBulkPages > 0 ? {populatedNote: `multifd_send gives page counts, not offsets: the ${s.multifdBulkPages} normal pages of the bulk stage are taken as the first ones of guest RAM`} : {}),
+    ...(multifdRound && res.from !== 'header'
+      ? zerosUsable
+        ? {
+            populatedFrom: {
+              file: dstZeros!.file,
+              zeroRecords: dstZeros!.firstRound,
+              zeroRecordsInLog: dstZeros!.total,
+              otherRecords: dstZeros!.otherRecords,
+              wrapped: dstZeros!.wrapped,
+              pages: Array.isArray(populated) ? populated.reduce((n, r) => n + r.len / PAGE, 0) : populated,
+            },
+            populatedNote: "multifd: the first round's pages less its zero pages, from the destination trace's ram_load_loop ZERO records up to the scan's wrap (QEMU before 9.0 finds zero pages on the migration thread and sends them on the main channel)",
+          }
+        : {
+            populatedNote: `multifd_send gives page counts, not offsets: the ${s.multifdBulkPages} normal pages of the bulk stage are taken as the first ones of guest RAM${
+              opts.dstTrace === undefined
+                ? ' (give --dst-trace, the destination trace with ram_load_loop, for the exact map)'
+                : zeroDetectionOnChannels
+                  ? ' (QEMU 9.0+ finds zero pages on the channels: the destination trace has no zero records)'
+                  : " (the destination trace's first round is incomplete: no wrap and no stop)"
+            }`,
+          }
+      : {}),
     ...(tcg ? {accel: 'tcg', dirtyTrackingNote: 'TCG dirty bitmap: modelled as the legacy KVM bitmap (get-and-clear at sync); replay with --set lazy-clear=false'} : {}),
     ...(mig.switchover !== undefined ? {switchoverMeasured: mig.switchover} : {}),
   }

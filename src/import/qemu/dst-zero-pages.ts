@@ -1,0 +1,121 @@
+/**
+ * The first round's zero pages of a multifd run, read from the destination's trace: what gives
+ * the importer the populated map (pages holding data when the migration started) where the
+ * source's trace cannot.
+ *
+ * QEMU 7.2 to 8.x (migration/ram.c ram_save_target_page): `save_zero_page` runs on the migration
+ * thread for every page before the multifd hand-off, and a zero page goes down the main channel as
+ * a RAM_SAVE_FLAG_ZERO record (`save_zero_page_to_file`); only the pages that are not zero go to
+ * the channels (`ram_save_multifd_page`), whose source trace line (`multifd_send`) has a page count
+ * and no offsets, and `ram_save_page` never fires. The destination's `ram_load_precopy` traces
+ * every main-channel record with its block and offset (`ram_load_loop`, flags 0x2 = ZERO, 0x20 =
+ * CONTINUE). The first round over RAM visits every page once, in RAMBlock list order and page order
+ * (./first-round.ts), so its pages minus its zero records are the pages that held data: the
+ * populated map. Checked on lab run multifd-2 (2026-12-02 12:43): 175 222 `ram_load_loop` lines,
+ * every one ZERO, = query-migrate's `duplicate` 175 222; pc.ram's in ascending order, then the ROM
+ * blocks, then one record back in pc.ram (the wrap).
+ *
+ * From QEMU 9.0, with `zero-page-detection=multifd` (the default), the channels find the zero
+ * pages and the main channel carries none: this does not apply (the importer says so).
+ */
+import {COMPILED_EVENTS} from './formats.js'
+import {createArgs, parseArgs, parsePrefix, type LinePrefix} from './line.js'
+import {readLines} from './read-lines.js'
+import {FirstRound} from './first-round.js'
+import {UserError} from '../../util/errors.js'
+
+/** migration/ram.c RAM_SAVE_FLAG_ZERO (was RAM_SAVE_FLAG_COMPRESS). */
+export const RAM_SAVE_FLAG_ZERO = 0x02
+
+export interface FirstRoundZeros {
+  file: string
+  /** Per block (the trace's name), the byte offsets of the first round's zero records, ascending. */
+  zeros: Map<string, number[]>
+  /** Zero records in the first round, and in the whole log. */
+  firstRound: number
+  total: number
+  /** Main-channel records of the first round that were not zero pages (0 in a 7.2 multifd run). */
+  otherRecords: number
+  /** A record went back (the scan's cursor wrapped): the round is complete in the log. */
+  wrapped: boolean
+  lines: number
+}
+
+/** Read a destination trace log (plain or gzip): the first round's zero records, up to the scan's wrap. */
+export async function readFirstRoundZeros(file: string): Promise<FirstRoundZeros> {
+  const r: FirstRoundZeros = {file, zeros: new Map(), firstRound: 0, total: 0, otherRecords: 0, wrapped: false, lines: 0}
+  const round = new FirstRound()
+  const pre: LinePrefix = {tUs: -1, nameStart: 0, nameEnd: 0}
+  const args = createArgs()
+  let traceLines = 0
+  for await (const line of readLines(file)) {
+    r.lines++
+    if (line.length === 0 || !parsePrefix(line, pre)) continue
+    traceLines++
+    const ev = COMPILED_EVENTS.get(line.slice(pre.nameStart, pre.nameEnd))
+    if (ev === undefined || ev.spec.role !== 'ram_load') continue
+    parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
+    const zero = (args.num[2]! & RAM_SAVE_FLAG_ZERO) !== 0
+    if (zero) r.total++
+    if (r.wrapped) continue
+    const block = args.str[0]!
+    const offset = args.num[1]!
+    if (!round.page(block, offset)) {
+      r.wrapped = true
+      continue
+    }
+    if (!zero) {
+      r.otherRecords++
+      continue
+    }
+    r.firstRound++
+    let l = r.zeros.get(block)
+    if (!l) r.zeros.set(block, (l = []))
+    l.push(offset)
+  }
+  if (traceLines === 0) throw new UserError('no QEMU trace-event line in the destination trace', {file, expected: "the destination QEMU's -trace ... -D log (the lab's trace-dst.log.gz)"})
+  if (r.total === 0)
+    throw new UserError('the destination trace has no zero-page record (ram_load_loop with flag 0x2)', {file, expected: "a destination traced with ram_load_loop (the lab's --trace pages) of a QEMU that sends zero pages on the main channel (before 9.0, or zero-page-detection=legacy)"})
+  return r
+}
+
+/**
+ * The populated map of a multifd run: every page the first round visited (the memslots' pages;
+ * a virtio-mem device's plugged blocks only: unplugged memory is cleared from the bitmap at setup,
+ * ramblock_dirty_bitmap_clear_discarded_pages) less the round's zero pages, as guest-physical ranges.
+ * `gpaOf` maps a trace block name and byte offset to a guest-physical address, or -1.
+ */
+export function populatedLessZeros(
+  visited: readonly {gpa: number; len: number}[],
+  zeros: FirstRoundZeros['zeros'],
+  gpaOf: (block: string, offset: number) => number,
+  pageSize = 4096,
+): {gpa: number; len: number}[] {
+  const z: number[] = []
+  for (const [block, offs] of zeros)
+    for (const o of offs) {
+      const g = gpaOf(block, o)
+      if (g >= 0) z.push(g)
+    }
+  z.sort((a, b) => a - b)
+  const out: {gpa: number; len: number}[] = []
+  const push = (from: number, to: number): void => {
+    if (to <= from) return
+    const last = out[out.length - 1]
+    if (last && last.gpa + last.len === from) last.len += to - from
+    else out.push({gpa: from, len: to - from})
+  }
+  let k = 0
+  for (const v of [...visited].sort((a, b) => a.gpa - b.gpa)) {
+    const end = v.gpa + v.len
+    let at = v.gpa
+    while (k < z.length && z[k]! < v.gpa) k++
+    while (k < z.length && z[k]! < end) {
+      push(at, z[k]!)
+      at = Math.max(at, z[k]! + pageSize)
+      k++
+    }
+    push(at, end)
+  }
+  return out
+}
