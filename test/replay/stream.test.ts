@@ -146,6 +146,28 @@ test('multifd x4, idle guest: packets of 128 pages, 4096 bytes a page, a 1344-by
   t.true(close(r.downtimeMs, (4 * PACKET_LEN * 1000) / GiBps, 1e-9), `downtime ${r.downtimeMs}`)
 })
 
+test('multifd: the rate window counts a packet whole when it goes to a channel (multifd_send_pages), so a window overshoots by up to one packet', async (t) => {
+  // 52 MiB = 13 312 pages = 104 full packets of 4096 x 128 + 1344 = 525 632 bytes, at
+  // max-bandwidth 128 MiB/s: a budget of 13 421 772 bytes a 100 ms window. Counted per packet the
+  // window ends on the packet that crosses it, the 26th: 13 666 432 bytes (QEMU 7.2's windows in
+  // lab/runs/multifd-2: 13 669 138, those packets and 2 706 bytes of zero records), so the 104
+  // packets take exactly 4 windows. Counted per page the window would end after 13 424 768 bytes
+  // and a fifth window would be needed.
+  const {header, layout} = machine({memory: 52 * MiB})
+  const r = await replay(
+    {header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])},
+    {overrides: {'start-at': 0, 'max-bandwidth': '128MiB/s', 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', multifd: true, 'multifd-channels': 2}},
+  )
+  const tl = r.transferTimeline!
+  const setupSync = 2 * PACKET_LEN
+  t.deepEqual(tl.tMs.slice(0, 5), [0, 100, 200, 300, 400])
+  t.deepEqual(tl.bytes.slice(0, 5), [0, 1, 2, 3, 4].map((w) => setupSync + w * 26 * (128 * 4096 + PACKET_LEN)))
+  t.is(r.rows[0]!.pagesSent, 13312)
+  t.true(close(r.rows[0]!.endNs / 1e6, 400, 1e-9), `pass ${r.rows[0]!.endNs / 1e6}`)
+  // the bytes do not change: pages, 104 packets' headers and 2 syncs of 2 channels
+  t.is(r.transferredBytes, 13312 * 4096 + (104 + 4) * PACKET_LEN)
+})
+
 test('multifd: total time = max(link, pages x cost / N threads) for an idle guest', async (t) => {
   // 40 us per page: one thread 16384 x 40 us = 655.36 ms; 4 channels 163.84 ms (> the 63.2 ms link).
   const one = await idle({'sender-page-cost': '0.04ms'})

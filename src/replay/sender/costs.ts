@@ -264,14 +264,15 @@ export class PageCosts {
     }
     const c = this.compressor
     const data = c !== undefined ? c.page(p) : this.pageSize
-    wire += data + mf.queue(data, false)
+    // The page's bytes reach the wire (and the rate window) with its packet (MultifdStream.queue).
+    wire += mf.queue(data, false)
     // multifd_send_thread (and the compressor it calls) on the channels, in parallel.
     const cpu = this.mfPageNs + (c !== undefined ? c.lastNs / this.mfShare : 0) + touch
     this.wire = wire
     this.overlapWire = wire
     this.cpuNs += cpu
     this.chanNs = cpu
-    if (cpu > wire * perByteNs) this.cpuBound++
+    if (cpu > data * perByteNs) this.cpuBound++
   }
 
   /**
