@@ -17,6 +17,8 @@ export const FIT_PARAMS = {
   'sender-page-cost': {start: 0.03, doc: 'ms per normal page on the migration thread (no multifd)'},
   'multifd-page-cost': {start: 0.01, doc: 'ms per normal page on a multifd channel thread'},
   'sync-page-cost': {start: 0.005, doc: 'ms per dirty page on the per-page sync path'},
+  'dest-record-cost': {start: 0.002, doc: "ms per main-stream record on the destination's load loop"},
+  'precopy-socket-buffer': {start: 4 * 2 ** 20, doc: "bytes the precopy source can run ahead of the destination's load loop"},
   'sync-cost': {start: 10, doc: 'ms per GiB of guest RAM per sync'},
   'link-bandwidth': {start: 200 * 2 ** 20, doc: 'bytes/s'},
   'host-cpus': {start: 2, doc: "cores' worth the sender threads share with the busy vCPUs"},

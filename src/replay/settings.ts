@@ -146,6 +146,10 @@ export const SETTING_DEFS = {
   transport: choice(TRANSPORTS, 'network', {fixed: true, doc: 'network (bytes at the link rate), local-remap (localhost, RAM handed over by remapping), shared (x-ignore-shared: RAM is not sent)'}),
   rtt: ms(0.2, {fixed: true, doc: 'round-trip time between source and destination (a postcopy page request waits one RTT)'}),
   'socket-buffer': size(4 * MiB, {fixed: true, defaultText: '4MiB', doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'}),
+  'precopy-socket-buffer': size(4 * MiB, {
+    defaultText: '4MiB',
+    doc: "bytes the precopy stream's source can write ahead of the destination's load loop before its writes block (the socket's send and receive buffers, with the QEMUFile's): how much of a backlog at the destination (dest-record-cost) the source hides. 4 MiB is Linux's tcp_wmem maximum; qemu-lab's localhost: 3.5-8.7 MB, median about 4.5 MB (the pages the source wrote after a long run of zero records before it stalled). Postcopy's steady lag grows the receive buffer further (socket-buffer)",
+  }),
   'sync-cost': ms(0, {
     unit: 'ms per GiB of guest RAM',
     doc: 'time of one migration_bitmap_sync (KVM_GET_DIRTY_LOG per slot, the bitmap walk) per GiB of guest RAM; the thread sends again only after it, so guest writes land between the GET and the lazy CLEAR (0 = instantaneous)',
@@ -176,6 +180,10 @@ export const SETTING_DEFS = {
   'postcopy-discard-range-cost': ms(0, {
     unit: 'ms per range',
     doc: "source time per discard range at the postcopy switchover, inside the downtime: postcopy_each_send_discard walks the bitmap, postcopy_discard_send_range queues each run and qemu_savevm_send_postcopy_ram_discard sends and flushes every 12 (0 = the messages' bytes at the link rate alone). A host cost: qemu-lab 7.2, 3.9 and 8.0 us a range (trace line included) on two captures; lab/calibration.json has 0.008 (docs/lab.md)",
+  }),
+  'dest-record-cost': ms(0, {
+    unit: 'ms per record',
+    doc: "time of the destination's load loop per RAM record of the main stream (ram_load_precopy, one record after the other on the incoming thread: the record's header and block lookup, then a zero record's ram_handle_compressed (buffer_is_zero of the destination page) or a normal page's qemu_get_buffer into it). The source can run at most precopy-socket-buffer bytes ahead of it, so a long run of zero records, which the source scans far faster than the destination loads them, stalls the source once the pages after it fill the socket (0 = the destination keeps up). QEMU 7.2 in qemu-lab with --trace pages (every record also writes a flushed ram_load_loop line): 3.1-5.0 us a record, median 4.05 (docs/lab.md, \"The destination's load loop\")",
   }),
   'sender-page-cost': ms(0, {
     unit: 'ms per page',

@@ -113,6 +113,63 @@ test('first-touch-cost: each page pays it on its first send only, zero pages in 
   t.true(close(resend.rows[0]!.endNs / 1e6, 16384 * 0.007, 1e-6), `live pass ${resend.rows[0]!.endNs / 1e6}`)
 })
 
+/** A 64 MiB guest whose first 32 MiB are zero pages (8192) and the rest data (8192 normal pages), as idle(). */
+async function zeroFirst(extra: RawOverrides) {
+  const {header, layout} = machine({memory: 64 * MiB, populated: [{gpa: 32 * MiB, len: 32 * MiB}]})
+  return replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+    overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', ...extra},
+  })
+}
+
+test('dest-record-cost: the destination loads one record after the other; the source waits once precopy-socket-buffer bytes stand unread', async (t) => {
+  // 8192 zero records (9 B each, 8.382 ns on the link) then 8192 normal pages (3.822 us each), at
+  // 5 us a record on the destination: it is through record k (0-based) at z + (k + 1) x 5 us, z the
+  // first zero record's 9 bytes (it arrives then; every later record arrives before the loop is
+  // free). The source may leave 4 MiB unread: its last write (the stream's 8192 x 9 + 8192 x 4104
+  // = 33 693 696 bytes) returns once the loop has read up to 33 693 696 - 4 194 304 = 29 499 392
+  // bytes: the 8192 zero records (73 728 bytes) and floor(29 425 664 / 4104) = 7169 pages, record
+  // 8192 + 7168 = 15 360. So the pass ends at z + 15 361 x 5 us = 76.805 ms, where the source alone
+  // takes 31.380 ms (the link's 31.311 for the pages plus the zero records' 0.069).
+  const z = (9 * 1e9) / GiBps
+  const alone = (8192 * WIRE * 1000) / GiBps + (8192 * 9 * 1000) / GiBps
+  const base = await zeroFirst({})
+  t.true(close(base.rows[0]!.endNs / 1e6, alone, 1e-6), `source alone ${base.rows[0]!.endNs / 1e6} vs ${alone}`)
+  const r = await zeroFirst({'dest-record-cost': '0.005ms', 'precopy-socket-buffer': 4 * MiB})
+  const want = (z + 15361 * 5000) / 1e6
+  t.true(close(r.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${r.rows[0]!.endNs / 1e6} vs ${want}`)
+  t.is(r.transferredBytes, base.transferredBytes, 'time, not bytes')
+  // A socket that holds the whole stream: the source never waits for the destination.
+  const deep = await zeroFirst({'dest-record-cost': '0.005ms', 'precopy-socket-buffer': 64 * MiB})
+  t.true(close(deep.rows[0]!.endNs / 1e6, alone, 1e-6), `deep socket ${deep.rows[0]!.endNs / 1e6}`)
+})
+
+test('dest-record-cost below the link time: the destination keeps up, the figures do not move', async (t) => {
+  // 16384 normal pages at 3.822 us on the link, 3 us each on the destination: the loop is through
+  // each page 3 us after it arrives, long before the socket fills.
+  const base = await idle({})
+  const r = await idle({'dest-record-cost': '0.003ms', 'precopy-socket-buffer': 64 * 1024})
+  t.true(close(r.totalTimeMs, base.totalTimeMs, 1e-9), `total ${r.totalTimeMs} vs ${base.totalTimeMs}`)
+})
+
+test('dest-record-cost with multifd: the channels load the normal pages, the main loop only the zero records', async (t) => {
+  // An idle guest of normal pages only: nothing goes down the main stream for the loop to load.
+  const base = await idle({multifd: true, 'multifd-channels': 2})
+  const r = await idle({multifd: true, 'multifd-channels': 2, 'dest-record-cost': '0.05ms', 'precopy-socket-buffer': 64 * 1024})
+  t.true(close(r.totalTimeMs, base.totalTimeMs, 1e-9), `total ${r.totalTimeMs} vs ${base.totalTimeMs}`)
+  // Zero records first (legacy detection: save_zero_page's records on the main channel), 50 us each
+  // on the loop, 64 KiB left unread: after its last zero record (the main stream's 73 728 bytes)
+  // the migration thread waits until the loop has read 73 728 - 65 536 = 8192 bytes, 910 records,
+  // which it is through at z + 910 x 50 us = 45.5 ms. Only then does it queue the pages for the
+  // channels, whose bytes take the link time they take without the loop: the pass is that much
+  // later than the 8192 zero records' z each.
+  const z = (9 * 1e9) / GiBps
+  const opts = {multifd: true, 'multifd-channels': 2, 'zero-page-detection': 'legacy'} as const
+  const free = await zeroFirst(opts)
+  const zero = await zeroFirst({...opts, 'dest-record-cost': '0.05ms', 'precopy-socket-buffer': 64 * 1024})
+  const want = (free.rows[0]!.endNs - 8192 * z + z + 910 * 50000) / 1e6
+  t.true(close(zero.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${zero.rows[0]!.endNs / 1e6} vs ${want}`)
+})
+
 test('multifd: the migration thread finds zero pages while the channels send the others: max(link, zero CPU, pages x cost / N)', async (t) => {
   // zero-page-detection=legacy (7.2, 8.x): ram_save_target_page's save_zero_page, on the migration thread.
   // 4 channels at 20 us a page: 8192 x 20 / 4 = 40.96 ms; the migration thread's save_zero_page

@@ -91,6 +91,11 @@ export class PageCosts {
   migNs = 0
   chanNs = 0
   serialNs = 0
+  /**
+   * The last page put a record on the main stream, which the destination's one load loop takes
+   * (ram_load_precopy): a zero record, or without multifd a normal page or an XBZRLE delta.
+   */
+  mainRecord = false
   /** The VM is stopped (the downtime's last pass): no busy vCPU shares the host. */
   private stopped = false
   private settings: ReplaySettings
@@ -143,7 +148,7 @@ export class PageCosts {
       this.mfPageNs = (s['multifd-page-cost'] * 1e6) / this.mfShare
       this.mfZeroNs = (s['zero-page-cost'] * 1e6) / (this.multifd.zeroInChannels ? this.mfShare : this.share)
     }
-    this.any = this.zeroNs > 0 || this.pageNs > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
+    this.any = this.zeroNs > 0 || this.pageNs > 0 || s['dest-record-cost'] > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
   }
 
   /** The VM stops (the downtime) or runs again: the threads' share of the host changes (host-cpus). */
@@ -184,6 +189,7 @@ export class PageCosts {
     let cpu = 0
     if (!nonzero) {
       this.wire = wire
+      this.mainRecord = true
       cpu = this.zeroNs + touch
       this.cpuNs += cpu
       // In series with the single stream's records (above): its bytes and its cost.
@@ -221,6 +227,7 @@ export class PageCosts {
     }
     cpu += touch
     this.wire = wire
+    this.mainRecord = wire > 0
     this.overlapWire = wire
     this.cpuNs += cpu
     this.migNs = cpu
@@ -247,6 +254,7 @@ export class PageCosts {
     // RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel.
     let wire = wrapped && !mf.flushEachSection ? mf.sync() + MULTIFD_FLUSH_RECORD_BYTES : 0
     this.migNs = 0
+    this.mainRecord = false
     if (!nonzero && bytes < this.pageSize) {
       if (mf.zeroInChannels) {
         // multifd_send_zero_page_detect: an offset in the packet, no data, found by a channel.
@@ -256,6 +264,7 @@ export class PageCosts {
         // save_zero_page on the migration thread: the record on the main channel.
         wire += bytes
         this.migNs = this.zeroNs + touch
+        this.mainRecord = true
       }
       this.wire = wire
       this.overlapWire = wire

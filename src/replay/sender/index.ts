@@ -12,6 +12,16 @@
  *   the window's end (qemu-semantics.md §3.8).
  * - `transferred` is migration_transferred_bytes(): every byte that went on the wire, RAM records
  *   and device data alike (what the auto-converge trigger and query-migrate's `transferred` count).
+ * - The destination's load loop (`dest-record-cost`): ram_load_precopy takes the main stream's
+ *   records one after the other on the incoming thread, and the source's writes block once
+ *   `precopy-socket-buffer` bytes stand unread in the socket. A record reaches the destination when the
+ *   source is through it and is loaded once the loop is through the ones before; the source goes
+ *   on past a record only when the loop has read everything but its last
+ *   `precopy-socket-buffer` bytes.
+ *   The loop keeps working while the source sleeps out a window or syncs. Zero records are where
+ *   it shows: the source scans a run of them at save_zero_page's speed, 9 bytes each, then the
+ *   pages after the run fill the socket and it waits for the destination (docs/lab.md, "The
+ *   destination's load loop").
  */
 import type {HostModel} from '../host.js'
 import type {ReplaySettings} from '../settings.js'
@@ -56,6 +66,19 @@ export class Sender {
    * window boundary and at the phase changes the drivers mark (a few per second of migration).
    */
   readonly timeline: number[] = []
+  /** dest-record-cost (ns) and precopy-socket-buffer (bytes): the destination's load loop, 0 = it keeps up. */
+  private destNs = 0
+  private sockBytes = 0
+  /** Bytes the main stream has carried (RAM records, device data; not the multifd channels'). */
+  private mainBytes = 0
+  /** When the destination's load loop is through every record handed to it so far. */
+  private dstFree = 0
+  /**
+   * The records the source may still have to wait for, oldest first, as flat (main-stream bytes
+   * after the record, when the loop is through it) pairs from `dqHead` on.
+   */
+  private dq: number[] = []
+  private dqHead = 0
 
   constructor(
     private readonly host: HostModel,
@@ -65,6 +88,8 @@ export class Sender {
     this.rate = linkRate(settings)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(settings)
+    this.destNs = settings['dest-record-cost'] * 1e6
+    this.sockBytes = settings['precopy-socket-buffer']
     // ram_save_setup's multifd_send_sync_main (its time is in setup-time).
     this.transferred += this.costs.setup()
     if (this.costs.xbzrle) host.byteWrites = this.costs.xbzrle
@@ -75,6 +100,8 @@ export class Sender {
     this.rate = linkRate(s)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(s)
+    this.destNs = s['dest-record-cost'] * 1e6
+    this.sockBytes = s['precopy-socket-buffer']
     this.costs.updateSettings(s)
     this.startRun(now)
   }
@@ -105,6 +132,37 @@ export class Sender {
     this.queued += bytes
     this.windowBytes += bytes
     this.transferred += bytes
+    this.mainBytes += bytes
+  }
+
+  /**
+   * The record just queued (its `wire` bytes on the main stream) goes to the destination's load
+   * loop: it arrives when the source is through it (the run's clock) and is loaded after the loop's
+   * earlier records, dest-record-cost each. The source's write of it returns only once the loop
+   * has read all but the last precopy-socket-buffer bytes: where the loop is behind, the source waits (in
+   * series with the run, as the thread blocked in its writev).
+   */
+  private toDestination(wire: number): void {
+    this.mainBytes += wire
+    const arrive = this.clock
+    const done = (this.dstFree > arrive ? this.dstFree : arrive) + this.destNs
+    this.dstFree = done
+    const dq = this.dq
+    dq.push(this.mainBytes, done)
+    // The newest record that must have been read for this one to fit in the socket.
+    const limit = this.mainBytes - this.sockBytes
+    let h = this.dqHead
+    let need = Number.NaN
+    while (h < dq.length && dq[h]! <= limit) {
+      need = dq[h + 1]!
+      h += 2
+    }
+    this.dqHead = h
+    if (h > 4096 && h * 2 > dq.length) {
+      this.dq = dq.slice(h)
+      this.dqHead = 0
+    }
+    if (need > arrive) this.serial += need - arrive
   }
 
 
@@ -119,6 +177,10 @@ export class Sender {
     this.migCpu += costs.migNs
     this.chanCpu += costs.chanNs
     this.serial += costs.serialNs
+    if (costs.mainRecord) {
+      if (this.destNs > 0) this.toDestination(wire)
+      else this.mainBytes += wire
+    }
     return wire
   }
 
