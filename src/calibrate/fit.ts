@@ -17,6 +17,7 @@ export const FIT_PARAMS = {
   'sender-page-cost': {start: 0.03, doc: 'ms per normal page on the migration thread (no multifd)'},
   'multifd-page-cost': {start: 0.01, doc: 'ms per normal page on a multifd channel thread'},
   'sync-page-cost': {start: 0.005, doc: 'ms per dirty page on the per-page sync path'},
+  'sync-first-page-cost': {start: 0.002, doc: 'ms per dirty page on the per-page sync path at sync #1 (every page dirty)'},
   'dest-record-cost': {start: 0.002, doc: "ms per main-stream record on the destination's load loop"},
   'precopy-socket-buffer': {start: 4 * 2 ** 20, doc: "bytes the precopy source can run ahead of the destination's load loop"},
   'sync-cost': {start: 10, doc: 'ms per GiB of guest RAM per sync'},

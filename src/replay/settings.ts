@@ -158,6 +158,13 @@ export const SETTING_DEFS = {
     unit: 'ms per page',
     doc: "time of each sync per dirty page it finds on cpu_physical_memory_sync_dirty_bitmap's per-page path (a RAM block whose length is not a multiple of 64 pages: test_and_clear_dirty and, under TCG, a TLB reset each), sync #1 included, which finds every page dirty; the migration thread sends again only after it (0 = free). QEMU 7.2 TCG here: docs/lab.md",
   }),
+  'sync-first-page-cost': optional(
+    ms(0, {
+      unit: 'ms per page',
+      defaultText: 'sync-page-cost',
+      doc: "sync-page-cost for sync #1 alone (ram_init_bitmaps -> migration_bitmap_sync_precopy, every page dirty); unset = sync-page-cost. QEMU 7.2 TCG here: sync #1 took a median 1.57 us a page over 13 lab runs (1.40-2.58), the later syncs 3.28 (2.01-7.86) (scripts/measure-sync-cost.ts, docs/lab.md)",
+    }),
+  ),
   'guest-ram-prealloc': bool(false, {
     fixed: true,
     doc: "the guest's RAM was populated before the migration (QEMU -mem-prealloc, a virtio-mem device's prealloc=on; `lab run --prealloc`), so the migration's first touch of a page allocates nothing and first-touch-cost does not apply; false is QEMU's default. `import qemu` of a lab run sets it from the run's config.json",

@@ -63,3 +63,20 @@ test('writes during sync #1 land in the next pass, and the sync that finds them 
   near(t, r.totalTimeMs, 163.85 + pass0 + 10 + final, 'total')
   t.is(r.lostWrites, 0)
 })
+
+test('sync-first-page-cost: sync #1 alone at its own cost a page, the later syncs at sync-page-cost', async (t) => {
+  const {header, layout} = machine({memory: PADDED, populated: 'none'})
+  const events = batchesOf(layout, writesOnce(1000, 10, 50))
+  const r = await replay({header, layout, events}, {overrides: {...base, 'sync-page-cost': 0.01, 'sync-first-page-cost': 0.004}})
+  // Sync #1: 16 385 pages x 4 us = 65.54 ms. Pass 0 from there; sync #2 finds the 1 000 pages at
+  // 10 us each (10 ms, as without the setting); then the last stage, as in the test above.
+  const pass0 = ((1000 * 4104 + 15385 * 9) / GiBps) * 1000
+  const final = ((1000 * 4104) / GiBps) * 1000
+  near(t, r.setupTimeMs, 65.54, 'setup')
+  t.is(r.dirtySyncCount, 3)
+  t.is(r.rows[1]!.dirtyPagesAtSync, 1000)
+  near(t, r.totalTimeMs, 65.54 + pass0 + 10 + final, 'total')
+  // unset: sync-page-cost for sync #1 too (the test above)
+  const unset = await replay({header, layout, events: batchesOf(layout, writesOnce(1000, 10, 50))}, {overrides: {...base, 'sync-page-cost': 0.01}})
+  near(t, unset.setupTimeMs, 163.85, 'setup, unset')
+})
