@@ -161,6 +161,14 @@ export const QEMU_RULES = [
     cite: 'MultiFDCompression (qapi/migration.json), qatzip_send_prepare',
   },
   {
+    kind: 'behaviour',
+    id: 'virtio-mem-early-prealloc',
+    since: '8.0',
+    before: "the destination learns a virtio-mem device's plugged blocks with its device state, after RAM (virtio_mem_post_load), and prealloc=on preallocates a block only when it is plugged: every page of the device that precopy loads is the destination's first touch of it (dest-first-touch-cost)",
+    from: 'the plugged-block bitmap migrates before RAM (vmstate_virtio_mem_device_early) and the destination preallocates those blocks before the first page arrives (virtio_mem_post_load_early)',
+    cite: '"virtio-mem: Proper support for preallocation with migration" (d71920d425, 8.0), hw/virtio/virtio-mem.c',
+  },
+  {
     kind: 'needs',
     id: 'vfio-no-dirty-tracking',
     setting: 'vfio-tracking',

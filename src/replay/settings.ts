@@ -192,6 +192,10 @@ export const SETTING_DEFS = {
     unit: 'ms per record',
     doc: "time of the destination's load loop per RAM record of the main stream (ram_load_precopy, one record after the other on the incoming thread: the record's header and block lookup, then a zero record's ram_handle_compressed (buffer_is_zero of the destination page) or a normal page's qemu_get_buffer into it). The source can run at most precopy-socket-buffer bytes ahead of it, so a long run of zero records, which the source scans far faster than the destination loads them, stalls the source once the pages after it fill the socket (0 = the destination keeps up). QEMU 7.2 in qemu-lab with --trace pages (every record also writes a flushed ram_load_loop line): 3.1-5.0 us a record, median 4.05 (docs/lab.md, \"The destination's load loop\")",
   }),
+  'dest-first-touch-cost': ms(0, {
+    unit: 'ms per page',
+    doc: "destination time of loading a page into memory it has not populated, on the destination's load loop (dest-record-cost's records): with guest-ram-prealloc, QEMU before 8.0 still leaves a virtio-mem device's memory unpopulated on the destination while RAM arrives (prealloc=on preallocates a block when it is plugged, and the destination learns the plugged blocks with the device state, after RAM; 8.0 migrates them first: rule virtio-mem-early-prealloc), so each of the device's pages pays it on its first load; on a host that maps no zero page on read faults (the lab's) the zero check's read allocates the page too. Without guest-ram-prealloc first-touch-cost covers both sides. qemu-lab, run virtio-mem: about 10 us a page (docs/lab.md, \"The destination's load loop\")",
+  }),
   'sender-page-cost': ms(0, {
     unit: 'ms per page',
     doc: "time of the migration thread per normal page sent without multifd (ram_save_page -> save_normal_page: one record down the main stream, loaded one by one by the destination's ram_load_precopy); the stream then moves pages at the slower of the link and what the thread produces (0 = the link alone; docs/stream.md)",

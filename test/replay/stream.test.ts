@@ -4,7 +4,7 @@
 import test from 'ava'
 import {replay} from '../../src/replay/index.js'
 import type {RawOverrides} from '../../src/replay/config.js'
-import {batchesOf, machine, MiB} from './helpers.js'
+import {batchesOf, GiB, machine, MiB} from './helpers.js'
 
 const WIRE = 4104 // a 4 KiB page and its 8-byte record header
 const GiBps = 2 ** 30
@@ -168,6 +168,31 @@ test('dest-record-cost with multifd: the channels load the normal pages, the mai
   const zero = await zeroFirst({...opts, 'dest-record-cost': '0.05ms', 'precopy-socket-buffer': 64 * 1024})
   const want = (free.rows[0]!.endNs - 8192 * z + z + 910 * 50000) / 1e6
   t.true(close(zero.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${zero.rows[0]!.endNs / 1e6} vs ${want}`)
+})
+
+test('dest-first-touch-cost: QEMU < 8.0 loads a virtio-mem device\'s pages into unpopulated memory on the destination, even with prealloc', async (t) => {
+  // 64 MiB of RAM (16384 pages) and a virtio-mem device with 16 MiB plugged (4096 pages), every
+  // page with data, on a 1 GiB/s link: the source alone takes 20480 x 3.822 us = 78.278 ms. At
+  // 10 us a page the destination's loop gets the device's first page when the source is through
+  // it, 16385 x 4104 B / 1 GiB/s = 62.625 ms, and is through device page k at 62.625 + (k + 1) x
+  // 10 us. The source's last write leaves 4 MiB unread: it returns once the loop has read
+  // 20480 x 4104 - 4 194 304 bytes, the RAM and floor(4096 - 4 194 304 / 4104) = 3073 device
+  // pages: at 62.625 + 30.73 = 93.356 ms.
+  const {header, layout} = machine({memory: 64 * MiB, virtioMem: [{id: 'vm0', base: 4 * GiB, regionSize: GiB, blockSize: 2 * MiB, plugged: 16 * MiB}]})
+  const run = (extra: RawOverrides) =>
+    replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+      overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', 'precopy-socket-buffer': 4 * MiB, 'dest-first-touch-cost': '0.01ms', ...extra},
+    })
+  const alone = (20480 * WIRE * 1000) / GiBps
+  const cold = await run({'guest-ram-prealloc': true, 'qemu-version': '7.2'})
+  const want = (16385 * WIRE * 1000) / GiBps + 3073 * 0.01
+  t.true(close(cold.rows[0]!.endNs / 1e6, want, 1e-6), `7.2, prealloc ${cold.rows[0]!.endNs / 1e6} vs ${want}`)
+  // 8.0 migrates the plugged blocks first and preallocates them before RAM arrives.
+  const early = await run({'guest-ram-prealloc': true, 'qemu-version': '8.0'})
+  t.true(close(early.rows[0]!.endNs / 1e6, alone, 1e-6), `8.0 ${early.rows[0]!.endNs / 1e6} vs ${alone}`)
+  // Without prealloc the destination's first touch is first-touch-cost's (0 here), not this.
+  const notPre = await run({'guest-ram-prealloc': false, 'qemu-version': '7.2'})
+  t.true(close(notPre.rows[0]!.endNs / 1e6, alone, 1e-6), `no prealloc ${notPre.rows[0]!.endNs / 1e6} vs ${alone}`)
 })
 
 test('multifd: the migration thread finds zero pages while the channels send the others: max(link, zero CPU, pages x cost / N)', async (t) => {

@@ -40,6 +40,7 @@ import {Compressor, type CompressionFigures} from './compression.js'
 import {coreShare} from './cpu.js'
 import {MULTIFD_FLUSH_RECORD_BYTES, MultifdStream, type MultifdFigures} from './multifd.js'
 import {XbzrleCache, XbzrleOutcome, XBZRLE_RECORD_BYTES, type XbzrleFigures} from './xbzrle.js'
+import {hasRule} from '../qemu-version.js'
 
 /** The stream figures of a run (the result's `stream`). */
 export interface StreamFigures {
@@ -96,6 +97,8 @@ export class PageCosts {
    * (ram_load_precopy): a zero record, or without multifd a normal page or an XBZRLE delta.
    */
   mainRecord = false
+  /** The destination's extra time (ns) for the last page's record: dest-first-touch-cost on its first load, or 0. */
+  destExtraNs = 0
   /** The VM is stopped (the downtime's last pass): no busy vCPU shares the host. */
   private stopped = false
   private settings: ReplaySettings
@@ -106,6 +109,14 @@ export class PageCosts {
   private touched?: Uint32Array
   private readonly precopy: boolean
   private readonly totalPages: number
+  /**
+   * dest-first-touch-cost (ns) where the destination loads into memory it has not populated: [p0,
+   * p1) page ranges of the virtio-mem devices' memory (QEMU < 8.0 with guest-ram-prealloc), and the
+   * pages it has loaded once (a bitset).
+   */
+  private destTouchNs = 0
+  private readonly coldDest: number[] = []
+  private destTouched?: Uint32Array
   private cpuNs = 0
   private cpuBound = 0
 
@@ -124,6 +135,14 @@ export class PageCosts {
     this.vcpus = ctx.header.vcpus
     this.precopy = precopy
     this.totalPages = ctx.layout.totalPages
+    // A virtio-mem device's memory: the memslots inside its region (the device's RAM block).
+    for (const d of ctx.header.virtioMem) {
+      for (const sl of ctx.layout.slots) {
+        const a = Math.max(sl.gpaStart, d.base)
+        const b = Math.min(sl.gpaEnd, d.base + d.regionSize)
+        if (b > a) this.coldDest.push(sl.firstPage + (a - sl.gpaStart) / ctx.layout.pageSize, sl.firstPage + (b - sl.gpaStart) / ctx.layout.pageSize)
+      }
+    }
     this.settings = settings
     this.updateSettings(settings)
   }
@@ -142,13 +161,19 @@ export class PageCosts {
     this.xbzrleNs = (s['xbzrle-page-cost'] * 1e6) / this.share
     // Host time (page-fault allocation on either side), not the thread's CPU: not shared out.
     this.firstTouchNs = this.precopy && !s['guest-ram-prealloc'] ? s['first-touch-cost'] * 1e6 : 0
+    // Before 8.0 the destination populates a virtio-mem device's blocks only once its state arrives,
+    // after RAM (rule virtio-mem-early-prealloc): with guest-ram-prealloc the device's pages are
+    // still cold there. Without it first-touch-cost covers the destination too.
+    this.destTouchNs =
+      this.precopy && s['guest-ram-prealloc'] && this.coldDest.length > 0 && !hasRule(s['qemu-version'], 'virtio-mem-early-prealloc') ? s['dest-first-touch-cost'] * 1e6 : 0
+    if (this.destTouchNs > 0 && this.destTouched === undefined) this.destTouched = new Uint32Array(Math.ceil(this.totalPages / 32))
     if (this.firstTouchNs > 0 && this.touched === undefined) this.touched = new Uint32Array(Math.ceil(this.totalPages / 32))
     if (this.multifd) {
       this.mfShare = coreShare(s, this.multifd.channels, vcpus)
       this.mfPageNs = (s['multifd-page-cost'] * 1e6) / this.mfShare
       this.mfZeroNs = (s['zero-page-cost'] * 1e6) / (this.multifd.zeroInChannels ? this.mfShare : this.share)
     }
-    this.any = this.zeroNs > 0 || this.pageNs > 0 || s['dest-record-cost'] > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
+    this.any = this.zeroNs > 0 || this.pageNs > 0 || s['dest-record-cost'] > 0 || this.destTouchNs > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
   }
 
   /** The VM stops (the downtime) or runs again: the threads' share of the host changes (host-cpus). */
@@ -179,6 +204,7 @@ export class PageCosts {
     this.lastPage = p
     this.chanNs = 0
     this.serialNs = 0
+    this.destExtraNs = this.destTouchNs > 0 ? this.destFirstTouch(p) : 0
     const touch = this.firstTouch(p)
     const mf = this.multifd
     if (mf !== undefined) {
@@ -247,6 +273,20 @@ export class PageCosts {
     if ((t[w]! & m) !== 0) return 0
     t[w] = t[w]! | m
     return this.firstTouchNs
+  }
+
+  /** dest-first-touch-cost of page p: its first load into a cold virtio-mem device's memory, else 0. */
+  private destFirstTouch(p: number): number {
+    const r = this.coldDest
+    let inside = false
+    for (let i = 0; i < r.length; i += 2) if (p >= r[i]! && p < r[i + 1]!) inside = true
+    if (!inside) return 0
+    const t = this.destTouched!
+    const w = p >>> 5
+    const m = 1 << (p & 31)
+    if ((t[w]! & m) !== 0) return 0
+    t[w] = t[w]! | m
+    return this.destTouchNs
   }
 
   private multifdPage(mf: MultifdStream, p: number, nonzero: boolean, bytes: number, perByteNs: number, wrapped: boolean, touch: number): void {

@@ -138,14 +138,14 @@ export class Sender {
   /**
    * The record just queued (its `wire` bytes on the main stream) goes to the destination's load
    * loop: it arrives when the source is through it (the run's clock) and is loaded after the loop's
-   * earlier records, dest-record-cost each. The source's write of it returns only once the loop
+   * earlier records, dest-record-cost each (plus `extraNs`: dest-first-touch-cost on a cold page). The source's write of it returns only once the loop
    * has read all but the last precopy-socket-buffer bytes: where the loop is behind, the source waits (in
    * series with the run, as the thread blocked in its writev).
    */
-  private toDestination(wire: number): void {
+  private toDestination(wire: number, extraNs: number): void {
     this.mainBytes += wire
     const arrive = this.clock
-    const done = (this.dstFree > arrive ? this.dstFree : arrive) + this.destNs
+    const done = (this.dstFree > arrive ? this.dstFree : arrive) + this.destNs + extraNs
     this.dstFree = done
     const dq = this.dq
     dq.push(this.mainBytes, done)
@@ -178,7 +178,7 @@ export class Sender {
     this.chanCpu += costs.chanNs
     this.serial += costs.serialNs
     if (costs.mainRecord) {
-      if (this.destNs > 0) this.toDestination(wire)
+      if (this.destNs > 0 || costs.destExtraNs > 0) this.toDestination(wire, costs.destExtraNs)
       else this.mainBytes += wire
     }
     return wire
