@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
 import {BEGIN, END, labTables, writeTableIntoDoc} from '../../src/lab/results-table.js'
-import {keepPostcopyDstTrace, mergeArgs, readMatrix} from '../../src/lab/matrix.js'
+import {keepMultifdDstTrace, keepPostcopyDstTrace, mergeArgs, readMatrix} from '../../src/lab/matrix.js'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import {UserError} from '../../src/util/errors.js'
 import {ROOT} from '../helpers/cli.js'
@@ -81,4 +81,31 @@ test('a postcopy run keeps its destination trace without the precopy page loads'
   t.is(gunzipSync(readFileSync(join(dest, 'trace-dst.postcopy.log.gz'))).toString(), lines.slice(1).join('\n') + '\n')
   writeFileSync(join(src, 'summary.json'), JSON.stringify({status: 'completed'}))
   t.is(await keepPostcopyDstTrace(src, join(tmp, 'nowhere')), -1)
+})
+
+test('a precopy multifd run keeps its destination trace up to the first round\'s wrap; other runs keep none', async (t) => {
+  const src = join(tmp, 'mf-run')
+  const dest = join(tmp, 'mf-kept')
+  mkdirSync(src, {recursive: true})
+  mkdirSync(dest, {recursive: true})
+  const lines = [
+    '1@1.000000:multifd_recv_sync_main packet num 1',
+    '1@1.000001:ram_load_loop pc.ram: addr: 0x1000 flags: 0x2 host: 0x7f0000001000',
+    '1@1.000002:ram_load_loop pc.ram: addr: 0x3000 flags: 0x22 host: 0x7f0000003000',
+    '1@1.000003:ram_load_loop pc.rom: addr: 0x0 flags: 0x2 host: 0x7f1000000000',
+    '1@1.000004:ram_load_loop pc.ram: addr: 0x2000 flags: 0x2 host: 0x7f0000002000', // the wrap: kept
+    '1@1.000005:ram_load_loop pc.ram: addr: 0x5000 flags: 0x22 host: 0x7f0000005000', // a later round: dropped
+    '1@1.000006:multifd_recv_sync_main packet num 9',
+  ]
+  writeFileSync(join(src, 'trace-dst.log.gz'), gzipSync(lines.join('\n') + '\n'))
+  writeFileSync(join(src, 'summary.json'), JSON.stringify({status: 'completed'}))
+  writeFileSync(join(src, 'config.json'), JSON.stringify({args: {multifd_channels: 2}}))
+  t.true((await keepMultifdDstTrace(src, dest)) > 0)
+  t.is(gunzipSync(readFileSync(join(dest, 'trace-dst.zero.log.gz'))).toString(), [...lines.slice(0, 5), lines[6]].join('\n') + '\n')
+  // a postcopy run (its own kept trace), or no multifd: nothing
+  writeFileSync(join(src, 'summary.json'), JSON.stringify({postcopy_started_at_s: 1.5}))
+  t.is(await keepMultifdDstTrace(src, join(tmp, 'nowhere')), -1)
+  writeFileSync(join(src, 'summary.json'), JSON.stringify({status: 'completed'}))
+  writeFileSync(join(src, 'config.json'), JSON.stringify({args: {multifd_channels: 0}}))
+  t.is(await keepMultifdDstTrace(src, join(tmp, 'nowhere')), -1)
 })
