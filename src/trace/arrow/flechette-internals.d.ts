@@ -24,3 +24,6 @@ declare module '@uwdata/flechette/src/encode/footer.js' {
 declare module '@uwdata/flechette/src/decode/schema.js' {
   export * from '@uwdata/flechette/dist/types/decode/schema.js'
 }
+declare module '@uwdata/flechette/src/decode/message.js' {
+  export * from '@uwdata/flechette/dist/types/decode/message.js'
+}

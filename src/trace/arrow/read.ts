@@ -21,6 +21,7 @@ import {PARAMS_RE} from '../read/values.js'
 import {IpcMessageReader, MSG_DICTIONARY, MSG_RECORD_BATCH, MSG_SCHEMA} from './ipc.js'
 import {schemaFromFooter} from './open.js'
 import {WIDE_FIELDS} from './schema.js'
+import {DirectArrow, DirectDecoder} from './direct.js'
 
 const F = FIELD_INDEX
 const NFIELDS = FIELDS.length
@@ -48,17 +49,26 @@ interface ColumnData {
   cache?: unknown[]
 }
 
-/** An Arrow trace's pass over its events. */
-export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'file' | 'stream'}, layout: TraceLayout, decoder: RowDecoder, opts: ReadOptions): AsyncGenerator<EventBatch> {
+/**
+ * An Arrow trace's pass over its events. Each record batch goes the direct path (direct.ts: views
+ * of the message's buffers) when it can, else through flechette's table; a slice the direct path
+ * does not take is decoded again from flechette's columns (ArrowBatchDecoder), which names any
+ * problem. `direct: false` (tests) sends everything through flechette.
+ */
+export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'file' | 'stream'}, layout: TraceLayout, decoder: RowDecoder, opts: ReadOptions & {direct?: boolean}): AsyncGenerator<EventBatch> {
   const b = createBatch(opts.batchSize ?? DEFAULT_BATCH)
   const dec = new ArrowBatchDecoder(layout, decoder, src.path, b.t.length)
+  const checker = decoder.checker
+  const direct = opts.direct === false ? undefined : new DirectArrow()
+  const fast = new DirectDecoder(layout, checker, layout.header.vcpus)
+  let planned = false
   const onError = opts.onError
   const report = (e: unknown): boolean => {
     if (!(e instanceof UserError) || onError === undefined) throw e
     return onError(e) !== false
   }
   const reader = await IpcMessageReader.open(src.path, src.gzip, src.kind)
-  decoder.checker.reset()
+  checker.reset()
   let schema: Uint8Array | undefined
   /** Dictionary messages in stream order: a replacement drops the earlier ones of its id. */
   let dicts: {id: number; bytes: Uint8Array}[] = []
@@ -71,23 +81,47 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
       }
       if (m.type === MSG_DICTIONARY) {
         if (!m.isDelta) dicts = dicts.filter((d) => d.id !== m.dictId)
-        dicts.push({id: m.dictId, bytes: m.bytes.slice()})
+        const bytes = m.bytes.slice()
+        dicts.push({id: m.dictId, bytes})
+        direct?.dictionary(bytes)
         continue
       }
       if (m.type !== MSG_RECORD_BATCH) continue
       schema ??= await schemaFromFooter(src)
       if (schema === undefined) throw new UserError('not a valid Arrow IPC file: a record batch before the schema', {file: src.path})
-      let table: Table
-      try {
-        table = tableFromIPC([schema, ...dicts.map((d) => d.bytes), m.bytes], {useBigInt: true})
-      } catch (e) {
-        throw new UserError(`not a valid Arrow record batch (${(e as Error).message})`, {file: src.path, line: rows + 1})
+      if (!planned) {
+        planned = true
+        if (direct !== undefined && !direct.plan(schema)) direct.disable()
       }
-      const cols = FIELDS.map((f) => table.getChild(f)?.data[0] as unknown as ColumnData | undefined)
-      const n = table.numRows
+      const views = direct?.columns(m.bytes)
+      /** flechette's columns of the batch, made when first needed. */
+      let cols: (ColumnData | undefined)[] | undefined
+      let n = views?.rows ?? 0
+      const table = (): (ColumnData | undefined)[] => {
+        let t: Table
+        try {
+          t = tableFromIPC([schema!, ...dicts.map((d) => d.bytes), m.bytes], {useBigInt: true})
+        } catch (e) {
+          throw new UserError(`not a valid Arrow record batch (${(e as Error).message})`, {file: src.path, line: rows + 1})
+        }
+        n = t.numRows
+        return FIELDS.map((f) => t.getChild(f)?.data[0] as unknown as ColumnData | undefined)
+      }
+      if (views === undefined) cols = table()
       for (let from = 0; from < n; from += b.t.length) {
         const count = Math.min(b.t.length, n - from)
-        if (!dec.decode(cols, from, count, b, rows + from, report)) return
+        let done = false
+        if (views !== undefined) {
+          const saved = checker.state()
+          if (fast.decode(views.cols, from, count, b, rows + from + 1)) {
+            b.length = count
+            done = true
+          } else {
+            checker.restore(saved)
+            b.params.clear()
+          }
+        }
+        if (!done && !dec.decode((cols ??= table()), from, count, b, rows, report)) return
         if (b.length > 0) {
           yield b
           // Every column of the next slice is written whole (or reset by the general path).

@@ -70,6 +70,22 @@ export class EventChecker {
     this.prevLine = s[1]
   }
 
+  /** The time of the previous event (0 before the first). */
+  prevTime(): number {
+    return this.prevT
+  }
+
+  /** The line of the previous event. */
+  prevLineNumber(): number {
+    return this.prevLine
+  }
+
+  /** Take (t, line) as the previous event's, for a reader that checked time order itself. */
+  setPrevious(t: number, line: number): void {
+    this.prevT = t
+    this.prevLine = line
+  }
+
   /** Forget the previous time (a new pass over the trace). */
   reset(): void {
     this.prevT = 0
