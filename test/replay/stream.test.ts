@@ -381,3 +381,32 @@ test('XBZRLE: a delta that does not fit the page overflows, and the page goes wh
   t.is(x.bytes, 4096)
   t.is(x.savedBytes, 0)
 })
+
+test('XBZRLE: a skipped page (dirty, unchanged since its cached copy) pays the page loop, sender-page-cost, plus xbzrle-page-cost, and sends nothing', async (t) => {
+  // Pages 10 and 200 are written in pass 1; pass 2 (from 100 ms, XBZRLE on) sends them as misses,
+  // page 10 in 100-100.39 ms, page 200 in 100.39-100.78 ms, and caches them. Page 200 is written
+  // again at 100.2 ms, after the sync that opened pass 2 but before its send: the cached copy
+  // already holds that write, yet the page is dirty at the sync of 100.78 ms (1 page: converged).
+  // The stop-copy encodes it against the cache and finds nothing changed: 0 bytes. QEMU 7.2's
+  // save_xbzrle_page did the whole page's work first (ram_find_and_save_block's loop,
+  // save_zero_page's buffer_is_zero, ram_save_page's trace, the cache lookup, the copy into
+  // XBZRLE.current_buf and xbzrle_encode_buffer of the page) before it found 0 bytes changed:
+  // 0.2 ms + 0.01 ms = 0.21 ms (charged 0.01 ms before).
+  const {header, layout} = machine({memory: MiB})
+  const rate = (256 * WIRE) / 0.1
+  const recs = [
+    {t_ns: 50e6, kind: 'write' as const, vcpu: 0, gpa: 10 * 4096, len: 8},
+    {t_ns: 50e6, kind: 'write' as const, vcpu: 0, gpa: 200 * 4096, len: 8},
+    {t_ns: 100.2e6, kind: 'write' as const, vcpu: 0, gpa: 200 * 4096 + 64, len: 8},
+    {t_ns: 60e9, kind: 'read' as const, vcpu: 0, gpa: 0, len: 8},
+  ]
+  const r = await replay({header, layout, events: batchesOf(layout, recs)}, {
+    overrides: {'start-at': 0, 'max-bandwidth': 0, 'link-bandwidth': rate, 'stop-policy': 'rounds', 'downtime-limit': '0.5ms', xbzrle: true, 'sender-page-cost': '0.2ms', 'xbzrle-page-cost': '0.01ms'},
+  })
+  t.is(r.stopReason, 'converged')
+  t.is(r.downtime.ramPages, 1)
+  t.is(r.downtime.ramBytes, 0)
+  t.is(r.transferredBytes, 256 * WIRE + 2 * WIRE)
+  t.deepEqual(r.stream!.xbzrle, {cacheSize: 64 * MiB, pages: 1, bytes: 0, cacheHits: 1, cacheMiss: 2, overflow: 0, skipped: 1, cacheMissRate: 2 / 3, savedBytes: WIRE})
+  t.true(close(r.downtime.ramMs, 0.21, 1e-9), `downtime RAM ${r.downtime.ramMs} vs 0.21`)
+})

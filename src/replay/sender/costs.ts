@@ -13,7 +13,8 @@
  * - A zero page: `zero-page-cost` on the migration thread (on the channels with
  *   zero-page-detection=multifd, 9.0+).
  * - XBZRLE (./xbzrle.ts): `xbzrle-page-cost` on the migration thread; a re-sent page found in the
- *   cache goes as its delta, a record that pays sender-page-cost whole (the cost is per record).
+ *   cache goes as its delta, a record that pays sender-page-cost whole (the cost is per record), and
+ *   a page found unchanged (skipped, 0 bytes) pays it too (the page's work is done before the skip).
  * - Without multifd every record takes one path, in series: the migration thread, the main
  *   socket, the destination's one load thread (ram_load_precopy: a zero record is
  *   ram_handle_compressed's buffer_is_zero of the destination page). A normal page takes the
@@ -244,8 +245,15 @@ export class PageCosts {
         // set its cost: in lab/runs/xbzrle-hot's downtime pass a delta record (~36 bytes) took a
         // median 6.0 us and a full page 5.0 (scripts/measure-xbzrle-records.ts).
       } else if (o === XbzrleOutcome.Skipped) {
+        // Nothing goes on the wire, but the migration thread did the page's whole work first: QEMU
+        // 7.2's save_xbzrle_page copies the page into XBZRLE.current_buf and runs
+        // xbzrle_encode_buffer over all of it before it finds 0 bytes changed
+        // (trace_save_xbzrle_page_skipping), after ram_find_and_save_block's loop, save_zero_page's
+        // buffer_is_zero and ram_save_page's trace line; ram_find_and_save_block then loops on to
+        // the next dirty page. So a skip costs what a record does (cpu stays sender-page-cost):
+        // in lab/runs/xbzrle-hot a skipped page took a median 9.1 us in the downtime and 10.0
+        // live, a delta record 6.0 (scripts/measure-xbzrle-records.ts).
         wire = 0
-        cpu = 0
         xb.savedBytes += bytes
       }
       // save_xbzrle_page: the cache lookup and xbzrle_encode_buffer, on a hit.
