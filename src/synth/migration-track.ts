@@ -3,7 +3,7 @@
  * names), optional mig_set changes, and an optional switch to postcopy (migrate-start-postcopy).
  */
 import {K, type EventBatch} from '../trace/events.js'
-import type {Track} from './track.js'
+import {fieldBits, type Track} from './track.js'
 
 export interface ControlEvent {
   t: number
@@ -12,6 +12,7 @@ export interface ControlEvent {
 }
 
 export class MigrationTrack implements Track {
+  readonly fields = fieldBits('params')
   private next = 0
   private readonly events: ControlEvent[]
 

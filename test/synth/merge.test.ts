@@ -4,7 +4,8 @@
 import test from 'ava'
 import {K, type EventBatch} from '../../src/trace/events.js'
 import {TrackMerger} from '../../src/synth/merge.js'
-import type {Track} from '../../src/synth/track.js'
+import {fieldBits, type Track} from '../../src/synth/track.js'
+import {WORKLOAD_NAMES, parseSpec, synthesize} from '../../src/synth/index.js'
 
 interface Ev {
   t: number
@@ -74,3 +75,52 @@ test('merged batches equal a reference merge (time, then track order), every col
     t.deepEqual(at < 0 ? undefined : [at, got[at]], at < 0 ? undefined : [at, expected[at]], what)
   }
 })
+
+/** Every column and params entry of every batch, concatenated (the batch object is reused). */
+function drain(batches: Iterable<EventBatch>): {columns: Record<string, number[]>; params: [number, string][]} {
+  const names = ['t', 'kind', 'vcpu', 'dev', 'slot', 'gpa', 'iova', 'len', 'page', 'count', 'value', 'op', 'line'] as const
+  const columns: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
+  const params: [number, string][] = []
+  let base = 0
+  for (const b of batches) {
+    for (const n of names) columns[n]!.push(...b[n].subarray(0, b.length))
+    for (const [i, p] of b.params) if (i < b.length) params.push([base + i, p])
+    base += b.length
+  }
+  return {columns, params}
+}
+
+test("the columns each workload declares (Track.fields) are all it sets: the merge equals the every-column merge", (t) => {
+  const spec = parseSpec({
+    seed: 8,
+    duration: '300ms',
+    memory: '3G',
+    vcpus: 4,
+    workloads: WORKLOAD_NAMES.map((workload, i) => ({workload, params: {}, ...(workload === 'virtio-mem' || workload === 'malicious' ? {vcpu: i % 4} : {})})),
+    migration: {start: '100ms', params: 'max-bandwidth=134217728', set: [{at: '200ms', params: 'downtime-limit=500'}], postcopy: '250ms'},
+  })
+  for (const size of [65536, 777]) {
+    const declared = drain(synthesize(spec).batches(size))
+    const every = drain(synthesize(spec).batches(size, true))
+    t.true(declared.columns.t!.length > 10000)
+    t.deepEqual(new Set(declared.columns.kind).size > 10, true, 'many kinds: devices, virtio-mem, migration control')
+    t.is(declared.params.length, 2)
+    t.deepEqual(declared, every)
+  }
+})
+
+test('a track that sets a column it does not declare loses it (what the every-column test would catch)', (t) => {
+  const evs: Ev[] = Array.from({length: 50}, (_, i) => ({t: i, kind: K.write, vcpu: 1, gpa: 4096 * i, len: 4096, value: 7}))
+  const lying = (): Track => Object.assign(new ListTrack(evs, 16), {fields: fieldBits('vcpu', 'gpa', 'len')})
+  const other = (): Track => Object.assign(new ListTrack([{t: 3, kind: K.mig_postcopy, vcpu: -1, gpa: -1, len: -1, value: -1}], 16), {fields: 0})
+  const declared = drain(batchesOf(new TrackMerger([other(), lying()], 64)))
+  const every = drain(batchesOf(new TrackMerger([other(), lying()], 64, true)))
+  t.deepEqual(every.columns.value, [7, 7, 7, -1, ...Array(47).fill(7)])
+  t.deepEqual(declared.columns.value, Array(51).fill(-1))
+  t.deepEqual(declared.columns.gpa, every.columns.gpa)
+  t.deepEqual(declared.columns.kind, every.columns.kind)
+})
+
+function* batchesOf(m: TrackMerger): Generator<EventBatch> {
+  for (let b = m.next(); b !== undefined; b = m.next()) yield b
+}

@@ -8,7 +8,7 @@ import {RateClock} from '../clock.js'
 import type {ParamDef} from '../params.js'
 import type {PageSpace} from '../page-space.js'
 import type {Rng} from '../prng.js'
-import type {Track} from '../track.js'
+import {fieldBits, type Track} from '../track.js'
 import type {WorkloadContext} from './types.js'
 
 export const REGION_PARAMS = {
@@ -23,7 +23,11 @@ export function paramError(ctx: WorkloadContext, name: string, reason: string, e
   return new UserError(reason, {field: `${ctx.field}.${name}`, expected, found})
 }
 
+/** What an access event (a guest read or write) sets besides its time and kind. */
+export const ACCESS_FIELDS = fieldBits('vcpu', 'gpa', 'len')
+
 export abstract class AccessTrack implements Track {
+  readonly fields = ACCESS_FIELDS
   protected readonly clock: RateClock
   protected readonly rng: Rng
   protected readonly space: PageSpace

@@ -7,7 +7,7 @@ import {K, type EventBatch} from '../../trace/events.js'
 import type {VirtioMemSpec} from '../../trace/header.js'
 import {RateClock} from '../clock.js'
 import {Permutation} from '../permutation.js'
-import type {Track} from '../track.js'
+import {fieldBits, type Track} from '../track.js'
 import {REGION_PARAMS, paramError} from './common.js'
 import type {WorkloadContext, WorkloadDef} from './types.js'
 
@@ -39,6 +39,7 @@ function putFixed(out: EventBatch, n: number, e: FixedEvent): void {
  * IOMMU-backed passthrough device does), and unpins at unpinAt, after which it stops writing.
  */
 class DmaTrack implements Track {
+  readonly fields = fieldBits('dev', 'iova', 'gpa', 'len', 'count')
   private readonly setup: FixedEvent[] = []
   private readonly teardown: FixedEvent[] = []
   private setupDone = 0
@@ -160,6 +161,7 @@ export const dmaDevice: WorkloadDef = {
 
 /** vhost-net receive path: packets written round-robin into rx buffers, logged in the vhost log. */
 class VhostTrack implements Track {
+  readonly fields = fieldBits('gpa', 'len')
   private readonly clock: RateClock
   private next = 0
   constructor(
@@ -232,6 +234,7 @@ function vmemOf(ctx: WorkloadContext, id: string): VirtioMemSpec {
  * and forth every resizePeriod). A vCPU writes into the plugged blocks at writeRate.
  */
 class VirtioMemTrack implements Track {
+  readonly fields = fieldBits('dev', 'value', 'gpa', 'count', 'vcpu', 'len')
   private readonly reqClock: RateClock
   private readonly writeClock: RateClock
   private nextResize: number
@@ -353,6 +356,7 @@ export const virtioMem: WorkloadDef = {
 
 /** Writes into blocks of a virtio-mem device that are unplugged when the trace starts. */
 class MaliciousTrack implements Track {
+  readonly fields = fieldBits('vcpu', 'gpa', 'len')
   private readonly clock: RateClock
   constructor(
     private readonly ctx: WorkloadContext,

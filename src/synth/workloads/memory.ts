@@ -7,7 +7,7 @@ import {RateClock} from '../clock.js'
 import {Permutation} from '../permutation.js'
 import {ZipfSampler} from '../zipf.js'
 import type {Track} from '../track.js'
-import {AccessTrack, READ_RATIO, REGION_PARAMS, paramError} from './common.js'
+import {ACCESS_FIELDS, AccessTrack, READ_RATIO, REGION_PARAMS, paramError} from './common.js'
 import type {WorkloadContext, WorkloadDef} from './types.js'
 
 class UniformTrack extends AccessTrack {
@@ -103,6 +103,7 @@ class PhasesTrack extends AccessTrack {
 
 /** Hot index pages (reads and writes), a sequential log (writes, wrapping), random heap pages. */
 class DatabaseTrack implements Track {
+  readonly fields = ACCESS_FIELDS
   private readonly clock: RateClock
   private logCur = 0
   constructor(
