@@ -119,9 +119,13 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
           } else {
             checker.restore(saved)
             b.params.clear()
+            fast.forget()
           }
         }
-        if (!done && !dec.decode((cols ??= table()), from, count, b, rows, report)) return
+        if (!done) {
+          fast.forget()
+          if (!dec.decode((cols ??= table()), from, count, b, rows, report)) return
+        }
         if (b.length > 0) {
           yield b
           // Every column of the next slice is written whole (or reset by the general path).
