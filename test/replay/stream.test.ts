@@ -151,6 +151,30 @@ test('dest-record-cost below the link time: the destination keeps up, the figure
   t.true(close(r.totalTimeMs, base.totalTimeMs, 1e-9), `total ${r.totalTimeMs} vs ${base.totalTimeMs}`)
 })
 
+test('dest-record-cost in the downtime: ram_save_complete\'s writes wait for the destination\'s backlog as the live ones do', async (t) => {
+  // The idle 64 MiB guest of normal pages (16384, 3.822 us each on the link = l), 10 us a record on
+  // the destination, 64 KiB left unread: record i (1-based) needs records up to i - 16 loaded
+  // (16 x 4104 >= 65 536 > 15 x 4104). The loop is through record i at l + i x 10 us (from record
+  // 17 on the source waits, so it always is behind), and the source writes record i (i > 16) at
+  // l + (i - 16) x 10 us: the live pass ends with record 16 384 at l + 16 368 x 10 us. Pages 0 and 1,
+  // written at 1 ms, are left for the downtime (max-iterations=1): records 16 385 and 16 386 are
+  // written at l + 16 369 x 10 us and l + 16 370 x 10 us, so ram_save_complete takes 20 us, where
+  // the link alone takes 2 x 3.822 = 7.644 us.
+  const l = (WIRE * 1e9) / GiBps
+  const writes = [
+    {t_ns: 1e6, kind: 'write' as const, gpa: 0},
+    {t_ns: 1e6, kind: 'write' as const, gpa: 4096},
+  ]
+  const base = await idle({'downtime-limit': '0.001ms', 'max-iterations': 1}, writes)
+  t.true(close(base.downtime.ramMs, (2 * l) / 1e6, 1e-9), `link alone ${base.downtime.ramMs}`)
+  const r = await idle({'dest-record-cost': '0.01ms', 'precopy-socket-buffer': 64 * 1024, 'downtime-limit': '0.001ms', 'max-iterations': 1}, writes)
+  t.is(r.stopReason, 'max-iterations')
+  t.is(r.downtime.ramPages, 2)
+  t.true(close(r.rows[0]!.endNs / 1e6, (l + 16368 * 10000) / 1e6, 1e-6), `live pass ${r.rows[0]!.endNs / 1e6}`)
+  t.true(close(r.downtime.ramMs, 0.02, 1e-9), `downtime RAM ${r.downtime.ramMs}`)
+  t.is(r.transferredBytes, base.transferredBytes, 'time, not bytes')
+})
+
 test('dest-record-cost with multifd: the channels load the normal pages, the main loop only the zero records', async (t) => {
   // An idle guest of normal pages only: nothing goes down the main stream for the loop to load.
   const base = await idle({multifd: true, 'multifd-channels': 2})

@@ -49,11 +49,12 @@ export class Switchover {
     this.stopNs = now
     sender.mark(now)
     this.deps.sync(true, now, false)
-    const ram = sender.sendRemaining()
+    // The last-stage sync's time is part of the downtime; ram_save_complete sends after it.
+    const ramStart = now + this.deps.takeSyncDebt()
+    const ram = sender.sendRemaining(ramStart)
     this.finalPages = ram.pages
     this.finalBytes = ram.bytes
-    // The last-stage sync's time is part of the downtime.
-    this.ramEndNs = now + this.deps.takeSyncDebt() + ram.ns
+    this.ramEndNs = ramStart + ram.ns
     this.vfioStateBytes = host.stopCopyDevices()
     this.vfioEndNs = this.ramEndNs + sender.sendUnlimited(this.vfioStateBytes)
     this.endNs = this.vfioEndNs + sender.sendUnlimited(settings['device-state-bytes'])

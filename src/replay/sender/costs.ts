@@ -100,6 +100,10 @@ export class PageCosts {
   mainRecord = false
   /** The destination's extra time (ns) for the last page's record: dest-first-touch-cost on its first load, or 0. */
   destExtraNs = 0
+  /** Some record pays dest-first-touch-cost on the destination (a cold virtio-mem device's pages). */
+  get destTouch(): boolean {
+    return this.destTouchNs > 0
+  }
   /** The VM is stopped (the downtime's last pass): no busy vCPU shares the host. */
   private stopped = false
   private settings: ReplaySettings

@@ -384,7 +384,7 @@ export class Sender {
    * ram_save_complete after the VM stopped: every dirty page at the link rate, no rate limit, no
    * lazy clear. Returns the pages, their bytes and the time they took (ns).
    */
-  sendRemaining(): {pages: number; bytes: number; ns: number} {
+  sendRemaining(startNs = 0): {pages: number; bytes: number; ns: number} {
     const host = this.host
     const mb = host.mb
     const costs = this.costs
@@ -401,6 +401,7 @@ export class Sender {
     }
     // The VM is stopped: the threads have the host's cores to themselves (host-cpus).
     costs.setVmStopped(true)
+    if (this.destNs > 0 || costs.destTouch) return this.sendRemainingToDestination(startNs)
     let linkBytes = 0
     let mig = 0
     let chan = 0
@@ -425,6 +426,43 @@ export class Sender {
     const ns = Math.max(link, mig, chan) + serial
     this.transferred += bytes
     return {pages, bytes, ns}
+  }
+
+  /**
+   * sendRemaining behind the destination's load loop (dest-record-cost), from `startNs`: the pass
+   * is a run of sends whose records go to the loop as the live ones do, so a backlog the loop
+   * still has when the VM stops (a run of zero records sent just before the switchover), or one
+   * the pass's own records make, holds the source's writes: qemu_savevm_state_complete_precopy
+   * ends with qemu_fflush of the main stream, and migration_completion marks the migration
+   * completed (the downtime's end) only after it, while the destination may still hold up to
+   * precopy-socket-buffer bytes unread.
+   */
+  private sendRemainingToDestination(startNs: number): {pages: number; bytes: number; ns: number} {
+    const host = this.host
+    const mb = host.mb
+    const costs = this.costs
+    let bytes = 0
+    let pages = 0
+    this.startRun(startNs)
+    for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
+      const b = host.sendPage(p, true)
+      pages++
+      if (b === 0) continue
+      costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
+      const wire = costs.wire
+      bytes += wire
+      this.queued += costs.overlapWire
+      this.migCpu += costs.migNs
+      this.chanCpu += costs.chanNs
+      this.serial += costs.serialNs
+      if (costs.mainRecord) this.toDestination(wire, costs.destExtraNs)
+    }
+    costs.setVmStopped(false)
+    const flush = costs.sectionEnd(true)
+    bytes += flush
+    this.queued += flush
+    this.transferred += bytes
+    return {pages, bytes, ns: this.clock - startNs}
   }
 
   /** Bytes sent at the link rate outside a run (device state during the downtime): their time (ns). */
