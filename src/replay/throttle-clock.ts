@@ -130,6 +130,14 @@ export class GuestClock {
   queued = 0
   private segs: Segment[] = [{ws: 0, gs: 0, we: Infinity, pct: 0, sleep: 0, period: 0}]
   private pct = 0
+  /**
+   * Holds (wall [from, to), in order): the guest stood still but, paced by wall-clock time, did
+   * not fall behind: an event due inside a hold happens at its end, later events on time.
+   */
+  private readonly holdFrom: number[] = []
+  private readonly holdTo: number[] = []
+  /** Guest time at which the last hold ends; events before it may still be held (no fast path). */
+  private holdEndGuest = -Infinity
 
   constructor(
     readonly vcpus: number,
@@ -162,6 +170,28 @@ export class GuestClock {
   }
 
   toWall(t: number): number {
+    const w = this.mapWall(t)
+    if (this.holdTo.length === 0) return w
+    if (t >= this.holdEndGuest && !this.linear && this.segs.at(-1)!.pct === 0) this.linear = true
+    return this.held(w)
+  }
+
+  /** Wall time w after the holds: inside one, its end, and if the guest is paused there, the resume. */
+  private held(w: number): number {
+    const from = this.holdFrom
+    let i = from.length - 1
+    while (i >= 0 && from[i]! > w) i--
+    if (i < 0 || w >= this.holdTo[i]!) return w
+    const end = this.holdTo[i]!
+    // A pause that starts where the hold ends (the postcopy switchover right after the deciding
+    // sync) moves the held events on to the resume.
+    const segs = this.segs
+    let k = segs.length - 1
+    while (k > 0 && segs[k]!.ws > end) k--
+    return end >= segs[k]!.we && k + 1 < segs.length ? segs[k + 1]!.ws : end
+  }
+
+  private mapWall(t: number): number {
     const g = this.segOfGuest(t)
     const u = t - g.gs
     if (g.pct === 0 || u < 0) return g.ws + u
@@ -210,6 +240,20 @@ export class GuestClock {
     this.push({ws: to, gs, we: Infinity, pct: last.pct, sleep: last.sleep, period: last.period})
   }
 
+  /**
+   * The guest stands still from `from` to `to` (wall), but its writer is paced by wall-clock time
+   * (workload-pacing=wall, the lab's dirtier, or a recording, whose events carry their real
+   * times): an event due in [from, to) happens at `to`, later events keep their times. With the
+   * guest paused at `to` (a switchover right then) the held events follow the resume.
+   */
+  hold(from: number, to: number): void {
+    if (!(to > from)) return
+    this.holdFrom.push(from)
+    this.holdTo.push(to)
+    this.holdEndGuest = Math.max(this.holdEndGuest, this.toGuest(to))
+    this.linear = false
+  }
+
   /** Segments that start after `now` (a level pending for the next tick) give way to a new one. */
   private dropAfter(now: number): void {
     while (this.segs.length > 1 && this.segs.at(-1)!.ws > now) this.segs.pop()
@@ -219,7 +263,8 @@ export class GuestClock {
     const last = this.segs.at(-1)!
     if (g.ws === last.ws && g.gs === last.gs) this.segs[this.segs.length - 1] = g
     else this.segs.push(g)
-    this.linear = g.pct === 0
+    // Not while events before the last hold's end may still come (they are held, not shifted).
+    this.linear = g.pct === 0 && !(g.gs <= this.holdEndGuest)
     this.w0 = g.ws
     this.g0 = g.gs
   }

@@ -332,8 +332,16 @@ export abstract class PrecopyThread implements PrecopyControl {
     // across migration_bitmap_sync, and a TCG vCPU takes the BQL at its next exit (interrupt,
     // I/O), so the guest stands still for the sync's time and dirties nothing the next sync must
     // handle. With the VM already stopped (last stage, postcopy switchover) there is nothing to pause.
+    // A writer paced by wall-clock time (workload-pacing=wall: the lab's dirtier, whose recording
+    // carries real times) does not fall behind: its writes due during the sync happen at its end,
+    // later ones on time (GuestClock.hold), so a recording's own pauses at QEMU's sync times are not
+    // added to. After the deciding sync the VM stops at that end (migration_completion,
+    // postcopy_start), so what the guest held goes to the destination, not into the last sync.
     const syncNs = this.syncDebtNs - debtBefore
-    if (this.settings['sync-pauses-guest'] && !lastStage && !postcopy && syncNs > 0) this.clock.pause(now, now + syncNs)
+    if (this.settings['sync-pauses-guest'] && !lastStage && !postcopy && syncNs > 0) {
+      if (this.settings['workload-pacing'] === 'wall') this.clock.hold(now, now + syncNs)
+      else this.clock.pause(now, now + syncNs)
+    }
     // migration_trigger_throttle (auto-converge, dirty-limit), in the sync, once per >= 1 s period;
     // bytes_xfer_period counts everything transferred (migration_transferred_bytes), device data too.
     if (!lastStage && !postcopy && this.throttle?.onSync(now, newPages, this.sender.transferred, this.book.rows.length) && this.throttle.limiting) {
