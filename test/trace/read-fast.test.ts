@@ -211,6 +211,15 @@ test('JSONL: lines of every shape decode as JSON.parse + valuesRow decode them',
   const cases = [
     '{"t_ns":1,"kind":"write","vcpu":0,"gpa":"0x1000","len":8}',
     '{"t_ns":1,"kind":"read","vcpu":3,"gpa":"0x1000","len":8}',
+    '{"t_ns":1,"kind":"dma_write","gpa":"0x1000","len":4096}',
+    '{"t_ns":1,"kind":"vhost_write","gpa":"0x1000","len":1500}',
+    '{"t_ns":1,"kind":"dma_write","gpa":"0x1000","len":0}',
+    '{"t_ns":1,"kind":"vhost_write","gpa":"0x1000","len":01}',
+    '{"t_ns":1,"kind":"dma_write","gpa":"0xffffffffff000","len":4096}',
+    '{"t_ns":1,"kind":"dma_write","vcpu":0,"gpa":"0x1000","len":4096}',
+    '{"t_ns":1,"kind":"vhost_write","gpa":"0x1000"}',
+    '{"t_ns":1,"kind":"dma_write","gpa":"0x1000","len":4096,"dev":"vmem0"}',
+    '{"t_ns":1,"kind":"vhost_write","gpa":"0x","len":1500}',
     ' { "len" : 8 , "gpa" : 4096 , "vcpu" : 0 , "kind" : "write" , "t_ns" : 1 } ',
     '{"t_ns":1,"kind":"\\u0077rite","vcpu":0,"gpa":"0x1000","len":8}',
     '{"t_ns":1,"kind":"write","vcpu":0,"gpa":"0x1000","len":8,"len":16}',
@@ -267,10 +276,13 @@ test('JSONL: a seeded fuzz of byte changes to event lines gives what JSON.parse 
     const rows: string[] = []
     for (let i = 0; i < 4; i++) {
       const tn = 100 * (k * 4 + i)
+      const r = rnd()
       rows.push(
-        rnd() < 0.7
+        r < 0.5
           ? `{"t_ns":${tn},"kind":"write","vcpu":${Math.floor(rnd() * 4)},"gpa":"0x${(Math.floor(rnd() * 262143) * 4096).toString(16)}","len":${1 + Math.floor(rnd() * 64)}}`
-          : `{"t_ns":${tn},"kind":"vmem_plug","dev":"vmem0","gpa":"0x${(2 ** 32 + Math.floor(rnd() * 511) * 2 ** 21).toString(16)}","count":1}`,
+          : r < 0.7
+            ? `{"t_ns":${tn},"kind":"${rnd() < 0.5 ? 'dma_write' : 'vhost_write'}","gpa":"0x${(Math.floor(rnd() * 262143) * 4096).toString(16)}","len":${1 + Math.floor(rnd() * 4096)}}`
+            : `{"t_ns":${tn},"kind":"vmem_plug","dev":"vmem0","gpa":"0x${(2 ** 32 + Math.floor(rnd() * 511) * 2 ** 21).toString(16)}","count":1}`,
       )
     }
     const i = Math.floor(rnd() * rows.length)

@@ -64,11 +64,15 @@ function kindFromBytes(buf: Uint8Array, s: number, e: number): number {
 
 const K_WRITE = KIND_CODE.get('write')!
 const K_READ = KIND_CODE.get('read')!
+const K_DMA_WRITE = KIND_CODE.get('dma_write')!
+const K_VHOST_WRITE = KIND_CODE.get('vhost_write')!
 
 /** The fixed parts of the canonical JSON Lines access row (see jsonAccessRow). */
 const J_T = Buffer.from('{"t_ns":', 'latin1')
 const J_WRITE = Buffer.from(',"kind":"write","vcpu":', 'latin1')
 const J_READ = Buffer.from(',"kind":"read","vcpu":', 'latin1')
+const J_DMA = Buffer.from(',"kind":"dma_write"', 'latin1')
+const J_VHOST = Buffer.from(',"kind":"vhost_write"', 'latin1')
 const J_GPA = Buffer.from(',"gpa":"0x', 'latin1')
 const J_LEN = Buffer.from('","len":', 'latin1')
 
@@ -318,7 +322,9 @@ export class RowDecoder {
   /**
    * The fast path for the JSON Lines rows most traces are made of, vCPU accesses exactly as the
    * trace writer puts them: `{"t_ns":T,"kind":"write","vcpu":V,"gpa":"0xG","len":L}\n` (or
-   * "read"). Like csvAccessRun: consecutive lines from buf[s] on, up to `room`, until one is
+   * "read"), and the device writes with no device, `{"t_ns":T,"kind":"dma_write","gpa":"0xG","len":L}`
+   * (or "vhost_write": the same checks as an access with no vCPU, so the run goes on through the
+   * few of them a guest's writes come mixed with). Like csvAccessRun: consecutive lines from buf[s] on, up to `room`, until one is
    * anything else; returns where it stopped, and the scanner takes the next line.
    */
   jsonAccessRun(b: EventBatch, buf: Buffer, s: number, end: number, line: number, room: number): number {
@@ -344,21 +350,34 @@ export class RowDecoder {
       }
       if (j === t0 || j - t0 > 15 || (buf[t0] === 48 && j > t0 + 1)) break
       let kind: number
+      let vcpu = -1
+      let access = true
       if (startsWith(buf, j, J_WRITE)) {
         kind = K_WRITE
         j += J_WRITE.length
       } else if (startsWith(buf, j, J_READ)) {
         kind = K_READ
         j += J_READ.length
+      } else if (startsWith(buf, j, J_DMA)) {
+        kind = K_DMA_WRITE
+        j += J_DMA.length
+        access = false
+      } else if (startsWith(buf, j, J_VHOST)) {
+        kind = K_VHOST_WRITE
+        j += J_VHOST.length
+        access = false
       } else break
-      const v0 = j
-      let vcpu = 0
-      c = buf[j]!
-      while (c >= 48 && c <= 57) {
-        vcpu = vcpu * 10 + (c - 48)
-        c = buf[++j]!
+      if (access) {
+        const v0 = j
+        vcpu = 0
+        c = buf[j]!
+        while (c >= 48 && c <= 57) {
+          vcpu = vcpu * 10 + (c - 48)
+          c = buf[++j]!
+        }
+        if (j === v0 || j - v0 > 9 || (buf[v0] === 48 && j > v0 + 1)) break
       }
-      if (j === v0 || j - v0 > 9 || (buf[v0] === 48 && j > v0 + 1) || !startsWith(buf, j, J_GPA)) break
+      if (!startsWith(buf, j, J_GPA)) break
       j += J_GPA.length
       const g0 = j
       let gpa = 0
