@@ -327,9 +327,12 @@ export class DirectDecoder {
     const layout = this.layout
     const checker = this.checker
     const vcpus = this.vcpus
-    // The memslot of the last access (EventChecker.accessOk's slotEndOf, with a one-slot cache).
+    // The memslots of the last accesses (EventChecker.accessOk's slotEndOf, with a two-slot cache:
+    // a guest above 4 GiB has two RAM slots, and random writes alternate between them).
     let sStart = 0
     let sEnd = 0
+    let oStart = 0
+    let oEnd = 0
     const prevLine = checker.prevLineNumber()
     for (let i = 0; i < n; i++) {
       const k = kinds[i]!
@@ -338,10 +341,19 @@ export class DirectDecoder {
         const g = gpa[i]!
         if (vcpu[i]! >= vcpus || l < 1) return false
         if (g < sStart || g >= sEnd) {
-          const si = layout.slotIndexOf(g)
-          if (si < 0) return false
-          sStart = layout.slotStartAt(si)
-          sEnd = layout.slotEndAt(si)
+          const s0 = sStart
+          const e0 = sEnd
+          if (g >= oStart && g < oEnd) {
+            sStart = oStart
+            sEnd = oEnd
+          } else {
+            const si = layout.slotIndexOf(g)
+            if (si < 0) return false
+            sStart = layout.slotStartAt(si)
+            sEnd = layout.slotEndAt(si)
+          }
+          oStart = s0
+          oEnd = e0
         }
         if (g + l > sEnd) return false
         continue
