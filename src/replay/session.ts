@@ -138,6 +138,11 @@ export class ReplaySession implements GuestSink {
     let sStart = 0
     let sEnd = 0
     let sFirst = 0
+    // The slot before it: a guest above 4 GiB has two RAM slots, and random writes alternate
+    // between them (half the writes went through slotIndexOf with one slot cached).
+    let oStart = 0
+    let oEnd = 0
+    let oFirst = 0
     // The common configuration, specialised: no discarded pages to guard and a KVM bitmap log that
     // takes a write as one bit (KvmListener.writeWords): a write is then guest memory's two words
     // (GuestMemory.write) and the dirty log's (KvmBitmapLog.write), set here on local arrays with
@@ -176,14 +181,26 @@ export class ReplaySession implements GuestSink {
       if (kind[i] === KW) {
         const g = gpa[i]!
         if (g < sStart || g >= sEnd) {
-          const si = layout.slotIndexOf(g)
-          if (si < 0) {
-            this.unmapped++
-            continue
+          const s0 = sStart
+          const e0 = sEnd
+          const f0 = sFirst
+          if (g >= oStart && g < oEnd) {
+            sStart = oStart
+            sEnd = oEnd
+            sFirst = oFirst
+          } else {
+            const si = layout.slotIndexOf(g)
+            if (si < 0) {
+              this.unmapped++
+              continue
+            }
+            sStart = layout.slotStartAt(si)
+            sEnd = layout.slotEndAt(si)
+            sFirst = layout.slotFirstPageAt(si)
           }
-          sStart = layout.slotStartAt(si)
-          sEnd = layout.slotEndAt(si)
-          sFirst = layout.slotFirstPageAt(si)
+          oStart = s0
+          oEnd = e0
+          oFirst = f0
         }
         const rel = g - sStart
         const q = Math.floor(rel * inv)

@@ -125,3 +125,36 @@ for (const [pageSize, logging] of [[4096, undefined], [65536, undefined], [4096,
     t.is(host.memory.newlyModified, before + 1)
   })
 }
+
+// The fast path keeps the last two memslots (a 6 GiB guest's writes alternate between its two RAM
+// slots): writes alternating between them, one in the hole between them (counted as unmapped,
+// marking nothing, and leaving both cached slots as they were), then alternating again.
+test('fast path, a 6 GiB guest: writes alternating between the two slots and one in the hole between them', (t) => {
+  const {header, layout} = machine({memory: '6G'})
+  const settings = resolveSettings(header, {})
+  const host = new HostModel(header, layout, settings)
+  host.memory.reset('none')
+  const session = new ReplaySession(host, header.vcpus)
+  session.driver = idleDriver(false, settings)
+  t.is(layout.slots.length, 2)
+  const [low, high] = layout.slots as [(typeof layout.slots)[0], (typeof layout.slots)[0]]
+  t.true(low.gpaEnd < high.gpaStart, 'a hole between the slots')
+  const records: EventRecord[] = []
+  const want = new Set<number>()
+  for (let i = 0; i < 40; i++) {
+    if (i === 21) {
+      records.push({t_ns: i, kind: 'write', vcpu: 0, gpa: low.gpaEnd + 4096, len: 8})
+      continue
+    }
+    const slot = i % 2 === 0 ? low : high
+    const gpa = slot.gpaStart + (i * 37 + 5) * 4096 + 100
+    records.push({t_ns: i, kind: 'write', vcpu: 0, gpa, len: 8})
+    want.add(slot.firstPage + i * 37 + 5)
+  }
+  for (const b of batchesOf(layout, records)) session.feed(b)
+  t.is(session.unmapped, 1)
+  t.is(session.writes, 39)
+  const got: number[] = []
+  for (let p = 0; p < layout.totalPages; p++) if (host.memory.modified.get(p)) got.push(p)
+  t.deepEqual(got, [...want].sort((a, b) => a - b))
+})
