@@ -8,6 +8,7 @@
  */
 import type {ExpectRow} from '../analysis/expect.js'
 import type {SettingsOverrides} from '../replay/config.js'
+import {SETTING_BY_KEY} from '../replay/settings.js'
 import {nelderMead} from './nelder-mead.js'
 import {predict, type ObservedRun} from './runs.js'
 
@@ -80,7 +81,13 @@ export interface FitOptions {
   onEval?: (n: number, ssr: number, values: Record<string, number>) => void
 }
 
-export const settingsOf = (params: readonly FitParam[], x: readonly number[]): Record<string, number> => Object.fromEntries(params.map((p, i) => [p, Math.exp(x[i]!)]))
+/**
+ * The settings of a point of the search (natural logs). A `size` parameter (precopy-socket-buffer)
+ * is rounded to whole bytes: parseSize takes nothing else, and even exp(ln(4 MiB)) is
+ * 4194304.000000001. The candidates, the reported value and the --out file are then whole bytes.
+ */
+export const settingsOf = (params: readonly FitParam[], x: readonly number[]): Record<string, number> =>
+  Object.fromEntries(params.map((p, i) => [p, SETTING_BY_KEY.get(p)?.kind === 'size' ? Math.round(Math.exp(x[i]!)) : Math.exp(x[i]!)]))
 
 /** Residuals of every run under `settings`. */
 export async function evaluate(runs: readonly ObservedRun[], settings: SettingsOverrides): Promise<{residuals: Residual[]; rows: Map<string, ExpectRow[]>}> {
@@ -166,13 +173,14 @@ export async function fit(runs: readonly ObservedRun[], opts: FitOptions): Promi
   // of the covariance: they are not determined, and would make J^T J singular for the others.
   const live = params.map((_, i) => i).filter((i) => Math.sqrt(jtj[i]![i]!) > 1e-9)
   const sub = invert(live.map((i) => live.map((j) => jtj[i]![j]!)))
+  const best = settingsOf(params, nm.x)
   const out: ParamFit[] = params.map((p, i) => {
     const sens = Math.sqrt(jtj[i]![i]!)
     const k = live.indexOf(i)
     const v = k >= 0 ? sub?.[k]?.[k] : undefined
     return {
       name: p,
-      value: Math.exp(nm.x[i]!),
+      value: best[p]!,
       start: opts.start?.[p] ?? FIT_PARAMS[p].start,
       sigmaLog: sens > 1e-9 && v !== undefined && v >= 0 ? Math.sqrt(s2 * v) : null,
       sensitivity: sens,
