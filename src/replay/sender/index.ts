@@ -381,10 +381,12 @@ export class Sender {
   }
 
   /**
-   * ram_save_complete after the VM stopped: every dirty page at the link rate, no rate limit, no
-   * lazy clear. Returns the pages, their bytes and the time they took (ns).
+   * ram_save_complete after the VM stopped, from `startNs` (ns since the trace's start, as the
+   * destination loop's times are: with dest-record-cost the pass is a run of sends from there, and
+   * a wrong start would count the gap to it as a stall): every dirty page at the link rate, no
+   * rate limit, no lazy clear. Returns the pages, their bytes and the time they took (ns).
    */
-  sendRemaining(startNs = 0): {pages: number; bytes: number; ns: number} {
+  sendRemaining(startNs: number): {pages: number; bytes: number; ns: number} {
     const host = this.host
     const mb = host.mb
     const costs = this.costs
