@@ -184,6 +184,24 @@ export class Sender {
   }
 
 
+  /**
+   * The last PageCosts.page() into the current run: its link bytes and each thread's time queued,
+   * and its main-stream record to the destination's load loop (`toDestination`) or, where the
+   * loop is not modelled, to the main stream's byte count. The rate window and `transferred` are
+   * the callers'.
+   */
+  private accumulate(toDestination: boolean): void {
+    const costs = this.costs
+    this.queued += costs.overlapWire
+    this.migCpu += costs.migNs
+    this.chanCpu += costs.chanNs
+    this.serial += costs.serialNs
+    if (costs.mainRecord) {
+      if (toDestination) this.toDestination(costs.wire, costs.destExtraNs)
+      else this.mainBytes += costs.wire
+    }
+  }
+
   /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and each thread's time queued. */
   private queueCosted(p: number, bytes: number): number {
     const costs = this.costs
@@ -191,14 +209,7 @@ export class Sender {
     const wire = costs.wire
     this.windowBytes += wire
     this.transferred += wire
-    this.queued += costs.overlapWire
-    this.migCpu += costs.migNs
-    this.chanCpu += costs.chanNs
-    this.serial += costs.serialNs
-    if (costs.mainRecord) {
-      if (this.destNs > 0 || costs.destExtraNs > 0) this.toDestination(wire, costs.destExtraNs)
-      else this.mainBytes += wire
-    }
+    this.accumulate(this.destNs > 0 || costs.destExtraNs > 0)
     return wire
   }
 
@@ -421,68 +432,32 @@ export class Sender {
     }
     // The VM is stopped: the threads have the host's cores to themselves (host-cpus).
     costs.setVmStopped(true)
-    if (this.destNs > 0 || costs.destTouch) return this.sendRemainingToDestination(startNs)
-    let linkBytes = 0
-    let mig = 0
-    let chan = 0
-    let serial = 0
-    for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
-      const b = host.sendPage(p, true)
-      pages++
-      if (b === 0) continue
-      costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
-      bytes += costs.wire
-      linkBytes += costs.overlapWire
-      mig += costs.migNs
-      chan += costs.chanNs
-      serial += costs.serialNs
-    }
-    costs.setVmStopped(false)
-    // ram_save_complete: multifd_send_sync_main, the channels' last packets; the pass takes the
-    // longest of the link and the threads, as a live run of sends does.
-    const flush = costs.sectionEnd(true)
-    bytes += flush
-    const link = (linkBytes + flush) * this.perByte
-    const ns = Math.max(link, mig, chan) + serial
-    this.transferred += bytes
-    return {pages, bytes, ns}
-  }
-
-  /**
-   * sendRemaining behind the destination's load loop (dest-record-cost), from `startNs`: the pass
-   * is a run of sends whose records go to the loop as the live ones do, so a backlog the loop
-   * still has when the VM stops (a run of zero records sent just before the switchover), or one
-   * the pass's own records make, holds the source's writes: qemu_savevm_state_complete_precopy
-   * ends with qemu_fflush of the main stream, and migration_completion marks the migration
-   * completed (the downtime's end) only after it, while the destination may still hold up to
-   * precopy-socket-buffer bytes unread.
-   */
-  private sendRemainingToDestination(startNs: number): {pages: number; bytes: number; ns: number} {
-    const host = this.host
-    const mb = host.mb
-    const costs = this.costs
-    let bytes = 0
-    let pages = 0
+    // Behind the destination's load loop (dest-record-cost) the pass is a run of sends from
+    // `startNs` whose records go to the loop as the live ones do, so a backlog the loop still has
+    // when the VM stops (a run of zero records sent just before the switchover), or one the pass's
+    // own records make, holds the source's writes: qemu_savevm_state_complete_precopy ends with
+    // qemu_fflush of the main stream, and migration_completion marks the migration completed (the
+    // downtime's end) only after it, while the destination may still hold up to
+    // precopy-socket-buffer bytes unread.
+    const dest = this.destNs > 0 || costs.destTouch
     this.startRun(startNs)
     for (let p = mb.findNext(); p >= 0; p = mb.findNext()) {
       const b = host.sendPage(p, true)
       pages++
       if (b === 0) continue
       costs.page(p, host.memory.nonzero.get(p), b, this.perByte, host.syncCount, true)
-      const wire = costs.wire
-      bytes += wire
-      this.queued += costs.overlapWire
-      this.migCpu += costs.migNs
-      this.chanCpu += costs.chanNs
-      this.serial += costs.serialNs
-      if (costs.mainRecord) this.toDestination(wire, costs.destExtraNs)
+      bytes += costs.wire
+      this.accumulate(dest)
     }
     costs.setVmStopped(false)
+    // ram_save_complete: multifd_send_sync_main, the channels' last packets; the pass takes the
+    // longest of the link and the threads, as a live run of sends does.
     const flush = costs.sectionEnd(true)
     bytes += flush
     this.queued += flush
     this.transferred += bytes
-    return {pages, bytes, ns: this.clock - startNs}
+    const ns = dest ? this.clock - startNs : Math.max(this.queued * this.perByte, this.migCpu, this.chanCpu) + this.serial
+    return {pages, bytes, ns}
   }
 
   /** Bytes sent at the link rate outside a run (device state during the downtime): their time (ns). */
