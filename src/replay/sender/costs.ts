@@ -98,6 +98,12 @@ export class PageCosts {
    * (ram_load_precopy): a zero record, or without multifd a normal page or an XBZRLE delta.
    */
   mainRecord = false
+  /**
+   * Of `wire`, the bytes on the main channel: the whole of it without multifd; with multifd a
+   * legacy zero record and, on an 8.1+ round wrap, the RAM_SAVE_FLAG_MULTIFD_FLUSH record (the
+   * channels' packets that multifd_send_sync_main sends are not in it).
+   */
+  mainWire = 0
   /** The destination's extra time (ns) for the last page's record: dest-first-touch-cost on its first load, or 0. */
   destExtraNs = 0
   /** Some record pays dest-first-touch-cost on the destination (a cold virtio-mem device's pages). */
@@ -220,6 +226,7 @@ export class PageCosts {
     let cpu = 0
     if (!nonzero) {
       this.wire = wire
+      this.mainWire = wire
       this.mainRecord = true
       cpu = this.zeroNs + touch
       this.cpuNs += cpu
@@ -265,6 +272,7 @@ export class PageCosts {
     }
     cpu += touch
     this.wire = wire
+    this.mainWire = wire
     this.mainRecord = wire > 0
     this.overlapWire = wire
     this.cpuNs += cpu
@@ -304,7 +312,9 @@ export class PageCosts {
   private multifdPage(mf: MultifdStream, p: number, nonzero: boolean, bytes: number, perByteNs: number, wrapped: boolean, touch: number): void {
     // 8.1+: multifd_send_sync_main once per full round (find_dirty_block wrapping around), with
     // RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel.
-    let wire = wrapped && !mf.flushEachSection ? mf.sync() + MULTIFD_FLUSH_RECORD_BYTES : 0
+    const flushRecord = wrapped && !mf.flushEachSection ? MULTIFD_FLUSH_RECORD_BYTES : 0
+    let wire = flushRecord > 0 ? mf.sync() + flushRecord : 0
+    this.mainWire = flushRecord
     this.migNs = 0
     this.mainRecord = false
     if (!nonzero && bytes < this.pageSize) {
@@ -315,6 +325,7 @@ export class PageCosts {
       } else {
         // save_zero_page on the migration thread: the record on the main channel.
         wire += bytes
+        this.mainWire += bytes
         this.migNs = this.zeroNs + touch
         this.mainRecord = true
       }

@@ -187,7 +187,8 @@ export class Sender {
   /**
    * The last PageCosts.page() into the current run: its link bytes and each thread's time queued,
    * and its main-stream record to the destination's load loop (`toDestination`) or, where the
-   * loop is not modelled, to the main stream's byte count. The rate window and `transferred` are
+   * loop is not modelled (or the page put no record there but a multifd FLUSH), its main-channel
+   * bytes to the main stream's byte count. The rate window and `transferred` are
    * the callers'.
    */
   private accumulate(toDestination: boolean): void {
@@ -196,10 +197,10 @@ export class Sender {
     this.migCpu += costs.migNs
     this.chanCpu += costs.chanNs
     this.serial += costs.serialNs
-    if (costs.mainRecord) {
-      if (toDestination) this.toDestination(costs.wire, costs.destExtraNs)
-      else this.mainBytes += costs.wire
-    }
+    // Only the main channel's bytes (mainWire): on an 8.1+ round wrap `wire` also holds the
+    // multifd channels' packets of multifd_send_sync_main, which do not queue before the loop.
+    if (costs.mainRecord && toDestination) this.toDestination(costs.mainWire, costs.destExtraNs)
+    else this.mainBytes += costs.mainWire
   }
 
   /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and each thread's time queued. */
