@@ -16,6 +16,7 @@ import {renderExpectText} from '../analysis/expect-report.js'
 import type {ExpectRow} from '../analysis/expect.js'
 import {UserError} from '../util/errors.js'
 import {loadConfigFile} from '../replay/config.js'
+import {DST_ZERO_TRACE_FILES, isMultifdRun} from './run-files.js'
 
 /**
  * Replay settings for lab traces, not tuned here: TCG has no KVM dirty log, so QEMU's lazy clear
@@ -102,17 +103,6 @@ export function destinationFiles(dir: string): {dstConsole?: string; dstTrace?: 
   if (tr !== undefined) out.dstTrace = tr
   if (existsSync(join(dir, 'final-dst.json'))) out.dstStats = join(dir, 'final-dst.json')
   return out
-}
-
-/** A multifd run's destination trace: QEMU's whole log, or the first round's zero records `lab matrix` keeps (src/lab/keep.ts). */
-export const DST_ZERO_TRACE_FILES = ['trace-dst.log.gz', 'trace-dst.zero.log.gz']
-
-/** The run's config.json says multifd (`--multifd-channels N`, N > 0). */
-export function isMultifdRun(dir: string): boolean {
-  const cfg = join(dir, 'config.json')
-  if (!existsSync(cfg)) return false
-  const c = JSON.parse(readFileSync(cfg, 'utf8')) as {args?: {multifd_channels?: unknown}}
-  return typeof c.args?.multifd_channels === 'number' && c.args.multifd_channels > 0
 }
 
 /** The source trace of a run directory: QEMU's whole log, or the thinned one `lab matrix` keeps (src/lab/keep.ts). */

@@ -12,7 +12,7 @@ import {createGunzip, createGzip} from 'node:zlib'
 import {fileURLToPath} from 'node:url'
 import {UserError} from '../util/errors.js'
 import {KEEP_TRACE_BYTES, keepRecording, thinDestinationZeroTrace, thinSourceTrace} from './keep.js'
-import {isMultifdRun} from './analyze.js'
+import {isMultifdRun} from './run-files.js'
 
 export interface MatrixRun {
   name: string
