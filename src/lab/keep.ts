@@ -36,6 +36,7 @@ import {pageMapEpochs, paramsFromConfig, parseConsole} from '../import/qemu/dirt
 import type {LabConfig} from '../import/qemu/layout.js'
 import {parseTimeOrigin} from '../import/qemu/recorded-writes.js'
 import {FirstRound} from '../import/qemu/first-round.js'
+import {DstLine, readRamLoadLoop, type RamLoadRecord} from '../import/qemu/dst-zero-pages.js'
 
 /** The source trace log is kept whole when its gzip is at most this big, else thinned. */
 export const KEEP_TRACE_BYTES = 1_500_000
@@ -51,20 +52,39 @@ const LINE = /^\d+@[\d.]+:(\w+)/
 const RAM_SAVE_PAGE = /:ram_save_page (.+): offset: 0x([0-9a-fA-F]+)/
 
 /**
+ * Copy a gzip text file to `out` (gzip, level 9, through `out`.tmp and a rename) with only the
+ * lines `keep` says yes to, in order. Returns the lines kept and dropped and the file's size.
+ */
+export async function filterGzipLines(src: string, out: string, keep: (line: string, lineNo: number) => boolean): Promise<{kept: number; dropped: number; bytes: number}> {
+  const gz = createGzip({level: 9})
+  const file = createWriteStream(`${out}.tmp`)
+  gz.pipe(file)
+  const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
+  let kept = 0
+  let dropped = 0
+  for await (const line of rl) {
+    if (!keep(line, kept + dropped + 1)) {
+      dropped++
+      continue
+    }
+    kept++
+    if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
+  }
+  gz.end()
+  await new Promise<void>((r) => file.on('close', () => r()))
+  renameSync(`${out}.tmp`, out)
+  return {kept, dropped, bytes: statSync(out).size}
+}
+
+/**
  * Thin a source trace log (gzip in, gzip out): every line but the `ram_save_page` lines between
  * the second `migration_bitmap_sync_end` and the stop (`migration_completion_vm_stop`,
  * `postcopy_start`). Returns the lines kept and dropped.
  */
 export async function thinSourceTrace(src: string, out: string): Promise<{kept: number; dropped: number; bytes: number}> {
-  const gz = createGzip({level: 9})
-  const file = createWriteStream(`${out}.tmp`)
-  gz.pipe(file)
-  const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
   const round = new FirstRound()
   let stopped = false
-  let kept = 0
-  let dropped = 0
-  for await (const line of rl) {
+  return filterGzipLines(src, out, (line) => {
     const ev = LINE.exec(line)?.[1]
     if (ev === 'migration_bitmap_sync_start') round.syncStart()
     else if (ev === 'migration_bitmap_sync_end') round.syncEnd()
@@ -77,53 +97,37 @@ export async function thinSourceTrace(src: string, out: string): Promise<{kept: 
     // empty the populated map: the importer then says what it cannot read).
     if (ev === 'ram_save_page' && !stopped) {
       const m = RAM_SAVE_PAGE.exec(line)
-      if (m !== null && !round.page(m[1]!, Number.parseInt(m[2]!, 16))) {
-        dropped++
-        continue
-      }
+      if (m !== null && !round.page(m[1]!, Number.parseInt(m[2]!, 16))) return false
     }
-    kept++
-    if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
-  }
-  gz.end()
-  await new Promise<void>((r) => file.on('close', () => r()))
-  renameSync(`${out}.tmp`, out)
-  return {kept, dropped, bytes: statSync(out).size}
+    return true
+  })
 }
-
-/** ram_load_loop's block, offset and flags (trace-events: "%s: addr: 0x%" PRIx64 " flags: 0x%x host: %p"). */
-const RAM_LOAD_LOOP = /:ram_load_loop (.+): addr: 0x([0-9a-fA-F]+) flags: 0x([0-9a-fA-F]+)/
 
 /**
  * Thin a multifd run's destination trace log (gzip in, gzip out) to what the importer reads of it
- * (src/import/qemu/dst-zero-pages.ts): every line but the `ram_load_loop` lines after the first
- * round over RAM (the main channel's records up to the scan's wrap: with QEMU 7.2's multifd, the
- * round's zero pages, which give the populated map). The wrapping record is kept, so the importer
- * still sees the round end. Returns the lines kept and dropped.
+ * (src/import/qemu/dst-zero-pages.ts, whose readRamLoadLoop reads the lines here too): every line
+ * but the `ram_load_loop` lines after the first round over RAM (the main channel's records up to
+ * the scan's wrap: with QEMU 7.2's multifd, the round's zero pages, which give the populated map).
+ * The wrapping record is kept, so the importer still sees the round end. A `ram_load_loop` line of
+ * a shape the reader does not know is kept (the importer then says what it cannot read). Returns
+ * the lines kept and dropped.
  */
 export async function thinDestinationZeroTrace(src: string, out: string): Promise<{kept: number; dropped: number; bytes: number}> {
-  const gz = createGzip({level: 9})
-  const file = createWriteStream(`${out}.tmp`)
-  gz.pipe(file)
-  const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
   const round = new FirstRound()
+  const rec: RamLoadRecord = {block: '', offset: 0, flags: 0}
   let over = false
-  let kept = 0
-  let dropped = 0
-  for await (const line of rl) {
-    const m = over || !line.includes(':ram_load_loop ') ? null : RAM_LOAD_LOOP.exec(line)
-    if (over && line.includes(':ram_load_loop ')) {
-      dropped++
-      continue
+  return filterGzipLines(src, out, (line, lineNo) => {
+    let kind: DstLine
+    try {
+      kind = readRamLoadLoop(line, rec, src, lineNo)
+    } catch {
+      return true
     }
-    if (m !== null && !round.page(m[1]!, Number.parseInt(m[2]!, 16))) over = true
-    kept++
-    if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
-  }
-  gz.end()
-  await new Promise<void>((r) => file.on('close', () => r()))
-  renameSync(`${out}.tmp`, out)
-  return {kept, dropped, bytes: statSync(out).size}
+    if (kind !== DstLine.RamLoad) return true
+    if (over) return false
+    if (!round.page(rec.block, rec.offset)) over = true
+    return true
+  })
 }
 
 /** Guest-physical page numbers the dirtier's working set ever had (every epoch of its page map). */

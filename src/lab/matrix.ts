@@ -5,13 +5,12 @@
  * trace) stay in the work directory; what re-analysis needs is kept small (src/lab/keep.ts).
  */
 import {spawn} from 'node:child_process'
-import {copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
-import {createInterface} from 'node:readline'
-import {createGunzip, createGzip} from 'node:zlib'
 import {fileURLToPath} from 'node:url'
 import {UserError} from '../util/errors.js'
-import {KEEP_TRACE_BYTES, keepRecording, thinDestinationZeroTrace, thinSourceTrace} from './keep.js'
+import {filterGzipLines, KEEP_TRACE_BYTES, keepRecording, thinDestinationZeroTrace, thinSourceTrace} from './keep.js'
+import {DstLine, readRamLoadLoop, type RamLoadRecord} from '../import/qemu/dst-zero-pages.js'
 import {isMultifdRun} from './run-files.js'
 
 export interface MatrixRun {
@@ -138,14 +137,14 @@ export async function keepPostcopyDstTrace(runDir: string, dest: string): Promis
   if (!existsSync(src) || !existsSync(summary)) return -1
   const s = JSON.parse(readFileSync(summary, 'utf8')) as Record<string, unknown>
   if (s.postcopy_started_at_s === undefined) return -1
-  const out = join(dest, 'trace-dst.postcopy.log.gz')
-  const gz = createGzip({level: 9})
-  const file = createWriteStream(`${out}.tmp`)
-  gz.pipe(file)
-  const rl = createInterface({input: createReadStream(src).pipe(createGunzip()), crlfDelay: Infinity})
-  for await (const line of rl) if (!/^\d+@[\d.]+:ram_load_loop /.test(line)) if (!gz.write(`${line}\n`)) await new Promise<void>((r) => gz.once('drain', () => r()))
-  gz.end()
-  await new Promise<void>((r) => file.on('close', () => r()))
-  renameSync(`${out}.tmp`, out)
-  return statSync(out).size
+  const rec: RamLoadRecord = {block: '', offset: 0, flags: 0}
+  const kept = await filterGzipLines(src, join(dest, 'trace-dst.postcopy.log.gz'), (line, lineNo) => {
+    try {
+      return readRamLoadLoop(line, rec, src, lineNo) !== DstLine.RamLoad
+    } catch {
+      // A ram_load_loop line of a shape the reader does not know: dropped all the same.
+      return false
+    }
+  })
+  return kept.bytes
 }

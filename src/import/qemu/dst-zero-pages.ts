@@ -41,25 +41,64 @@ export interface FirstRoundZeros {
   lines: number
 }
 
+/** One main-channel record of the destination's load loop (a `ram_load_loop` line). */
+export interface RamLoadRecord {
+  block: string
+  /** Byte offset in the block. */
+  offset: number
+  /** RAM_SAVE_FLAG_* of the record. */
+  flags: number
+}
+
+/** What a destination trace line is (readRamLoadLoop). */
+export const enum DstLine {
+  /** Not a QEMU trace-event line. */
+  Other,
+  /** A trace-event line of another event. */
+  Event,
+  /** A `ram_load_loop` record. */
+  RamLoad,
+}
+
+const scratchPrefix: LinePrefix = {tUs: -1, nameStart: 0, nameEnd: 0}
+const scratchArgs = createArgs()
+
+/**
+ * The one reader of a destination trace's `ram_load_loop` lines (the importer's and the lab's
+ * keep, src/lab/keep.ts): what the line is and, for a record, its block, offset and flags in
+ * `out`. A `ram_load_loop` line of a shape no known format has is the user's error (parseArgs:
+ * `file`, `lineNo`).
+ */
+export function readRamLoadLoop(line: string, out: RamLoadRecord, file: string, lineNo: number): DstLine {
+  const pre = scratchPrefix
+  if (line.length === 0 || !parsePrefix(line, pre)) return DstLine.Other
+  const ev = COMPILED_EVENTS.get(line.slice(pre.nameStart, pre.nameEnd))
+  if (ev === undefined || ev.spec.role !== 'ram_load') return DstLine.Event
+  const args = scratchArgs
+  parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, lineNo)
+  out.block = args.str[0]!
+  out.offset = args.num[1]!
+  out.flags = args.num[2]!
+  return DstLine.RamLoad
+}
+
 /** Read a destination trace log (plain or gzip): the first round's zero records, up to the scan's wrap. */
 export async function readFirstRoundZeros(file: string): Promise<FirstRoundZeros> {
   const r: FirstRoundZeros = {file, zeros: new Map(), firstRound: 0, total: 0, otherRecords: 0, wrapped: false, lines: 0}
   const round = new FirstRound()
-  const pre: LinePrefix = {tUs: -1, nameStart: 0, nameEnd: 0}
-  const args = createArgs()
+  const rec: RamLoadRecord = {block: '', offset: 0, flags: 0}
   let traceLines = 0
   for await (const line of readLines(file)) {
     r.lines++
-    if (line.length === 0 || !parsePrefix(line, pre)) continue
+    const kind = readRamLoadLoop(line, rec, file, r.lines)
+    if (kind === DstLine.Other) continue
     traceLines++
-    const ev = COMPILED_EVENTS.get(line.slice(pre.nameStart, pre.nameEnd))
-    if (ev === undefined || ev.spec.role !== 'ram_load') continue
-    parseArgs(ev, line.slice(pre.nameEnd + 1), args, file, r.lines)
-    const zero = (args.num[2]! & RAM_SAVE_FLAG_ZERO) !== 0
+    if (kind !== DstLine.RamLoad) continue
+    const zero = (rec.flags & RAM_SAVE_FLAG_ZERO) !== 0
     if (zero) r.total++
     if (r.wrapped) continue
-    const block = args.str[0]!
-    const offset = args.num[1]!
+    const block = rec.block
+    const offset = rec.offset
     if (!round.page(block, offset)) {
       r.wrapped = true
       continue
