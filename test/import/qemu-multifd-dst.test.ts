@@ -143,6 +143,17 @@ test('import qemu on a multifd run without --dst-trace, or of QEMU 9.0+: the cou
   t.regex(String(s9.header.source!.populatedNote), /9\.0\+ finds zero pages on the channels/)
 })
 
+test('import qemu --dst-trace on a multifd postcopy run whose destination trace has no ram_load_loop lines (lab matrix keeps it so): the count rule, and the note says so', async (t) => {
+  const r = multifdRun('mf-postcopy')
+  writeFileSync(r.src, readFileSync(r.src, 'utf8').replace('migration_completion_vm_stop ret 0', 'postcopy_start '))
+  writeFileSync(r.dst, '8@1000.020000:migrate_set_state new state active\n8@1000.450000:migrate_set_state new state postcopy-active\n8@1000.500000:migrate_set_state new state completed\n')
+  const s = await importQemuTrace({trace: r.src, workload: r.cfg, dstTrace: r.dst, out: join(r.dir, 'out.csv.gz')})
+  t.deepEqual(s.header.populated, [{gpa: 0, len: 256 * P}])
+  const note = String(s.header.source!.populatedNote)
+  t.regex(note, /the destination trace has no first round to read: no ram_load_loop zero record/)
+  t.notRegex(note, /incomplete/)
+})
+
 test('import qemu --dst-trace on a run that is neither postcopy nor multifd is refused', async (t) => {
   const r = multifdRun('single')
   const src = join(r.dir, 'single-src.log')

@@ -582,12 +582,17 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
   const dst = opts.dstTrace !== undefined && s.postcopyUs >= 0 ? await readDestinationTrace(opts.dstTrace) : undefined
   // From 9.0 (zero-page-detection=multifd) the channels find the zero pages: none on the main channel.
   const zeroDetectionOnChannels = (qemuVersionOf(lab)?.[0] ?? 0) >= 9
-  // A postcopy run's kept destination trace lacks its precopy loads (src/lab/matrix.ts): then the
-  // map stays the count's, and the note says why.
+  // A postcopy run's kept destination trace lacks its precopy loads (src/lab/matrix.ts
+  // keepPostcopyDstTrace drops every ram_load_loop line): then the map stays the count's, and the
+  // note says why (`dstZerosUnread`).
+  let dstZerosUnread = false
   const dstZeros =
     opts.dstTrace !== undefined && multifdRound && !zeroDetectionOnChannels
       ? await readFirstRoundZeros(opts.dstTrace).catch((e: unknown) => {
-          if (s.postcopyUs >= 0 && e instanceof UserError) return undefined
+          if (s.postcopyUs >= 0 && e instanceof UserError) {
+            dstZerosUnread = true
+            return undefined
+          }
           throw e
         })
       : undefined
@@ -662,7 +667,9 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
                 ? ' (give --dst-trace, the destination trace with ram_load_loop, for the exact map)'
                 : zeroDetectionOnChannels
                   ? ' (QEMU 9.0+ finds zero pages on the channels: the destination trace has no zero records)'
-                  : " (the destination trace's first round is incomplete: no wrap and no stop)"
+                  : dstZerosUnread
+                    ? " (the destination trace has no first round to read: no ram_load_loop zero record; a postcopy run's kept trace-dst.postcopy.log.gz has none, lab matrix drops those lines)"
+                    : " (the destination trace's first round is incomplete: no wrap and no stop)"
             }`,
           }
       : {}),
