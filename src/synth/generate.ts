@@ -32,11 +32,10 @@ export interface Synthesis {
    * pass over a region) are not counted: a floor, for refusing what cannot finish.
    */
   estimatedEvents: number
-  /**
-   * Events in time order; the batch object is reused from one step to the next. `everyColumn`:
-   * merge every column, not only those the tracks declare (TrackMerger's reference for the tests).
-   */
-  batches(batchSize?: number, everyColumn?: boolean): Generator<EventBatch>
+  /** The workloads' and the migration's event tracks, which batches() merges (and so uses up). */
+  readonly tracks: readonly Track[]
+  /** Events in time order; the batch object is reused from one step to the next. */
+  batches(batchSize?: number): Generator<EventBatch>
 }
 
 interface Planned {
@@ -161,8 +160,9 @@ function build(spec: SynthSpec): Synthesis {
     layout,
     durationNs: duration,
     estimatedEvents,
-    *batches(batchSize = DEFAULT_BATCH, everyColumn = false) {
-      const merger = new TrackMerger(tracks, batchSize, everyColumn)
+    tracks,
+    *batches(batchSize = DEFAULT_BATCH) {
+      const merger = new TrackMerger(tracks, batchSize)
       for (let b = merger.next(); b !== undefined; b = merger.next()) yield b
     },
   }
