@@ -135,6 +135,9 @@ export class ReplaySession implements GuestSink {
     // in the page comes from the offset in the slot, without a floating-point modulo (`%` on
     // doubles is a C call, fmod, in V8's optimised code: ~10 % of this loop's time when writes
     // alternate between two slots, as on a guest above 4 GiB).
+    // The same two-slot cache is in the Arrow reader's direct path (src/trace/arrow/direct.ts rows()),
+    // written out in each hot loop on purpose (V8 keeps the bounds in registers): a fix to one
+    // belongs in both.
     let sStart = 0
     let sEnd = 0
     let sFirst = 0

@@ -148,7 +148,7 @@ export const SETTING_DEFS = {
   'socket-buffer': size(4 * MiB, {fixed: true, defaultText: '4MiB', doc: 'background bytes queued in the socket ahead of a requested page (postcopy without preempt)'}),
   'precopy-socket-buffer': size(4 * MiB, {
     defaultText: '4MiB',
-    doc: "bytes the precopy stream's source can write ahead of the destination's load loop before its writes block (the socket's send and receive buffers, with the QEMUFile's): how much of a backlog at the destination (dest-record-cost) the source hides. 4 MiB is Linux's tcp_wmem maximum; qemu-lab's localhost: 3.5-8.7 MB, median about 4.5 MB (the pages the source wrote after a long run of zero records before it stalled). Postcopy's steady lag grows the receive buffer further (socket-buffer)",
+    doc: "bytes the precopy stream's source can write ahead of the destination's load loop before its writes block (the socket's send and receive buffers, with the QEMUFile's): how much of a backlog at the destination (dest-record-cost) the source hides. 4 MiB is Linux's tcp_wmem maximum; qemu-lab's localhost: 3.5-8.7 MB, median about 4.6 MB (1 120 pages the source wrote after a long run of zero records before it stalled; docs/lab.md). Postcopy's steady lag grows the receive buffer further (socket-buffer)",
   }),
   'sync-cost': ms(0, {
     unit: 'ms per GiB of guest RAM',
