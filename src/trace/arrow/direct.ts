@@ -424,12 +424,9 @@ function timeColumn(c: DirectColumn | undefined, from: number, n: number, dst: F
   if (c === undefined || c.nullCount > 0) return false
   if (c.shape === C_INT64) {
     const w = c.halves!
-    for (let i = 0, j = 2 * from; i < n; i++, j += 2) {
-      const lo = w[j]! >>> 0
-      const hi = w[j + 1]!
-      if (hi < 0 || hi >= 0x200000) return false
-      const v = hi * 4294967296 + lo
-      if (v < prev) return false
+    for (let i = 0, j = from; i < n; i++, j++) {
+      const v = int64At(w, j, 0x200000, -1)
+      if (v < 0 || v < prev) return false
       dst[i] = v
       prev = v
     }
@@ -456,11 +453,10 @@ function int64Column(c: DirectColumn, from: number, n: number, dst: Int32Array |
   const valid = c.valid
   if (valid === undefined) {
     if ((mode & FORBID) !== 0) return false
-    for (let i = 0, j = 2 * from; i < n; i++, j += 2) {
-      const lo = w[j]! >>> 0
-      const hi = w[j + 1]!
-      if (hi < 0 || hi >= hiEnd || (loMax >= 0 && lo > loMax)) return false
-      dst[i] = hi * 4294967296 + lo
+    for (let i = 0, j = from; i < n; i++, j++) {
+      const x = int64At(w, j, hiEnd, loMax)
+      if (x < 0) return false
+      dst[i] = x
     }
     return true
   }
@@ -475,12 +471,19 @@ function int64Column(c: DirectColumn, from: number, n: number, dst: Int32Array |
       dst[i] = -1
       continue
     }
-    const lo = w[2 * j]! >>> 0
-    const hi = w[2 * j + 1]!
-    if (hi < 0 || hi >= hiEnd || (loMax >= 0 && lo > loMax)) return false
-    dst[i] = hi * 4294967296 + lo
+    const x = int64At(w, j, hiEnd, loMax)
+    if (x < 0) return false
+    dst[i] = x
   }
   return true
+}
+
+/** Row j of an int64 column held as int32 halves (little-endian): its value, or -1 when out of range (int64Column's bounds). */
+function int64At(w: Int32Array, j: number, hiEnd: number, loMax: number): number {
+  const lo = w[2 * j]! >>> 0
+  const hi = w[2 * j + 1]!
+  if (hi < 0 || hi >= hiEnd || (loMax >= 0 && lo > loMax)) return -1
+  return hi * 4294967296 + lo
 }
 
 /** A column of 8-, 16- or 32-bit integers, as int64Column; `max` the destination's largest value. */
