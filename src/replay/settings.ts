@@ -150,6 +150,10 @@ export const SETTING_DEFS = {
     defaultText: '4MiB',
     doc: "bytes the precopy stream's source can write ahead of the destination's load loop before its writes block (the socket's send and receive buffers, with the QEMUFile's): how much of a backlog at the destination (dest-record-cost) the source hides. 4 MiB is Linux's tcp_wmem maximum; qemu-lab's localhost: 3.5-8.7 MB, median about 4.6 MB (1 120 pages the source wrote after a long run of zero records before it stalled; docs/lab.md). Postcopy's steady lag grows the receive buffer further (socket-buffer)",
   }),
+  'multifd-socket-buffer': size(35_500_000, {
+    defaultText: '35.5MB',
+    doc: "bytes each multifd channel can hold unread at the destination (its socket's receive and send buffers) while the destination's channel thread waits at a section's SYNC packet for the destination's main thread (QEMU 7.2 multifd_recv_thread: qemu_sem_wait(&p->sem_sync) until multifd_recv_sync_main at the section's EOS, after ram_load_precopy loaded the section's main-stream records at dest-record-cost each): the source's channels block once all of them hold this much, and go on when the main thread releases them. Only where multifd syncs after every RAM section (7.2, multifd-flush-after-each-section) and dest-record-cost is set. Linux bounds it by tcp_rmem's and tcp_wmem's maxima (qemu-lab's host: 32 MiB + 4 MiB = 37.7 MB); the lab's multifd-2 channels held 35.0 and 35.5 MB with the source not held back (docs/lab.md, multifd)",
+  }),
   'sync-cost': ms(0, {
     unit: 'ms per GiB of guest RAM',
     doc: 'time of one migration_bitmap_sync (KVM_GET_DIRTY_LOG per slot, the bitmap walk) per GiB of guest RAM; the thread sends again only after it, so guest writes land between the GET and the lazy CLEAR (0 = instantaneous)',

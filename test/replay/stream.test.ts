@@ -194,6 +194,57 @@ test('dest-record-cost with multifd: the channels load the normal pages, the mai
   t.true(close(zero.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${zero.rows[0]!.endNs / 1e6} vs ${want}`)
 })
 
+test('multifd-socket-buffer (7.2): the destination\'s channels wait at each section\'s SYNC for the main thread; the source blocks once their sockets are full', async (t) => {
+  // 64 MiB: 15 616 zero pages, then 768 pages with data (6 packets of 128, 525 632 bytes each), two
+  // channels, a sync after every section, a 1 000 000-byte window (10 MB/s), the link 1 GiB/s (r).
+  // The main thread loads the 15 616 zero records at 50 us each (the main stream never blocks: 64
+  // MiB of room); it is through the last at z + 15 616 x 50 us = 780.8 ms (z: the first record's 9
+  // bytes), so section 1's SYNC releases the channels at E1 = 780.8 ms + z. Windows: section 1 =
+  // the zero records (140 544 bytes) and packets 1-2 (over the budget at packet 2); section 2 from
+  // 100 ms = packets 3-4 (E2 = E1: the loop reads section 2's EOS only after E1); section 3 from
+  // 200 ms = packets 5-6. Bytes after SYNC 1 when packet k (k > 2) is handed over: (k - 2) x 525 632
+  // plus section 2's two SYNC packets (2 x 1344) once k > 4: packet 5 leaves 1 579 584, packet 6
+  // 2 105 216 > 2 x 1 MiB = 2 097 152. So packet 6 is handed over at E1 (not at 200 ms + 2 x
+  // 525 632 / r), section 3's SYNC packets (2 688 bytes) follow, and RAM is clean: the pass ends
+  // at E1 + 2 688 / r. With sockets that hold it all, section 3 ends at 201 ms, the thread sleeps
+  // to the window's end and finds RAM clean there: 300 ms. ram_save_complete's sync adds its 2 688
+  // bytes to the total.
+  const {header, layout} = machine({memory: 64 * MiB, populated: [{gpa: 61 * MiB, len: 3 * MiB}]})
+  const run = (extra: RawOverrides) =>
+    replay({header, layout, events: batchesOf(layout, [{t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+      overrides: {
+        'start-at': 0,
+        'max-bandwidth': 10_000_000,
+        'link-bandwidth': '1GiB/s',
+        'stop-policy': 'rounds',
+        multifd: true,
+        'multifd-channels': 2,
+        'zero-page-detection': 'legacy',
+        'multifd-flush-after-each-section': true,
+        'dest-record-cost': '0.05ms',
+        'precopy-socket-buffer': 64 * MiB,
+        ...extra,
+      },
+    })
+  const z = (9 * 1e9) / GiBps
+  const e1 = z + 15616 * 50000
+  const sync = (2688 * 1e9) / GiBps
+  const free = await run({'multifd-socket-buffer': GiB})
+  const held = await run({'multifd-socket-buffer': MiB})
+  t.is(held.stream!.multifd!.packets, 6)
+  t.true(close(free.rows[0]!.endNs, 300e6, 1e-3), `free ${free.rows[0]!.endNs / 1e6} ms`)
+  t.true(close(held.rows[0]!.endNs, e1 + sync, 1e-3), `held ${held.rows[0]!.endNs / 1e6} ms vs ${(e1 + sync) / 1e6}`)
+  t.true(close(held.totalTimeMs, (e1 + 2 * sync) / 1e6, 1e-9), `total ${held.totalTimeMs}`)
+  t.is(held.transferredBytes, free.transferredBytes, 'time, not bytes')
+  // One byte more room: packet 6 fits, nothing waits.
+  const roomy = await run({'multifd-socket-buffer': 2105216 / 2})
+  t.true(close(roomy.rows[0]!.endNs, free.rows[0]!.endNs, 1e-6), `roomy ${roomy.rows[0]!.endNs / 1e6} vs ${free.rows[0]!.endNs / 1e6}`)
+  // 8.1+ (a sync per round, RAM_SAVE_FLAG_MULTIFD_FLUSH): not modelled, the figures do not move.
+  const perRound = await run({'multifd-socket-buffer': MiB, 'multifd-flush-after-each-section': false})
+  const perRoundFree = await run({'multifd-socket-buffer': GiB, 'multifd-flush-after-each-section': false})
+  t.true(close(perRound.rows[0]!.endNs, perRoundFree.rows[0]!.endNs, 1e-6))
+})
+
 test('dest-first-touch-cost: QEMU < 8.0 loads a virtio-mem device\'s pages into unpopulated memory on the destination, even with prealloc', async (t) => {
   // 64 MiB of RAM (16384 pages) and a virtio-mem device with 16 MiB plugged (4096 pages), every
   // page with data, on a 1 GiB/s link: the source alone takes 20480 x 3.822 us = 78.278 ms. At

@@ -22,6 +22,19 @@
  *   it shows: the source scans a run of them at save_zero_page's speed, 9 bytes each, then the
  *   pages after the run fill the socket and it waits for the destination (docs/lab.md, "The
  *   destination's load loop").
+ * - The destination's multifd section sync (QEMU 7.2, multifd_send_sync_main after every RAM
+ *   section): a destination channel thread that reads a section's SYNC packet
+ *   (multifd_recv_thread, MULTIFD_FLAG_SYNC) posts multifd_recv_state->sem_sync and waits on its
+ *   own p->sem_sync until the main thread, through the section's main-stream records, reads its
+ *   RAM_SAVE_FLAG_EOS and calls multifd_recv_sync_main (ram_load_precopy), which waits for every
+ *   channel's SYNC and then releases them all. So section k is through at
+ *   E_k = max(the load loop's end of its records, the SYNC packets' arrival), the loop loads the
+ *   next section's records only after E_k, and the packets the source sends meanwhile wait in the
+ *   channels' sockets. The source's channels block (multifd_send_thread in its writev;
+ *   multifd_send_pages then finds no free channel) once the bytes sent after the SYNC the
+ *   destination is parked at exceed `multifd-socket-buffer` per channel; they go on at E_k, when
+ *   the parked channels read their backlog (at memory speed: the lab's multifd-2 read 82 MB in
+ *   14 ms). Modelled where the sync runs per section and the load loop is (dest-record-cost).
  */
 import type {HostModel} from '../host.js'
 import type {ReplaySettings} from '../settings.js'
@@ -82,6 +95,16 @@ export class Sender {
   private dq = new Float64Array(2 * 1024)
   private dqHead = 0
   private dqLen = 0
+  /** multifd-socket-buffer x channels (bytes); 0 = the destination's section sync is not modelled. */
+  private mfSockBytes = 0
+  /** Bytes handed to the multifd channels so far (packets and SYNC packets). */
+  private mfBytes = 0
+  /**
+   * The sections whose SYNC the destination's channels may still be parked at, oldest first:
+   * (multifd bytes up to and with the section's SYNC packets, E_k: when multifd_recv_sync_main
+   * releases them) pairs, flat. A short list: one entry per RAM section still unreleased.
+   */
+  private parked: number[] = []
 
   constructor(
     private readonly host: HostModel,
@@ -93,6 +116,7 @@ export class Sender {
     this.budget = windowBudget(settings)
     this.destNs = settings['dest-record-cost'] * 1e6
     this.sockBytes = settings['precopy-socket-buffer']
+    this.mfSockBytes = this.sectionSyncBytes(settings)
     // ram_save_setup's multifd_send_sync_main (its time is in setup-time).
     this.transferred += this.costs.setup()
     if (this.costs.xbzrle) host.byteWrites = this.costs.xbzrle
@@ -105,8 +129,20 @@ export class Sender {
     this.budget = windowBudget(s)
     this.destNs = s['dest-record-cost'] * 1e6
     this.sockBytes = s['precopy-socket-buffer']
+    this.mfSockBytes = this.sectionSyncBytes(s)
     this.costs.updateSettings(s)
     this.startRun(now)
+  }
+
+  /**
+   * The channels' socket bytes where the destination's multifd section sync holds the source
+   * (multifd-socket-buffer a channel), or 0 where it is not modelled: no multifd, a sync per
+   * round (8.1+: RAM_SAVE_FLAG_MULTIFD_FLUSH, not modelled), or no load loop (dest-record-cost 0).
+   */
+  private sectionSyncBytes(s: ReplaySettings): number {
+    const mf = this.costs.multifd
+    if (mf === undefined || !mf.flushEachSection || s['dest-record-cost'] <= 0) return 0
+    return s['multifd-socket-buffer'] * mf.channels
   }
 
   /** Link rate (bytes/s). */
@@ -201,6 +237,47 @@ export class Sender {
     // multifd channels' packets of multifd_send_sync_main, which do not queue before the loop.
     if (costs.mainRecord && toDestination) this.toDestination(costs.mainWire, costs.destExtraNs)
     else this.mainBytes += costs.mainWire
+    const mf = costs.wire - costs.mainWire
+    if (mf > 0 && this.mfSockBytes > 0) this.toChannels(mf)
+  }
+
+  /**
+   * `bytes` handed to the multifd channels (a packet, when it filled): they reach the destination's
+   * channels at the run's clock. Where those are parked at a section's SYNC (multifd_recv_thread
+   * waiting on p->sem_sync), the bytes after it stand in the sockets; the source waits (in series
+   * with the run) until the main thread's multifd_recv_sync_main releases enough of them for the
+   * rest to fit in multifd-socket-buffer a channel.
+   */
+  private toChannels(bytes: number): void {
+    this.mfBytes += bytes
+    const parked = this.parked
+    let t = this.clock
+    let i = 0
+    // Sections released by `t` are read to their SYNC; the first one not released holds the rest.
+    while (i < parked.length && parked[i + 1]! <= t) i += 2
+    while (i < parked.length && this.mfBytes - parked[i]! > this.mfSockBytes) {
+      const release = parked[i + 1]!
+      this.serial += release - t
+      t = release
+      i += 2
+    }
+    if (i > 0) parked.splice(0, i)
+  }
+
+  /**
+   * The source's multifd_send_sync_main of a RAM section just sent its SYNC packets (`bytes` of
+   * them and of the open packet handed over): the destination releases that section's channels
+   * at E_k = max(when the load loop is through the section's records and reads its EOS, when the
+   * SYNC packets arrive), and its loop takes the next section's records only after
+   * multifd_recv_sync_main returns.
+   */
+  private sectionSynced(bytes: number): void {
+    if (this.mfSockBytes === 0) return
+    this.mfBytes += bytes
+    const arrive = this.clock
+    const release = this.dstFree > arrive ? this.dstFree : arrive
+    this.dstFree = release
+    this.parked.push(this.mfBytes, release)
   }
 
   /** A page whose cost is more than its bytes (PageCosts.page): its wire bytes and each thread's time queued. */
@@ -221,6 +298,7 @@ export class Sender {
     this.windowBytes += b
     this.transferred += b
     this.queued += b
+    this.sectionSynced(b)
     // The migration thread waits for the channels' SYNC packets: the run's clock.
     return Math.max(now, this.clock)
   }
@@ -456,6 +534,7 @@ export class Sender {
     const flush = costs.sectionEnd(true)
     bytes += flush
     this.queued += flush
+    this.sectionSynced(flush)
     this.transferred += bytes
     const ns = dest ? this.clock - startNs : Math.max(this.queued * this.perByte, this.migCpu, this.chanCpu) + this.serial
     return {pages, bytes, ns}
