@@ -28,6 +28,7 @@ const B_PAGE = 1 << FIELD_INDEX.page
 const B_COUNT = 1 << FIELD_INDEX.count
 const B_VALUE = 1 << FIELD_INDEX.value
 const B_OP = 1 << FIELD_INDEX.op
+const B_PARAMS = 1 << FIELD_INDEX.params
 /** The batch's `line` column, which is no event field (a track that does not say what it sets may set it). */
 const B_LINE = 1 << FIELDS.length
 
@@ -81,6 +82,10 @@ export class TrackMerger {
     this.live = new Uint8Array(k).fill(1)
     this.fields = Int32Array.from(tracks, (tr) => (everyColumn ? ANY_FIELD : (tr.fields ?? ANY_FIELD)))
     this.anyFields = this.fields.reduce((a, f) => a | f, 0)
+    // The output's columns no track declares are never written (gather skips them): say so to the
+    // writers (EventBatch.unset). One track fills the output itself, so then nothing is promised.
+    // (t_ns, kind and params are always carried.)
+    if (k > 1) this.out.unset = ANY_FIELD & ~this.anyFields & ~(B_LINE | B_PARAMS | 0b11)
     this.headT = new Float64Array(k).fill(Infinity)
     if (k > 1) for (let i = 0; i < k; i++) this.refill(i)
   }

@@ -166,6 +166,12 @@ export interface EventBatch {
   /** Sparse: only migration control events carry params; keyed by index in the batch. */
   params: Map<number, string>
   line: Float64Array
+  /**
+   * Optional, from a producer that knows it: bits by FIELDS position (1 << FIELD_INDEX.gpa ...) of
+   * columns no event of [0, length) sets (all -1; op all 0). A consumer may then skip looking at
+   * them (the Arrow encoder writes such a column without scanning it). Absent or 0: unknown.
+   */
+  unset?: number
 }
 
 export const DEFAULT_BATCH = 65536

@@ -15,7 +15,7 @@ import {writeMessage} from '@uwdata/flechette/src/encode/message.js'
 import {encodeRecordBatch} from '@uwdata/flechette/src/encode/record-batch.js'
 import {encodeSchema} from '@uwdata/flechette/src/encode/schema.js'
 import type {Schema} from '@uwdata/flechette'
-import {KINDS, type EventBatch} from '../events.js'
+import {FIELD_INDEX, KINDS, type EventBatch} from '../events.js'
 import {ARROW_FILE_MAGIC, ARROW_KINDS_KEY, DICT_DEV, DICT_KIND, DICT_OP, KIND_WORDS, OP_WORDS, WIDE_FIELDS, devIndexBits, traceSchema} from './schema.js'
 
 /** Arrow IPC message types (MessageHeader in Message.fbs). */
@@ -66,6 +66,13 @@ class Staging {
   /** Validity bitmaps and null counts, by column: vcpu, dev, slot, the wide ones, op, params. */
   readonly valid: Uint8Array[]
   readonly nulls: Int32Array
+  /**
+   * By the same index (params excepted): whether the column's values buffer holds its rows. While
+   * every row so far is null it does not (its contents are stale) and the record batch takes its
+   * zeros from the encoder's shared zero buffer: a column no event sets is never filled or scanned
+   * twice, and the kernel copies its bytes from one buffer that stays in cache.
+   */
+  readonly dense: Uint8Array
 
   constructor(readonly capacity: number, devBits: 16 | 32) {
     this.t = new Int32Array(2 * capacity)
@@ -79,6 +86,7 @@ class Staging {
     this.paramsData = new Uint8Array(1024)
     this.valid = Array.from({length: NULLABLE}, () => new Uint8Array((capacity + 7) >> 3))
     this.nulls = new Int32Array(NULLABLE)
+    this.dense = new Uint8Array(NULLABLE)
   }
 
   reset(): void {
@@ -87,6 +95,7 @@ class Staging {
     this.paramsBytes = 0
     for (const v of this.valid) v.fill(0)
     this.nulls.fill(0)
+    this.dense.fill(0)
   }
 }
 
@@ -99,6 +108,19 @@ const V_OP = V_WIDE + WIDE_FIELDS.length
 const V_PARAMS = V_OP + 1
 const NULLABLE = V_PARAMS + 1
 
+/** EventBatch.unset bits of the nullable fixed-width columns. */
+const F_VCPU = 1 << FIELD_INDEX.vcpu
+const F_DEV = 1 << FIELD_INDEX.dev
+const F_SLOT = 1 << FIELD_INDEX.slot
+const F_OP = 1 << FIELD_INDEX.op
+const F_WIDE: readonly number[] = WIDE_FIELDS.map((f) => 1 << FIELD_INDEX[f])
+
+/** Whether no event of op[from, to) has an op (all 0). */
+function allNone(op: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (op[i] !== 0) return false
+  return true
+}
+
 /** A flechette Sink that collects what the builder writes (the builder's own buffers are fresh each time). */
 export function collector(into: Uint8Array[]): ConstructorParameters<typeof Builder>[0] {
   return {write: (bytes: Uint8Array) => void into.push(bytes), pad: (n: number) => void into.push(new Uint8Array(n)), finish: () => null}
@@ -106,57 +128,94 @@ export function collector(into: Uint8Array[]): ConstructorParameters<typeof Buil
 
 const bytesOf = (a: ArrayBufferView, n: number): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, n)
 
-/**
- * Whether no event of src[from, to) sets the field (all -1): then a put below writes the zeros
- * with one fill instead of a test and two stores per event.
- */
+/** Whether no event of src[from, to) sets the field (all -1). */
 function allUnset(src: Float64Array | Int32Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (src[i]! >= 0) return false
   return true
 }
 
-/** int32 column with -1 for "not set": values, validity bits, null count. */
-function putInt32(src: Int32Array, from: number, to: number, dst: Int32Array | Int16Array, valid: Uint8Array, r: number): number {
-  if (allUnset(src, from, to)) {
-    // The column most kinds leave unset: zeros, and the validity bits stay clear (reset).
-    dst.fill(0, r, r + to - from)
-    return to - from
+/** Set bits [from, to) of a bitmap (LSB first, as Arrow's validity). */
+function setBits(bits: Uint8Array, from: number, to: number): void {
+  let i = from
+  while (i < to && (i & 7) !== 0) {
+    bits[i >> 3]! |= 1 << (i & 7)
+    i++
+  }
+  const whole = (to - i) >> 3
+  if (whole > 0) {
+    bits.fill(255, i >> 3, (i >> 3) + whole)
+    i += whole << 3
+  }
+  for (; i < to; i++) bits[i >> 3]! |= 1 << (i & 7)
+}
+
+/**
+ * The validity bits of src[from, to) from row r, once the values are in: all at once when no
+ * event left the field unset (the common case: a column either always or never set), else the
+ * set ones one by one.
+ */
+function putValid(src: Float64Array | Int32Array | Uint8Array, unsetBelow: number, from: number, to: number, valid: Uint8Array, r: number, nulls: number): void {
+  if (nulls === 0) return setBits(valid, r, r + to - from)
+  for (let i = from, k = r; i < to; i++, k++) if (src[i]! >= unsetBelow) valid[k >> 3]! |= 1 << (k & 7)
+}
+
+/**
+ * int32 column with -1 for "not set": values, validity bits; returns the null count. `unset`: the
+ * producer says no event sets it (EventBatch.unset).
+ */
+function putInt32(s: Staging, c: number, src: Int32Array, from: number, to: number, dst: Int32Array | Int16Array, unset: boolean): void {
+  const r = s.rows
+  const n = to - from
+  if (unset || allUnset(src, from, to)) {
+    // The validity bits stay clear (reset); the values are zeros, written only once the column has
+    // some (dense).
+    if (s.dense[c]) dst.fill(0, r, r + n)
+    s.nulls[c]! += n
+    return
+  }
+  if (!s.dense[c]) {
+    dst.fill(0, 0, r)
+    s.dense[c] = 1
   }
   let nulls = 0
   for (let i = from, k = r; i < to; i++, k++) {
     const v = src[i]!
-    if (v >= 0) {
-      dst[k] = v
-      valid[k >> 3]! |= 1 << (k & 7)
-    } else {
-      dst[k] = 0
-      nulls++
-    }
+    // v, or 0 for -1 (unset values are -1: `v >> 31` is all ones for them, 0 for set ones).
+    dst[k] = v & ~(v >> 31)
+    nulls += v >>> 31
   }
-  return nulls
+  putValid(src, 0, from, to, s.valid[c]!, r, nulls)
+  s.nulls[c]! += nulls
 }
 
 /** A Float64 column with -1 for "not set" as int64 (low and high 32-bit halves, little-endian). */
-function putInt64(src: Float64Array, from: number, to: number, dst: Int32Array, valid: Uint8Array, r: number): number {
-  if (allUnset(src, from, to)) {
-    dst.fill(0, 2 * r, 2 * (r + to - from))
-    return to - from
+function putInt64(s: Staging, c: number, src: Float64Array, from: number, to: number, dst: Int32Array, unset: boolean): void {
+  const r = s.rows
+  const n = to - from
+  if (unset || allUnset(src, from, to)) {
+    if (s.dense[c]) dst.fill(0, 2 * r, 2 * (r + n))
+    s.nulls[c]! += n
+    return
+  }
+  if (!s.dense[c]) {
+    dst.fill(0, 0, 2 * r)
+    s.dense[c] = 1
   }
   let nulls = 0
-  for (let i = from, k = r; i < to; i++, k++) {
+  for (let i = from, k = 2 * r; i < to; i++, k += 2) {
     const v = src[i]!
     if (v >= 0) {
       // v < 2^53: `>>> 0` is exactly its low 32 bits.
-      dst[2 * k] = v >>> 0
-      dst[2 * k + 1] = (v / 4294967296) | 0
-      valid[k >> 3]! |= 1 << (k & 7)
+      dst[k] = v >>> 0
+      dst[k + 1] = (v / 4294967296) | 0
     } else {
-      dst[2 * k] = 0
-      dst[2 * k + 1] = 0
+      dst[k] = 0
+      dst[k + 1] = 0
       nulls++
     }
   }
-  return nulls
+  putValid(src, 0, from, to, s.valid[c]!, r, nulls)
+  s.nulls[c]! += nulls
 }
 
 /** A utf8 column of all the given strings (a dictionary's values). */
@@ -195,6 +254,8 @@ export class ArrowTraceEncoder {
   private cur = 0
   private readonly kindCounts = new Float64Array(KINDS.length)
   private readonly devBits: 16 | 32
+  /** Zeros, as long as the widest column of a full record batch: the values of an all-null column. */
+  private readonly zeros: Uint8Array
   /** Where the record batches start when the file's start is put in front at the end (prefix()). */
   private blockShift = 0
 
@@ -207,6 +268,7 @@ export class ArrowTraceEncoder {
     this.devBits = devIndexBits(devNames.length)
     this.builder = new Builder(collector(this.pending))
     this.sets = [new Staging(batchRows, this.devBits), new Staging(batchRows, this.devBits)]
+    this.zeros = new Uint8Array(8 * batchRows)
   }
 
   /**
@@ -296,29 +358,48 @@ export class ArrowTraceEncoder {
       t[k] = v >>> 0
       t[k + 1] = (v / 4294967296) | 0
     }
+    // Kind counts by runs of one kind (a trace is mostly long runs of writes): a counter in a
+    // register rather than a load and store per event.
     const kinds = b.kind
     const counts = this.kindCounts
-    for (let i = from; i < to; i++) counts[kinds[i]!]!++
-    s.kind.set(kinds.subarray(from, to), r)
-    s.nulls[V_VCPU]! += putInt32(b.vcpu, from, to, s.vcpu, s.valid[V_VCPU]!, r)
-    s.nulls[V_DEV]! += putInt32(b.dev, from, to, s.dev, s.valid[V_DEV]!, r)
-    s.nulls[V_SLOT]! += putInt32(b.slot, from, to, s.slot, s.valid[V_SLOT]!, r)
-    WIDE_FIELDS.forEach((f, w) => (s.nulls[V_WIDE + w]! += putInt64(b[f], from, to, s.wide[w]!, s.valid[V_WIDE + w]!, r)))
-    // op: code 0 is "none" (null); the dictionary holds the words from code 1 on.
-    const op = b.op
-    const opValid = s.valid[V_OP]!
-    let opNulls = 0
-    for (let i = from, k = r; i < to; i++, k++) {
-      const c = op[i]!
-      if (c !== 0) {
-        s.op[k] = c - 1
-        opValid[k >> 3]! |= 1 << (k & 7)
-      } else {
-        s.op[k] = 0
-        opNulls++
+    let run = kinds[from]!
+    let runFrom = from
+    for (let i = from + 1; i < to; i++) {
+      const k = kinds[i]!
+      if (k !== run) {
+        counts[run]! += i - runFrom
+        run = k
+        runFrom = i
       }
     }
-    s.nulls[V_OP]! += opNulls
+    if (to > from) counts[run]! += to - runFrom
+    s.kind.set(kinds.subarray(from, to), r)
+    const unset = b.unset ?? 0
+    putInt32(s, V_VCPU, b.vcpu, from, to, s.vcpu, (unset & F_VCPU) !== 0)
+    putInt32(s, V_DEV, b.dev, from, to, s.dev, (unset & F_DEV) !== 0)
+    putInt32(s, V_SLOT, b.slot, from, to, s.slot, (unset & F_SLOT) !== 0)
+    for (let w = 0; w < WIDE_FIELDS.length; w++) putInt64(s, V_WIDE + w, b[WIDE_FIELDS[w]!], from, to, s.wide[w]!, (unset & F_WIDE[w]!) !== 0)
+    // op: code 0 is "none" (null); the dictionary holds the words from code 1 on.
+    const op = b.op
+    if ((unset & F_OP) !== 0 || allNone(op, from, to)) {
+      if (s.dense[V_OP]) s.op.fill(0, r, r + n)
+      s.nulls[V_OP]! += n
+    } else {
+      if (!s.dense[V_OP]) {
+        s.op.fill(0, 0, r)
+        s.dense[V_OP] = 1
+      }
+      const dst = s.op
+      let opNulls = 0
+      for (let i = from, k = r; i < to; i++, k++) {
+        const c = op[i]! - 1
+        // c, or 0 for "none" (-1).
+        dst[k] = c & ~(c >> 31)
+        opNulls += c >>> 31
+      }
+      putValid(op, 1, from, to, s.valid[V_OP]!, r, opNulls)
+      s.nulls[V_OP]! += opNulls
+    }
     // params: sparse in the batch (a Map), an offsets column in Arrow.
     const offsets = s.paramsOffsets
     if (b.params.size === 0) {
@@ -350,8 +431,13 @@ export class ArrowTraceEncoder {
   private flush(s: Staging): void {
     const n = s.rows
     const none = new Uint8Array(0)
-    const validity = (v: number): Uint8Array => (s.nulls[v] === 0 ? none : bytesOf(s.valid[v]!, (n + 7) >> 3))
-    const col = (v: number, values: ArrayBufferView, width: number) => ({nullCount: s.nulls[v]!, buffers: [validity(v), bytesOf(values, n * width)]})
+    const zeros = this.zeros
+    // No nulls: no bitmap. All null: the bitmap is all zeros (the set's was reset and never set).
+    const validity = (v: number): Uint8Array => (s.nulls[v] === 0 ? none : s.nulls[v] === n ? zeros.subarray(0, (n + 7) >> 3) : bytesOf(s.valid[v]!, (n + 7) >> 3))
+    const col = (v: number, values: ArrayBufferView, width: number) => ({
+      nullCount: s.nulls[v]!,
+      buffers: [validity(v), s.dense[v] ? bytesOf(values, n * width) : zeros.subarray(0, n * width)],
+    })
     const data = assemble(n, [
       {nullCount: 0, buffers: [none, bytesOf(s.t, 8 * n)]},
       {nullCount: 0, buffers: [none, bytesOf(s.kind, n)]},
