@@ -33,6 +33,9 @@ test('readFirstRoundZeros: the zero records up to the wrap, per block, from a re
   t.deepEqual(ram.slice(0, 10), [0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x7000, 0x8000, 0x9000, 0xa000, 0xb000])
   t.false(ram.includes(0x3ffa7000))
   t.is(z.zeros.get('/rom@etc/acpi/tables')!.length + z.zeros.get('pc.bios')!.length + z.zeros.get('pc.rom')!.length, 80)
+
+  // The excerpt's three multifd_recv_sync_main lines (host µs), in order.
+  t.deepEqual(z.syncMainUs, [1796215425224514, 1796215425261126, 1796215425278870])
 })
 
 test('populatedLessZeros: the visited ranges less the zero pages, by hand', (t) => {

@@ -30,6 +30,34 @@ test('mig_start params: the lab run\'s limits and the stop-copy send rate', (t) 
   t.deepEqual(migrationParams(undefined, {stopUs: -1, stopPages: 0, stopLastUs: -1}), {params: ''})
 })
 
+test('mig_start params, multifd: the stop-copy rate, unless the destination held it back (a multifd_recv_sync_main inside the stop-copy, and slower than max-bandwidth)', (t) => {
+  const lab = {args: {bandwidth: 128, downtime: 300}}
+  // 2560 pages in 20 packets over 10.8 ms: 2560 x 4096 + 20 x 1344 = 10 512 640 bytes, 973 392 593 B/s.
+  const s = {stopUs: 1_000_000, stopPages: 0, stopLastUs: 1_010_800, stopMultifdPages: 2560, stopMultifdPackets: 20}
+  const rate = Math.round((10_512_640 * 1e6) / 10_800)
+  t.is(rate, 973_392_593)
+  const note = 'multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time; becomes link-bandwidth'
+  // The destination released its channels before the stop and after the last packet (the
+  // completion's own sync): the stop-copy did not wait for it.
+  t.deepEqual(migrationParams(lab, s, [990_000, 1_000_000, 1_010_801]), {
+    params: `max-bandwidth=134217728;downtime-limit=300;link-bandwidth=${rate}`,
+    switchover: {pages: 2560, packets: 20, ms: 10.8, bytesPerSecond: rate, note},
+  })
+  // Releases 6.5 and 10.8 ms after the stop, inside it, but the stop-copy ran above max-bandwidth
+  // (973 MB/s against 134 217 728 B/s): the sockets held the backlog, the rate is the link's.
+  const released = [990_000, 1_006_500, 1_010_800, 1_012_000]
+  t.deepEqual(migrationParams(lab, s, released).params, `max-bandwidth=134217728;downtime-limit=300;link-bandwidth=${rate}`)
+  // The same stop-copy over 108 ms, 97 339 259 B/s, below max-bandwidth: it waited for the
+  // destination; the rate is the destination's, not used.
+  const slow = {...s, stopLastUs: 1_108_000}
+  const held = migrationParams(lab, slow, released)
+  t.is(held.params, 'max-bandwidth=134217728;downtime-limit=300')
+  t.deepEqual(held.switchover!.heldBack, {releases: 3, msAfterStop: [6.5, 10.8, 12]})
+  t.is(held.switchover!.bytesPerSecond, Math.round((10_512_640 * 1e6) / 108_000))
+  t.is(held.switchover!.bytesPerSecond, 97_339_259)
+  t.regex(held.switchover!.note as string, /^multifd_send lines .* Not used as link-bandwidth/)
+})
+
 test('run 02 with --pfnmap: every guest write re-created at its frame, counts exact against the console', async (t) => {
   const con = readFileSync(join(DIR, 'src-console.log'), 'utf8')
   const rep = parseConsole(con)

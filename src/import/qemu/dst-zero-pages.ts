@@ -38,6 +38,12 @@ export interface FirstRoundZeros {
   otherRecords: number
   /** A record went back (the scan's cursor wrapped): the round is complete in the log. */
   wrapped: boolean
+  /**
+   * When the destination's main thread released the multifd channels at each section's EOS
+   * (`multifd_recv_sync_main` lines, µs on the log's clock, in order): where that came during the
+   * source's stop-copy, the stop-copy waited for it (migrationParams).
+   */
+  syncMainUs: number[]
   lines: number
 }
 
@@ -84,7 +90,7 @@ export function readRamLoadLoop(line: string, out: RamLoadRecord, file: string, 
 
 /** Read a destination trace log (plain or gzip): the first round's zero records, up to the scan's wrap. */
 export async function readFirstRoundZeros(file: string): Promise<FirstRoundZeros> {
-  const r: FirstRoundZeros = {file, zeros: new Map(), firstRound: 0, total: 0, otherRecords: 0, wrapped: false, lines: 0}
+  const r: FirstRoundZeros = {file, zeros: new Map(), firstRound: 0, total: 0, otherRecords: 0, wrapped: false, lines: 0, syncMainUs: []}
   const round = new FirstRound()
   const rec: RamLoadRecord = {block: '', offset: 0, flags: 0}
   let traceLines = 0
@@ -93,7 +99,12 @@ export async function readFirstRoundZeros(file: string): Promise<FirstRoundZeros
     const kind = readRamLoadLoop(line, rec, file, r.lines)
     if (kind === DstLine.Other) continue
     traceLines++
-    if (kind !== DstLine.RamLoad) continue
+    if (kind !== DstLine.RamLoad) {
+      // readRamLoadLoop left the line's prefix in scratchPrefix.
+      const pre = scratchPrefix
+      if (pre.tUs >= 0 && line.slice(pre.nameStart, pre.nameEnd) === 'multifd_recv_sync_main') r.syncMainUs.push(pre.tUs)
+      continue
+    }
     const zero = (rec.flags & RAM_SAVE_FLAG_ZERO) !== 0
     if (zero) r.total++
     if (r.wrapped) continue

@@ -317,10 +317,22 @@ export function slotId(a: ParsedArgs): {as: number; slot: number} {
  * names): max-bandwidth and downtime-limit from the lab config (migrate.py sets exactly these),
  * and the rate pages moved at once QEMU lifted the limit (migration_completion() sets the rate
  * limit to INT64_MAX), measured on the trace's own stop-copy sends: migtrace's link-bandwidth.
+ * A multifd stop-copy that waited for the destination is not the link's rate: in QEMU 7.2 a
+ * destination channel parks at each section's SYNC (multifd_recv_thread, p->sem_sync) until the
+ * destination's main thread reaches that section's EOS (ram_load_precopy -> multifd_recv_sync_main),
+ * and the source's channels block once their sockets are full. `dstSyncMainUs` (the destination
+ * trace's multifd_recv_sync_main times, same host clock) and the rate tell it: a release between
+ * the stop and the last packet says the stop-copy ran behind a parked destination, and a rate below
+ * max-bandwidth (which the live windows carried: the rate limit is lifted at the stop) says it
+ * waited for it (lab run multifd-zstd: 111.5 MB/s against 134.2, releases 260-277 ms into a 291 ms
+ * stop-copy). Then the rate is the destination's pace, not the link's, and link-bandwidth is left
+ * unset (the model sends at max-bandwidth). A release alone is not enough: multifd-4's destination
+ * released a section 59 ms into its 121 ms stop-copy, which ran at 281 MB/s, its sockets not full.
  */
 export function migrationParams(
   lab: LabConfig | undefined,
   s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets'>>,
+  dstSyncMainUs: readonly number[] = [],
 ): {params: string; switchover?: Record<string, unknown>} {
   const kv: string[] = []
   const a = lab?.args
@@ -338,8 +350,19 @@ export function migrationParams(
     // 8 x 128 offsets) a packet (sender/multifd.ts).
     const bytes = s.stopMultifdPages! * PAGE + s.stopMultifdPackets! * (320 + 8 * (MULTIFD_PACKET_BYTES / PAGE))
     const rate = Math.round((bytes * 1e6) / (s.stopLastUs - s.stopUs))
-    switchover = {pages: s.stopMultifdPages, packets: s.stopMultifdPackets, ms: (s.stopLastUs - s.stopUs) / 1000, bytesPerSecond: rate, note: 'multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time; becomes link-bandwidth'}
-    kv.push(`link-bandwidth=${rate}`)
+    const base = {pages: s.stopMultifdPages, packets: s.stopMultifdPackets, ms: (s.stopLastUs - s.stopUs) / 1000, bytesPerSecond: rate}
+    const releases = dstSyncMainUs.filter((t) => t > s.stopUs && t <= s.stopLastUs)
+    const limit = a !== undefined && typeof a.bandwidth === 'number' ? a.bandwidth * 1024 * 1024 : Infinity
+    if (releases.length > 0 && rate < limit) {
+      switchover = {
+        ...base,
+        heldBack: {releases: releases.length, msAfterStop: releases.map((t) => (t - s.stopUs) / 1000)},
+        note: "multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time. Not used as link-bandwidth: the destination's multifd_recv_sync_main released parked channels during the stop-copy (msAfterStop) and the stop-copy ran slower than max-bandwidth, the live windows' rate: it waited for the destination's main thread, and its rate is that thread's pace, not the link's",
+      }
+    } else {
+      switchover = {...base, note: 'multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time; becomes link-bandwidth'}
+      kv.push(`link-bandwidth=${rate}`)
+    }
   }
   return {params: kv.join(';'), ...(switchover !== undefined ? {switchover} : {})}
 }
@@ -625,7 +648,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
           ? populatedFirst(res.header, s.multifdBulkPages)
           : populatedFromBulk(s, res.blockNames, mapper)
   const folded = res.from === 'header' ? 0 : s.vmemBefore.length
-  const mig = migrationParams(lab, s)
+  const mig = migrationParams(lab, s, dstZeros?.syncMainUs)
   // Under TCG (the lab's --accel tcg) there is no KVM dirty log: cpu_physical_memory_sync_dirty_bitmap()
   // takes and clears DIRTY_MEMORY_MIGRATION at each sync, and no listener has log_clear, so lazy
   // clear does nothing. The closest KVM mode is the legacy get-and-clear bitmap (no manual protect);
