@@ -53,6 +53,12 @@ export interface ReplayDriver {
   /** A non-access event at wall time `now`. */
   control(b: EventBatch, i: number, now: number): Taken
   /**
+   * control() returns Taken.No for dma_write and vhost_write now (the model's QEMU-side sources
+   * take them), so the session's fast path may hand them over without asking. Only driver actions
+   * and control events may change it.
+   */
+  readonly deviceWritesToModel?: boolean
+  /**
    * A guest access (K.write or K.read) at `now` over pages [p0, p1) (p0 < 0: unmapped): APPLY to
    * let the session apply it, 0 when the driver did it, or the time (> now) the vCPU may retry.
    */

@@ -130,22 +130,24 @@ export class ReplaySession implements GuestSink {
     let linear = clock.linear
     let w0 = clock.w0
     let g0 = clock.g0
-    // The memslot of the last write (TraceLayout.gpaToPage inlined, with a one-slot cache): its
-    // bounds and first page. Memslot bases are page-aligned (parseHeader checks it), so the offset
-    // in the page comes from the offset in the slot, without a floating-point modulo (`%` on
-    // doubles is a C call, fmod, in V8's optimised code: ~10 % of this loop's time when writes
-    // alternate between two slots, as on a guest above 4 GiB).
-    // The same two-slot cache is in the Arrow reader's direct path (src/trace/arrow/direct.ts rows()),
-    // written out in each hot loop on purpose (V8 keeps the bounds in registers): a fix to one
-    // belongs in both.
-    let sStart = 0
-    let sEnd = 0
-    let sFirst = 0
-    // The slot before it: a guest above 4 GiB has two RAM slots, and random writes alternate
-    // between them (half the writes went through slotIndexOf with one slot cached).
-    let oStart = 0
-    let oEnd = 0
-    let oFirst = 0
+    // TraceLayout.gpaToPage inlined as its granule table (TraceLayout.granulePage): the page of
+    // the granule's first byte plus the pages into it; no comparison with memslot bounds, so no
+    // mispredicted branch when random writes hop between a large guest's two RAM slots. Granules
+    // are page-aligned, so the offset in the page comes from the offset in the granule, without a
+    // floating-point modulo (`%` on doubles is a C call, fmod, in V8's optimised code). An empty
+    // table (memslot bounds on small alignments) falls back to gpaToPage.
+    const granule = layout.granule
+    const ginv = 1 / granule
+    const gpage = layout.granulePage
+    const gn = gpage.length
+    // dma_write and vhost_write rows the driver leaves to the model (control's Taken.No: the
+    // QEMU-side sources' handleEvent) are applied here too, without leaving the loop. Reloaded with
+    // the driver's state.
+    const KD = K.dma_write
+    const KV = K.vhost_write
+    const dma = this.host.dma
+    const vhost = this.host.vhost
+    let devWrites = d.deviceWritesToModel === true
     // The common configuration, specialised: no discarded pages to guard and a KVM bitmap log that
     // takes a write as one bit (KvmListener.writeWords): a write is then guest memory's two words
     // (GuestMemory.write) and the dirty log's (KvmBitmapLog.write), set here on local arrays with
@@ -178,44 +180,46 @@ export class ReplaySession implements GuestSink {
         w0 = clock.w0
         g0 = clock.g0
         if (guard === undefined) dirtyW = kvm.writeWords
+        devWrites = d.deviceWritesToModel === true
       }
       lastEventNs = ti
       replayed++
-      if (kind[i] === KW) {
+      const k = kind[i]!
+      if (k === KW || ((k === KD || k === KV) && devWrites)) {
         const g = gpa[i]!
-        if (g < sStart || g >= sEnd) {
-          const s0 = sStart
-          const e0 = sEnd
-          const f0 = sFirst
-          if (g >= oStart && g < oEnd) {
-            sStart = oStart
-            sEnd = oEnd
-            sFirst = oFirst
-          } else {
-            const si = layout.slotIndexOf(g)
-            if (si < 0) {
-              this.unmapped++
-              continue
-            }
-            sStart = layout.slotStartAt(si)
-            sEnd = layout.slotEndAt(si)
-            sFirst = layout.slotFirstPageAt(si)
+        let p0: number
+        let off: number
+        if (gn !== 0) {
+          const j = Math.floor(g * ginv)
+          const base = j >= 0 && j < gn ? gpage[j]! : -1
+          if (base < 0) {
+            if (k === KW) this.unmapped++
+            else (k === KD ? dma : vhost).unmapped++
+            continue
           }
-          oStart = s0
-          oEnd = e0
-          oFirst = f0
+          const rel = g - j * granule
+          const q = Math.floor(rel * inv)
+          p0 = base + q
+          off = rel - q * ps
+        } else {
+          p0 = layout.gpaToPage(g)
+          if (p0 < 0) {
+            if (k === KW) this.unmapped++
+            else (k === KD ? dma : vhost).unmapped++
+            continue
+          }
+          off = g - Math.floor(g * inv) * ps
         }
-        const rel = g - sStart
-        const q = Math.floor(rel * inv)
-        const p0 = sFirst + q
-        writes++
         // TraceLayout.pageSpanEnd, inlined: as a call here it cost ~10 % of the replay's throughput
         // (npm run bench -- replay); test/replay/session.test.ts holds the two to the same pages.
-        // off = g % ps, from the offset in the (page-aligned) slot.
         const l = len[i]!
-        const off = rel - q * ps
         const p1 = l > 0 ? (off + l <= ps ? p0 + 1 : p0 + Math.floor((off + l - 1) * inv) + 1) : p0 + 1
-        const v = vcpu[i]!
+        if (k !== KW) {
+          // QemuSideDirtySource.handleEvent with the pages found.
+          ;(k === KD ? dma : vhost).write(p0, p1)
+          continue
+        }
+        writes++
         if (bytes !== undefined) bytes.write(g, l, p0, p1)
         if (dirtyW !== undefined) {
           for (let p = p0; p < p1; p++) {
@@ -239,6 +243,7 @@ export class ReplaySession implements GuestSink {
           continue
         }
         // The write path of applyWrite, inlined: this loop runs once per guest write.
+        const v = vcpu[i]!
         for (let p = p0; p < p1; p++) {
           if (guard !== undefined && (guard[p >>> 5]! & (1 << (p & 31))) !== 0 && !discard!.guestWrite(p)) continue
           memory.write(p)
@@ -261,6 +266,7 @@ export class ReplaySession implements GuestSink {
         w0 = clock.w0
         g0 = clock.g0
         if (guard === undefined) dirtyW = kvm.writeWords
+        devWrites = d.deviceWritesToModel === true
       }
     }
     this.replayed = replayed

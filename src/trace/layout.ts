@@ -45,6 +45,24 @@ export function pageSpanEnd(gpa: number, len: number, p0: number, pageSize: numb
   return len > 0 ? p0 + Math.floor(((gpa % pageSize) + len - 1) / pageSize) + 1 : p0 + 1
 }
 
+/** Largest page-lookup table TraceLayout builds (8 bytes an entry). */
+export const GRANULE_TABLE_MAX = 4096
+
+/** TraceLayout.granule and granulePage for sorted, non-overlapping, page-aligned memslots. */
+function granuleTable(slots: readonly SlotLayout[], pageSize: number): [number, Float64Array] {
+  // The largest power of two (at most 2^52) dividing every non-zero bound.
+  let granule = 2 ** 52
+  for (const s of slots)
+    for (const x of [s.gpaStart, s.gpaEnd]) while (x !== 0 && granule > pageSize && x % granule !== 0) granule /= 2
+  const end = slots.length > 0 ? slots[slots.length - 1]!.gpaEnd : 0
+  const n = Math.ceil(end / granule)
+  if (n > GRANULE_TABLE_MAX) return [granule, new Float64Array(0)]
+  const table = new Float64Array(n).fill(-1)
+  for (const s of slots)
+    for (let j = s.gpaStart / granule; j < s.gpaEnd / granule; j++) table[j] = s.firstPage + (j * granule - s.gpaStart) / pageSize
+  return [granule, table]
+}
+
 export class TraceLayout {
   readonly pageSize: number
   readonly pageShift: number
@@ -63,6 +81,19 @@ export class TraceLayout {
   private readonly slotEnd: Float64Array
   private readonly slotFirstPage: Float64Array
   private lastSlot = 0
+  /**
+   * gpaToPage as a table (hot loops): guest-physical space cut in granules of `granule` bytes, the
+   * largest power of two that divides every memslot's base and end, so that each granule lies in
+   * one memslot or in none; `granulePage[j]` is the global page of granule j's first byte, -1 in a
+   * hole. gpaToPage(gpa) = granulePage[j] + floor((gpa - j * granule) / pageSize) with
+   * j = floor(gpa / granule), when 0 <= j < granulePage.length (else -1): no comparison with a
+   * memslot's bounds, so no mispredicted branch when writes hop between memslots (a guest above
+   * 4 GiB has two, and random writes alternate between them). Empty (length 0) when the table
+   * would have more than GRANULE_TABLE_MAX entries (memslot bounds on small alignments): callers
+   * then use gpaToPage.
+   */
+  readonly granule: number
+  readonly granulePage: Float64Array
 
   constructor(readonly header: TraceHeader) {
     this.pageSize = header.pageSize
@@ -105,6 +136,7 @@ export class TraceLayout {
     this.slotStart = Float64Array.from(this.slots, (s) => s.gpaStart)
     this.slotEnd = Float64Array.from(this.slots, (s) => s.gpaEnd)
     this.slotFirstPage = Float64Array.from(this.slots, (s) => s.firstPage)
+    ;[this.granule, this.granulePage] = granuleTable(this.slots, header.pageSize)
 
     this.devices = []
     header.virtioMem.forEach((d, i) => this.devices.push({id: d.id, kind: 'virtio-mem', index: i, subIndex: -1}))

@@ -126,9 +126,9 @@ for (const [pageSize, logging] of [[4096, undefined], [65536, undefined], [4096,
   })
 }
 
-// The fast path keeps the last two memslots (a 6 GiB guest's writes alternate between its two RAM
-// slots): writes alternating between them, one in the hole between them (counted as unmapped,
-// marking nothing, and leaving both cached slots as they were), then alternating again.
+// The fast path finds a write's page in the layout's granule table (a 6 GiB guest's writes
+// alternate between its two RAM slots): writes alternating between them, one in the hole between
+// them (a granule of -1: counted as unmapped, marking nothing), then alternating again.
 test('fast path, a 6 GiB guest: writes alternating between the two slots and one in the hole between them', (t) => {
   const {header, layout} = machine({memory: '6G'})
   const settings = resolveSettings(header, {})
@@ -158,3 +158,66 @@ test('fast path, a 6 GiB guest: writes alternating between the two slots and one
   for (let p = 0; p < layout.totalPages; p++) if (host.memory.modified.get(p)) got.push(p)
   t.deepEqual(got, [...want].sort((a, b) => a - b))
 })
+
+// dma_write and vhost_write rows: with a driver that leaves them to the model
+// (deviceWritesToModel), the fast loop applies them itself; without, they go through control and
+// the QEMU-side source's handleEvent. Both give the pages gpaToPage/pageSpanEnd name (a row
+// crossing a page edge marks two), the same counts (an unmapped row is the source's) and the same
+// bits at the next sync. Also on a layout without a page table (memslot bounds on a page
+// alignment), where the loop falls back to gpaToPage.
+const SLOTS_ON_PAGES = {
+  ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
+  memslots: [
+    {id: 0, base: 0, size: 20 * MiB + 4096, ramBlock: 'pc.ram', offset: 0},
+    {id: 1, base: 32 * MiB, size: 44 * MiB - 4096, ramBlock: 'pc.ram', offset: 20 * MiB + 4096},
+  ],
+}
+for (const [name, spec] of [['a 6 GiB guest (page table)', {memory: '6G'}], ['memslots on page bounds (no page table)', SLOTS_ON_PAGES]] as const) {
+  test(`fast path, ${name}: dma and vhost rows applied in the loop as through control`, (t) => {
+    const {header, layout} = machine(spec)
+    t.is(layout.granulePage.length === 0, name.includes('no page table'))
+    const settings = resolveSettings(header, {})
+    const records: EventRecord[] = []
+    const want = {dma: new Set<number>(), vhost: new Set<number>()}
+    const hole = layout.slots[0]!.gpaEnd + 4096
+    for (let i = 0; i < 60; i++) {
+      const slot = layout.slots[i % 2]!
+      const kind = i % 3 === 0 ? 'write' : i % 3 === 1 ? 'dma_write' : 'vhost_write'
+      // Every fifth row 100 bytes before a page's end, 1500 long: two pages.
+      const gpa = i === 31 ? hole : slot.gpaStart + (i * 53 + 7) * 4096 + (i % 5 === 0 ? 3996 : 64)
+      const len = i % 5 === 0 ? 1500 : 8
+      records.push({t_ns: i, kind, vcpu: kind === 'write' ? 0 : undefined, gpa, len})
+      if (kind === 'write' || i === 31) continue
+      const p0 = layout.gpaToPage(gpa)
+      for (let p = p0; p < layout.pageSpanEnd(gpa, len, p0); p++) want[kind === 'dma_write' ? 'dma' : 'vhost'].add(p)
+    }
+    const run = (toModel: boolean) => {
+      const host = new HostModel(header, layout, settings)
+      host.memory.reset('none')
+      host.dma.logStart()
+      host.vhost.logStart()
+      const session = new ReplaySession(host, header.vcpus)
+      session.driver = {...idleDriver(false, settings), deviceWritesToModel: toModel}
+      for (const b of batchesOf(layout, records)) session.feed(b)
+      const merged: Record<string, number[]> = {dma: [], vhost: []}
+      for (const id of ['dma', 'vhost'] as const)
+        host[id].logSync({mergeWord: (w: number, bits: number) => {
+          for (let j = 0; j < 32; j++) if ((bits >>> j) & 1) merged[id]!.push(w * 32 + j)
+        }})
+      const modified: number[] = []
+      for (let p = 0; p < layout.totalPages; p++) if (host.memory.modified.get(p)) modified.push(p)
+      return {dma: host.dma.data(), vhost: host.vhost.data(), merged, modified, unmapped: session.unmapped, writes: session.writes, replayed: session.replayed}
+    }
+    const fast = run(true)
+    t.deepEqual(fast, run(false))
+    // Rows 1, 4, ... are dma (20; row 31, in the hole, unmapped), 2, 5, ... vhost (20).
+    t.deepEqual(fast.dma, {writes: 19, pagesMarked: want.dma.size, unmapped: 1})
+    t.deepEqual(fast.vhost, {writes: 20, pagesMarked: want.vhost.size, unmapped: 0})
+    t.deepEqual(fast.merged.dma, [...want.dma].sort((a, b) => a - b))
+    t.deepEqual(fast.merged.vhost, [...want.vhost].sort((a, b) => a - b))
+    t.true(want.dma.size > 19 && want.vhost.size > 20, 'some rows cross a page edge')
+    t.is(fast.writes, 20)
+    t.is(fast.unmapped, 0)
+    t.is(fast.replayed, 60)
+  })
+}

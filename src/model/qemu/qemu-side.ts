@@ -67,7 +67,11 @@ export class QemuSideDirtySource implements ModelComponent<QemuSideData> {
       this.unmapped++
       return
     }
-    const p1 = this.layout.pageSpanEnd(gpa, b.len[i]!, p0)
+    this.write(p0, this.layout.pageSpanEnd(gpa, b.len[i]!, p0))
+  }
+
+  /** A write over pages [p0, p1) (handleEvent's, from the replay's write loop with the pages found). */
+  write(p0: number, p1: number): void {
     this.writes++
     for (let p = p0; p < p1; p++) {
       this.memory.write(p)

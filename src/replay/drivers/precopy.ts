@@ -70,6 +70,11 @@ export class PrecopyDriver extends PrecopyThread implements ReplayDriver {
     return this.post ? this.post.access(kind, vcpu, p0, p1, now) : APPLY
   }
 
+  /** control's default case takes dma_write and vhost_write until postcopy (whose control faults them). */
+  get deviceWritesToModel(): boolean {
+    return this.post === undefined
+  }
+
   control(b: EventBatch, i: number, now: number): Taken {
     if (this.post) return this.post.control(b, i, now)
     switch (b.kind[i]!) {

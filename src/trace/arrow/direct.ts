@@ -329,7 +329,7 @@ export class DirectDecoder {
     const vcpus = this.vcpus
     // The memslots of the last accesses (EventChecker.accessOk's slotEndOf, with a two-slot cache:
     // a guest above 4 GiB has two RAM slots, and random writes alternate between them).
-    // The replay's write loop keeps the same cache (src/replay/session.ts): a fix to one belongs in both.
+    // (The replay's write loop finds pages in TraceLayout.granulePage instead: src/replay/session.ts.)
     let sStart = 0
     let sEnd = 0
     let oStart = 0
