@@ -21,6 +21,14 @@
 import type {ReplaySettings} from './settings.js'
 import type {IterationRow} from './result.js'
 
+/**
+ * The settings ask for a switch to postcopy, so the postcopy-ram capability is on from the start
+ * (a trace's mig_postcopy event alone is known only when it comes).
+ */
+export function postcopyAsked(s: ReplaySettings): boolean {
+  return s['postcopy-after'] !== undefined || s['postcopy-after-syncs'] !== undefined || s['postcopy-at'] !== undefined || s['postcopy-on-stall']
+}
+
 export class PostcopyTrigger {
   /** A mig_postcopy event arrived (migrate-start-postcopy). */
   requested = false

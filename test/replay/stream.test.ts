@@ -270,6 +270,29 @@ test('dest-first-touch-cost: QEMU < 8.0 loads a virtio-mem device\'s pages into 
   t.true(close(notPre.rows[0]!.endNs / 1e6, alone, 1e-6), `no prealloc ${notPre.rows[0]!.endNs / 1e6} vs ${alone}`)
 })
 
+test('dest-first-touch-cost with postcopy-ram: the destination discards its RAM at POSTCOPY_ADVISE, so every precopy load is a first touch', async (t) => {
+  // postcopy_ram_incoming_init -> init_range madvises every RAM block away on the destination
+  // before precopy starts (prealloc undone). The idle 64 MiB guest (16384 pages with data) on a
+  // 1 GiB/s link, 10 us a page on the destination's loop, 4 MiB of socket: the loop gets page 1
+  // at l = 4104 B / 1 GiB/s and is through page i at l + i x 10 us (it is always behind). The
+  // source's last write returns once the loop has read 16384 x 4104 - 4 194 304 = 63 045 632
+  // bytes: 15 361 pages (15 362 x 4104 = 63 045 648 is 16 bytes more), at l + 153.61 ms.
+  const l = (WIRE * 1e9) / GiBps
+  const asked = {'postcopy-after-syncs': 99, 'precopy-socket-buffer': 4 * MiB, 'dest-first-touch-cost': '0.01ms'} as const
+  const want = (l + 15361 * 10000) / 1e6
+  for (const v of ['7.2', '9.2']) {
+    const r = await idle({...asked, 'guest-ram-prealloc': true, 'qemu-version': v})
+    t.true(close(r.rows[0]!.endNs / 1e6, want, 1e-6), `${v}: pass ${r.rows[0]!.endNs / 1e6} vs ${want}`)
+  }
+  const alone = (16384 * l) / 1e6
+  // No postcopy asked for: no advise, the preallocated destination pays nothing.
+  const plain = await idle({'precopy-socket-buffer': 4 * MiB, 'dest-first-touch-cost': '0.01ms', 'guest-ram-prealloc': true})
+  t.true(close(plain.rows[0]!.endNs / 1e6, alone, 1e-6), `no postcopy ${plain.rows[0]!.endNs / 1e6} vs ${alone}`)
+  // Without prealloc the destination's first touch is first-touch-cost's (0 here), not this.
+  const notPre = await idle({...asked, 'guest-ram-prealloc': false})
+  t.true(close(notPre.rows[0]!.endNs / 1e6, alone, 1e-6), `no prealloc ${notPre.rows[0]!.endNs / 1e6} vs ${alone}`)
+})
+
 test('multifd: the migration thread finds zero pages while the channels send the others: max(link, zero CPU, pages x cost / N)', async (t) => {
   // zero-page-detection=legacy (7.2, 8.x): ram_save_target_page's save_zero_page, on the migration thread.
   // 4 channels at 20 us a page: 8192 x 20 / 4 = 40.96 ms; the migration thread's save_zero_page

@@ -9,6 +9,7 @@ import {linkRate, type Sender} from '../sender/index.js'
 import type {ReplaySettings} from '../settings.js'
 import type {GuestClock} from '../throttle-clock.js'
 import type {Throttle} from '../throttle.js'
+import {postcopyAsked} from '../postcopy-trigger.js'
 import type {Switchover} from './switchover.js'
 
 /** What the `qemu` driver knows at the end of a run. */
@@ -138,7 +139,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     f.transferredBytes += post.discardBytes + e.vfioStateBytes + post.deviceStateBytes + post.bytesAfter
     // The precopy part's convergence figures matter only when postcopy rescued a stalled precopy.
     if (/^(stall|cap:)/.test(f.postcopy.trigger)) f.stall = stallInfo(d.book.live, ps, rate, s['downtime-limit'])
-  } else if (s['postcopy-after'] !== undefined || s['postcopy-after-syncs'] !== undefined || s['postcopy-at'] !== undefined || s['postcopy-on-stall'])
+  } else if (postcopyAsked(s))
     if (reason !== 'cancelled') notes.push('postcopy was asked for, but precopy completed before it was triggered')
   if (!post && s['postcopy-fail-at'] !== undefined) notes.push('postcopy-fail-at: the run never switched to postcopy, so no failure was modelled')
   f.transferTimeline = transferTimeline(d.sender.timeline, d.startNs, e.endNs, f.transferredBytes)

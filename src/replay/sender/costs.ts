@@ -42,6 +42,7 @@ import {coreShare} from './cpu.js'
 import {MULTIFD_FLUSH_RECORD_BYTES, MultifdStream, type MultifdFigures} from './multifd.js'
 import {XbzrleCache, XbzrleOutcome, XBZRLE_RECORD_BYTES, type XbzrleFigures} from './xbzrle.js'
 import {hasRule} from '../qemu-version.js'
+import {postcopyAsked} from '../postcopy-trigger.js'
 
 /** The stream figures of a run (the result's `stream`). */
 export interface StreamFigures {
@@ -127,6 +128,10 @@ export class PageCosts {
    */
   private destTouchNs = 0
   private readonly coldDest: number[] = []
+  /** The whole of RAM is cold on the destination (postcopy-ram's advise discard). */
+  private coldAll = false
+  /** The virtio-mem ranges in coldDest are cold there (QEMU < 8.0). */
+  private coldVmem = false
   private destTouched?: Uint32Array
   private cpuNs = 0
   private cpuBound = 0
@@ -175,8 +180,16 @@ export class PageCosts {
     // Before 8.0 the destination populates a virtio-mem device's blocks only once its state arrives,
     // after RAM (rule virtio-mem-early-prealloc): with guest-ram-prealloc the device's pages are
     // still cold there. Without it first-touch-cost covers the destination too.
-    this.destTouchNs =
-      this.precopy && s['guest-ram-prealloc'] && this.coldDest.length > 0 && !hasRule(s['qemu-version'], 'virtio-mem-early-prealloc') ? s['dest-first-touch-cost'] * 1e6 : 0
+    // With postcopy-ram (any version) the whole of RAM is: migration_thread sends
+    // MIG_CMD_POSTCOPY_ADVISE before qemu_savevm_state_setup, and the destination's
+    // loadvm_postcopy_handle_advise -> ram_postcopy_incoming_init -> postcopy_ram_incoming_init
+    // runs init_range on every RAM block, ram_discard_range of all of it ("We need the whole of RAM
+    // to be truly empty for postcopy"), which undoes -mem-prealloc before the first precopy record
+    // arrives (lab/runs/postcopy: trace-dst's ram_discard_range pc.ram 0..0x40002000 at the
+    // start; its first-pass section of ~75 000 zero records took the destination 1 002 ms).
+    this.coldAll = this.precopy && postcopyAsked(s)
+    this.coldVmem = this.coldDest.length > 0 && !hasRule(s['qemu-version'], 'virtio-mem-early-prealloc')
+    this.destTouchNs = this.precopy && s['guest-ram-prealloc'] && (this.coldAll || this.coldVmem) ? s['dest-first-touch-cost'] * 1e6 : 0
     if (this.destTouchNs > 0 && this.destTouched === undefined) this.destTouched = new Uint32Array(Math.ceil(this.totalPages / 32))
     if (this.firstTouchNs > 0 && this.touched === undefined) this.touched = new Uint32Array(Math.ceil(this.totalPages / 32))
     if (this.multifd) {
@@ -295,11 +308,11 @@ export class PageCosts {
     return this.firstTouchNs
   }
 
-  /** dest-first-touch-cost of page p: its first load into a cold virtio-mem device's memory, else 0. */
+  /** dest-first-touch-cost of page p: its first load into cold memory (all of it after postcopy's advise, else a virtio-mem device's), else 0. */
   private destFirstTouch(p: number): number {
     const r = this.coldDest
-    let inside = false
-    for (let i = 0; i < r.length; i += 2) if (p >= r[i]! && p < r[i + 1]!) inside = true
+    let inside = this.coldAll
+    if (!inside && this.coldVmem) for (let i = 0; i < r.length; i += 2) if (p >= r[i]! && p < r[i + 1]!) inside = true
     if (!inside) return 0
     const t = this.destTouched!
     const w = p >>> 5
