@@ -1,7 +1,8 @@
 // Trace reading: a generated CSV trace of ctx.events events (mostly vCPU writes, some DMA, vhost
 // and migration events), then events/s of a raw read, `validate` and `inspect` (in-process library
 // calls on dist/), the same trace as Arrow (convert, read, file size), finding mig_start without a
-// pre-scan and JSON Lines reading on a tenth of it. (The cold start of `migtrace --help` is the
+// pre-scan and JSON Lines reading on a tenth of it; replay end to end from each (the trace read on
+// a worker thread, as `migtrace replay` does for large traces, then in-thread). (The cold start of `migtrace --help` is the
 // startup section's.)
 import {createWriteStream} from 'node:fs'
 import {statSync} from 'node:fs'
@@ -57,10 +58,11 @@ export async function run(ctx) {
   ctx.record(`generate ${n} events (raw CSV lines)`, gen.seconds, 's')
   ctx.record('CSV size', statSync(csv).size / 2 ** 20, 'MiB')
 
+  // The read rows are the readers alone, on this thread ({thread: false}).
   const read = await ctx.time(async () => {
     const t = await openTrace(csv)
     let c = 0
-    for await (const b of t.events()) c += b.length
+    for await (const b of t.events({thread: false})) c += b.length
     return c
   })
   if (read.out !== n) throw new Error(`read ${read.out} events, expected ${n}`)
@@ -87,7 +89,7 @@ export async function run(ctx) {
   ctx.record('Arrow size', statSync(arrow).size / 2 ** 20, 'MiB')
   const ra = await ctx.time(async () => {
     let c = 0
-    for await (const b of (await openTrace(arrow)).events()) c += b.length
+    for await (const b of (await openTrace(arrow)).events({thread: false})) c += b.length
     return c
   })
   if (ra.out !== n) throw new Error(`read ${ra.out} Arrow events, expected ${n}`)
@@ -100,12 +102,29 @@ export async function run(ctx) {
 
   // Replay end to end from each format (the qemu driver, default settings, as `migtrace replay`
   // runs it): the model's own speed is in the replay section; the read rates above are the readers'.
+  // As `migtrace replay` runs it, a large trace is read on a worker thread while the model runs on
+  // the main one (src/trace/read/pipeline.ts), so issue 15's replay targets are judged on the wall
+  // rate (events/s); the rate per CPU second (both threads' work, and the worker's start) is
+  // printed beside it, and the in-thread reader's figures after (MIGTRACE_READ_THREAD=0).
   const {replayFile} = await ctx.dist('compare/replay-one')
-  for (const [label, file] of [['CSV', csv], ['Arrow', arrow]]) {
+  console.log('  (replay targets: judged on the wall rate, events/s; per CPU second beside it)')
+  const replayRows = async (label, file, events, how) => {
     const r = await ctx.time(() => replayFile({trace: file, overrides: {}, driver: 'qemu'}))
-    ctx.record(`replay from ${label}, end to end`, n / r.seconds, 'events/s')
-    ctx.record(`replay from ${label}, end to end, per CPU second`, n / r.cpuSeconds, 'events/CPU-s')
+    ctx.record(`replay from ${label}, end to end${how}`, events / r.seconds, 'events/s')
+    ctx.record(`replay from ${label}, end to end${how}, per CPU second`, events / r.cpuSeconds, 'events/CPU-s')
   }
+  const inThread = async (f) => {
+    const saved = process.env.MIGTRACE_READ_THREAD
+    process.env.MIGTRACE_READ_THREAD = '0'
+    try {
+      await f()
+    } finally {
+      if (saved === undefined) delete process.env.MIGTRACE_READ_THREAD
+      else process.env.MIGTRACE_READ_THREAD = saved
+    }
+  }
+  for (const [label, file] of [['CSV', csv], ['Arrow', arrow]]) await replayRows(label, file, n, '')
+  for (const [label, file] of [['CSV', csv], ['Arrow', arrow]]) await inThread(() => replayRows(label, file, n, ', in-thread reader'))
 
   // JSON Lines and gzip on a tenth of the trace (convert writes through TraceWriter).
   const small = join(ctx.tmp, 'small.csv')
@@ -116,19 +135,18 @@ export async function run(ctx) {
   ctx.record('convert CSV -> JSONL', m / conv.seconds, 'events/s')
   const rj = await ctx.time(async () => {
     let c = 0
-    for await (const b of (await openTrace(jsonl)).events()) c += b.length
+    for await (const b of (await openTrace(jsonl)).events({thread: false})) c += b.length
     return c
   })
   ctx.record('read JSONL', m / rj.seconds, 'events/s')
   ctx.record('read JSONL, per CPU second', m / rj.cpuSeconds, 'events/CPU-s')
-  const rpj = await ctx.time(() => replayFile({trace: jsonl, overrides: {}, driver: 'qemu'}))
-  ctx.record('replay from JSONL, end to end', m / rpj.seconds, 'events/s')
-  ctx.record('replay from JSONL, end to end, per CPU second', m / rpj.cpuSeconds, 'events/CPU-s')
+  await replayRows('JSONL', jsonl, m, '')
+  await inThread(() => replayRows('JSONL', jsonl, m, ', in-thread reader'))
   const gz = join(ctx.tmp, 'small.csv.gz')
   await convertTrace(small, gz)
   const rg = await ctx.time(async () => {
     let c = 0
-    for await (const b of (await openTrace(gz)).events()) c += b.length
+    for await (const b of (await openTrace(gz)).events({thread: false})) c += b.length
     return c
   })
   ctx.record('read CSV.gz', m / rg.seconds, 'events/s')

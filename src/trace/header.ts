@@ -8,6 +8,7 @@ import {z} from 'zod'
 import {UserError, showValue} from '../util/errors.js'
 import {nearest} from '../util/nearest.js'
 import {parseSize} from '../util/units.js'
+import {HOST_PAGE_SIZE as HOST_PAGE_SIZES} from './host-page.js'
 
 export const HEADER_FORMAT = 'migtrace'
 export const HEADER_VERSION = 1
@@ -29,14 +30,7 @@ const Id = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'an id of letters, digits, _ .
 /** How a RAM block is backed on the host; decides the host page size (what postcopy moves whole). */
 export const Backing = z.enum(['anon', 'thp', 'hugetlb-2M', 'hugetlb-1G'])
 export type Backing = z.infer<typeof Backing>
-export const HOST_PAGE_SIZE: Record<Backing, number> = {
-  anon: 4096,
-  // A THP-backed block has 4 KiB host pages for QEMU's bitmaps, but the kernel maps it in 2 MiB
-  // pages, and a postcopy fault on it is resolved for the whole huge page.
-  thp: 2 * 2 ** 20,
-  'hugetlb-2M': 2 * 2 ** 20,
-  'hugetlb-1G': GiB,
-}
+export const HOST_PAGE_SIZE: Record<Backing, number> = HOST_PAGE_SIZES
 
 const RamBlock = z.strictObject({
   name: Id,

@@ -5,7 +5,7 @@
  * same way: `ram_list.dirty_memory[]`, `rb->bmap`).
  */
 import type {TraceHeader} from './header.js'
-import {HOST_PAGE_SIZE} from './header.js'
+import {HOST_PAGE_SIZE} from './host-page.js'
 
 export interface BlockLayout {
   index: number

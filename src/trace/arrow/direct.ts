@@ -240,7 +240,9 @@ export class DirectDecoder {
   private readonly vcpus: number
   /** The batch the decoder last wrote, and per field how many of its first rows hold the unset value. */
   private batch: EventBatch | undefined
-  private readonly unset = new Int32Array(NFIELDS)
+  private unset: Int32Array = new Int32Array(NFIELDS)
+  /** The same per batch, when the reader fills several in turn (the pipeline's slots). */
+  private readonly unsets = new WeakMap<EventBatch, Int32Array>()
 
   constructor(
     private readonly layout: TraceLayout,
@@ -250,9 +252,9 @@ export class DirectDecoder {
     this.vcpus = vcpus
   }
 
-  /** Something else wrote the batch: no column is known to hold its unset value any more. */
-  forget(): void {
-    this.unset.fill(0)
+  /** Something else wrote batch b: no column of it is known to hold its unset value any more. */
+  forget(b: EventBatch): void {
+    this.unsets.get(b)?.fill(0)
   }
 
   /** Column f of b (rows 0..n) all unset: filled unless it already is. */
@@ -265,7 +267,9 @@ export class DirectDecoder {
   decode(cols: (DirectColumn | undefined)[], from: number, n: number, b: EventBatch, first: number): boolean {
     if (b !== this.batch) {
       this.batch = b
-      this.forget()
+      let unset = this.unsets.get(b)
+      if (unset === undefined) this.unsets.set(b, (unset = new Int32Array(NFIELDS)))
+      this.unset = unset
     }
     const unset = this.unset
     const seen = this.seen

@@ -8,12 +8,7 @@ import {open, type FileHandle} from 'node:fs/promises'
 import {UserError} from '../../util/errors.js'
 import {readChunks} from '../read/input.js'
 import {noteTraceBytesRead} from '../read/progress.js'
-import {Builder} from '@uwdata/flechette/src/encode/builder.js'
-import {writeMessage} from '@uwdata/flechette/src/encode/message.js'
-import {encodeSchema} from '@uwdata/flechette/src/encode/schema.js'
-import {decodeSchema} from '@uwdata/flechette/src/decode/schema.js'
-import {ARROW_FILE_MAGIC} from './schema.js'
-import {collector} from './write.js'
+import {ARROW_FILE_MAGIC} from './constants.js'
 
 /** MessageHeader values (Message.fbs). */
 export const MSG_SCHEMA = 1
@@ -35,7 +30,7 @@ const i32 = (b: Uint8Array, p: number): number => b[p]! | (b[p + 1]! << 8) | (b[
 const u32 = (b: Uint8Array, p: number): number => i32(b, p) >>> 0
 
 /** Position of field k of the table at t, or 0 when absent. */
-function fieldAt(b: Uint8Array, t: number, k: number): number {
+export function fieldAt(b: Uint8Array, t: number, k: number): number {
   const vt = t - i32(b, t)
   const o = 4 + 2 * k
   if (vt < 0 || vt + 4 > b.length || o >= u16(b, vt)) return 0
@@ -44,7 +39,7 @@ function fieldAt(b: Uint8Array, t: number, k: number): number {
 }
 
 /** The table an offset field at p points to. */
-const deref = (b: Uint8Array, p: number): number => p + u32(b, p)
+export const deref = (b: Uint8Array, p: number): number => p + u32(b, p)
 
 function int64At(b: Uint8Array, p: number): number {
   return u32(b, p) + i32(b, p + 4) * 4294967296
@@ -112,23 +107,6 @@ export async function readFooter(path: string): Promise<Uint8Array | undefined> 
     return undefined
   } finally {
     await fh.close()
-  }
-}
-
-/**
- * The schema of an Arrow file's footer as a Schema message. A file need not repeat its schema at
- * the start of its stream (the reference JS library writes it in the footer only).
- */
-export function footerSchemaMessage(footer: Uint8Array): Uint8Array | undefined {
-  try {
-    const p = fieldAt(footer, deref(footer, 0), 1)
-    if (p === 0) return undefined
-    const parts: Uint8Array[] = []
-    const b = new Builder(collector(parts))
-    writeMessage(b, MSG_SCHEMA, encodeSchema(b, decodeSchema(footer, p, 4)), 0)
-    return Buffer.concat(parts)
-  } catch {
-    return undefined
   }
 }
 

@@ -8,7 +8,12 @@ import {FIELDS, type FieldName} from '../events.js'
 import {parseHeader, type TraceHeader} from '../header.js'
 import {UserError, showValue} from '../../util/errors.js'
 import {parseJsonText} from '../../util/json-file.js'
-import {IpcMessageReader, MSG_DICTIONARY, MSG_RECORD_BATCH, MSG_SCHEMA, footerMetadata, footerSchemaMessage, readFooter} from './ipc.js'
+import {Builder} from '@uwdata/flechette/src/encode/builder.js'
+import {writeMessage} from '@uwdata/flechette/src/encode/message.js'
+import {encodeSchema} from '@uwdata/flechette/src/encode/schema.js'
+import {decodeSchema} from '@uwdata/flechette/src/decode/schema.js'
+import {IpcMessageReader, MSG_DICTIONARY, MSG_RECORD_BATCH, MSG_SCHEMA, deref, fieldAt, footerMetadata, readFooter} from './ipc.js'
+import {collector} from './write.js'
 import {ARROW_HEADER_KEY, ARROW_KINDS_KEY} from './schema.js'
 
 export interface ArrowSource {
@@ -106,4 +111,21 @@ export async function schemaFromFooter(src: ArrowSource): Promise<Uint8Array | u
   if (src.kind !== 'file' || src.gzip) return undefined
   const footer = await readFooter(src.path)
   return footer === undefined ? undefined : footerSchemaMessage(footer)
+}
+
+/**
+ * The schema of an Arrow file's footer as a Schema message. A file need not repeat its schema at
+ * the start of its stream (the reference JS library writes it in the footer only).
+ */
+export function footerSchemaMessage(footer: Uint8Array): Uint8Array | undefined {
+  try {
+    const p = fieldAt(footer, deref(footer, 0), 1)
+    if (p === 0) return undefined
+    const parts: Uint8Array[] = []
+    const b = new Builder(collector(parts))
+    writeMessage(b, MSG_SCHEMA, encodeSchema(b, decodeSchema(footer, p, 4)), 0)
+    return Buffer.concat(parts)
+  } catch {
+    return undefined
+  }
 }

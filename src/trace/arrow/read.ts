@@ -10,20 +10,21 @@
  * is decoded again row by row through RowDecoder.valuesRow, the path JSON Lines uses: that names
  * the problem exactly as for a text trace, with the event's row number (from 1) as its line.
  */
-import {tableFromIPC, Type} from '@uwdata/flechette'
 import type {Table} from '@uwdata/flechette'
-import {FIELDS, FIELD_INDEX, KINDS, KIND_CODE, KIND_FIELD_MASK, KIND_REQUIRED_MASK, OPS, createBatch, resetBatch, DEFAULT_BATCH, type EventBatch} from '../events.js'
+import {FIELDS, FIELD_INDEX, KINDS, KIND_CODE, KIND_FIELD_MASK, KIND_REQUIRED_MASK, OPS, resetBatch, type EventBatch} from '../events.js'
 import type {TraceLayout} from '../layout.js'
 import {UserError} from '../../util/errors.js'
 import type {RowDecoder} from '../read/decode.js'
-import type {ReadOptions} from '../read/lines.js'
+import {firstBatch, type ReadOptions} from '../read/lines.js'
 import {PARAMS_RE} from '../read/values.js'
 import {IpcMessageReader, MSG_DICTIONARY, MSG_RECORD_BATCH, MSG_SCHEMA} from './ipc.js'
-import {schemaFromFooter} from './open.js'
-import {WIDE_FIELDS} from './schema.js'
+import {WIDE_FIELDS} from './constants.js'
 import {DirectArrow, DirectDecoder} from './direct.js'
 
 const F = FIELD_INDEX
+/** flechette's type ids (constants.js Type), as direct.ts has them. */
+const T_INT = 2
+const T_DICTIONARY = -1
 const NFIELDS = FIELDS.length
 const M_OP = 1 << F.op
 const M_PARAMS = 1 << F.params
@@ -56,7 +57,8 @@ interface ColumnData {
  * problem. `direct: false` (tests) sends everything through flechette.
  */
 export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'file' | 'stream'}, layout: TraceLayout, decoder: RowDecoder, opts: ReadOptions & {direct?: boolean}): AsyncGenerator<EventBatch> {
-  const b = createBatch(opts.batchSize ?? DEFAULT_BATCH)
+  let b = firstBatch(opts)
+  const supply = opts.supply
   const dec = new ArrowBatchDecoder(layout, decoder, src.path, b.t.length)
   const checker = decoder.checker
   const direct = opts.direct === false ? undefined : new DirectArrow()
@@ -87,7 +89,7 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
         continue
       }
       if (m.type !== MSG_RECORD_BATCH) continue
-      schema ??= await schemaFromFooter(src)
+      schema ??= await (await import('./open.js')).schemaFromFooter(src)
       if (schema === undefined) throw new UserError('not a valid Arrow IPC file: a record batch before the schema', {file: src.path})
       if (!planned) {
         planned = true
@@ -97,7 +99,10 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
       /** flechette's columns of the batch, made when first needed. */
       let cols: (ColumnData | undefined)[] | undefined
       let n = views?.rows ?? 0
-      const table = (): (ColumnData | undefined)[] => {
+      const table = async (): Promise<(ColumnData | undefined)[]> => {
+        // flechette's whole table decoder, loaded when a batch first needs it (the direct path
+        // takes every batch migtrace writes; the reader's thread starts faster without it).
+        const {tableFromIPC} = await import('@uwdata/flechette')
         let t: Table
         try {
           t = tableFromIPC([schema!, ...dicts.map((d) => d.bytes), m.bytes], {useBigInt: true})
@@ -107,7 +112,7 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
         n = t.numRows
         return FIELDS.map((f) => t.getChild(f)?.data[0] as unknown as ColumnData | undefined)
       }
-      if (views === undefined) cols = table()
+      if (views === undefined) cols = await table()
       for (let from = 0; from < n; from += b.t.length) {
         const count = Math.min(b.t.length, n - from)
         let done = false
@@ -119,15 +124,16 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
           } else {
             checker.restore(saved)
             b.params.clear()
-            fast.forget()
+            fast.forget(b)
           }
         }
         if (!done) {
-          fast.forget()
-          if (!dec.decode((cols ??= table()), from, count, b, rows, report)) return
+          fast.forget(b)
+          if (!dec.decode((cols ??= await table()), from, count, b, rows, report)) return
         }
         if (b.length > 0) {
           yield b
+          if (supply !== undefined) b = supply.next(b)
           // Every column of the next slice is written whole (or reset by the general path).
           b.length = 0
           b.params.clear()
@@ -254,7 +260,7 @@ function intColumn(c: ColumnData | undefined, from: number, n: number, dst: Floa
   }
   const type = c.type as {typeId: number; bitWidth?: number; signed?: boolean}
   const vals = c.values
-  if (type.typeId !== Type.Int || vals === undefined) return FAIL
+  if (type.typeId !== T_INT || vals === undefined) return FAIL
   const valid = c.nullCount > 0 ? c.validity : undefined
   const narrow = dst instanceof Int32Array
   if (type.bitWidth === 64) {
@@ -322,7 +328,7 @@ function dictColumn(c: ColumnData | undefined, from: number, n: number, dst: Uin
   const type = c.type as {typeId: number}
   const words = c.cache
   const idx = c.values as unknown as ArrayLike<number> | undefined
-  if (type.typeId !== Type.Dictionary || words === undefined || idx === undefined || typeof idx[0] === 'bigint') return FAIL
+  if (type.typeId !== T_DICTIONARY || words === undefined || idx === undefined || typeof idx[0] === 'bigint') return FAIL
   const map = new Int32Array(words.length)
   for (let w = 0; w < words.length; w++) {
     const word = words[w]

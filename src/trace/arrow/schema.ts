@@ -22,12 +22,9 @@
 import {dictionary, field, int8, int16, int32, int64, utf8} from '@uwdata/flechette'
 import type {Field, Schema} from '@uwdata/flechette'
 import {FIELDS, FIELD_DOC, KINDS, OPS, type FieldName} from '../events.js'
+import {ARROW_HEADER_KEY, WIDE_FIELDS} from './constants.js'
 
-export const ARROW_HEADER_KEY = 'migtrace.header'
-export const ARROW_KINDS_KEY = 'migtrace.kinds'
-
-/** "ARROW1" and two bytes of padding: the start (and, without the padding, the end) of an Arrow file. */
-export const ARROW_FILE_MAGIC = Uint8Array.of(65, 82, 82, 79, 87, 49)
+export {ARROW_FILE_MAGIC, ARROW_HEADER_KEY, ARROW_KINDS_KEY, WIDE_FIELDS, type WideField} from './constants.js'
 
 /** Dictionary ids of the three dictionary-encoded columns. */
 export const DICT_KIND = 0
@@ -37,10 +34,6 @@ export const DICT_OP = 2
 /** The op words in the op column's dictionary: OPS without the empty word (index = op code - 1). */
 export const OP_WORDS: readonly string[] = OPS.slice(1)
 export const KIND_WORDS: readonly string[] = KINDS.map((k) => k.name)
-
-/** Columns stored as int64 (batch columns of the same name, Float64Array with -1 for "not set"). */
-export const WIDE_FIELDS = ['gpa', 'iova', 'len', 'page', 'count', 'value'] as const
-export type WideField = (typeof WIDE_FIELDS)[number]
 
 /** Whether the dev column needs 32-bit indices (more devices than int16 can count). */
 export function devIndexBits(devices: number): 16 | 32 {

@@ -15,6 +15,33 @@ export interface ReadOptions {
   onError?: (err: UserError) => boolean | void
   /** Events per batch (default 65536). */
   batchSize?: number
+  /**
+   * Read on a worker thread, the consumer (replay's model) overlapping the decode (pipeline.ts):
+   * true or false forces it; unset, the rule of `readOnThread` decides. Never with `onError` (a
+   * callback cannot cross threads).
+   */
+  thread?: boolean
+  /** The batches to fill, instead of one reused batch (the pipeline's ring of shared slots). */
+  supply?: BatchSupply
+}
+
+/**
+ * Batches for a reader to fill in turn. Every one has the capacity `batchSize` asks for.
+ */
+export interface BatchSupply {
+  /** The first batch: as createBatch makes it (every column unset, length 0). */
+  first(): EventBatch
+  /**
+   * The batch to fill after `yielded` was handed on: `yielded` itself, another one this pass
+   * yielded before (as it was yielded: the reader resets it as it would its own), or a new one as
+   * `first` makes it. The consumer of a batch only reads it.
+   */
+  next(yielded: EventBatch): EventBatch
+}
+
+/** The reader's first batch: the supply's, or its own. */
+export function firstBatch(opts: ReadOptions): EventBatch {
+  return opts.supply?.first() ?? createBatch(opts.batchSize ?? DEFAULT_BATCH)
 }
 
 /** Decodes the line buf[s..e) (no terminator) into the batch, or throws a UserError. */
@@ -42,8 +69,14 @@ const CR = 13
 const HASH = 35
 
 export async function* eventLines(src: LineSource, decode: LineDecoder, opts: ReadOptions, allowComments: boolean, run?: RunDecoder): AsyncGenerator<EventBatch> {
-  const batch = createBatch(opts.batchSize ?? DEFAULT_BATCH)
+  let batch = firstBatch(opts)
   const capacity = batch.t.length
+  const supply = opts.supply
+  // After a full batch was handed on: the next one to fill, emptied.
+  const refill = (): void => {
+    if (supply !== undefined) batch = supply.next(batch)
+    resetBatch(batch)
+  }
   const onError = opts.onError
   let line = 0
   /** The start of a line that continues in the next chunk. */
@@ -102,7 +135,7 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
         pos = nl + 1
         if (batch.length === capacity) {
           yield batch
-          resetBatch(batch)
+          refill()
         }
       }
       // Just after the chunk's last newline: where the fast path must stop (RunDecoder).
@@ -114,7 +147,7 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
           line += batch.length - before
           if (batch.length === capacity) {
             yield batch
-            resetBatch(batch)
+            refill()
             continue
           }
         }
@@ -124,7 +157,7 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
         pos = nl + 1
         if (batch.length === capacity) {
           yield batch
-          resetBatch(batch)
+          refill()
         }
       }
       if (pos < buf.length) leftover = buf.subarray(pos)
@@ -144,6 +177,6 @@ export async function* eventLines(src: LineSource, decode: LineDecoder, opts: Re
   }
   if (batch.length > 0) {
     yield batch
-    resetBatch(batch)
+    if (supply === undefined) resetBatch(batch)
   }
 }

@@ -15,11 +15,8 @@ import {probeFile, readHead, readLeadingLines} from './input.js'
 import {textContainsKind} from './kind-scan.js'
 import {arrowKind} from '../arrow/ipc.js'
 import {arrowContainsKind, readArrowHeader} from '../arrow/open.js'
-import {arrowEvents} from '../arrow/read.js'
-import {RowDecoder} from './decode.js'
-import {csvEvents} from './csv.js'
-import {jsonlEvents} from './jsonl.js'
 import type {ReadOptions} from './lines.js'
+import {tracePass} from './pass.js'
 
 export type {ReadOptions} from './lines.js'
 
@@ -37,7 +34,9 @@ export interface OpenTrace {
   firstEventLine: number
   /**
    * One streaming pass over the events, batch by batch, in file order. Each call starts a new
-   * pass. A batch is reused for the next one: copy what you need before asking for more.
+   * pass. A batch is reused for the next one: copy what you need before asking for more, and do
+   * not write to it. A large trace is read on a worker thread ahead of its consumer (pipeline.ts),
+   * with the same batches and errors.
    */
   events(opts?: ReadOptions): AsyncIterable<EventBatch>
   /**
@@ -143,9 +142,7 @@ export async function openTrace(path: string, opts: ReadOptions = {}): Promise<O
     deviceIds,
     firstEventLine: skipLines + 1,
     events(passOpts?: ReadOptions): AsyncIterable<EventBatch> {
-      const o = {...opts, ...passOpts}
-      const decoder = new RowDecoder(layout, path)
-      return format === 'csv' ? csvEvents(src, decoder, o) : jsonlEvents(src, decoder, o)
+      return tracePass({...src, format}, layout, {...opts, ...passOpts})
     },
     containsKind: (kind) => textContainsKind({path, gzip, format, skipLines}, kind),
   }
@@ -164,7 +161,7 @@ async function openArrowTrace(path: string, gzip: boolean, kind: 'file' | 'strea
     headerFile: path,
     deviceIds: layout.devices.map((d) => d.id),
     firstEventLine: 1,
-    events: (passOpts?: ReadOptions) => arrowEvents(src, layout, new RowDecoder(layout, path), {...opts, ...passOpts}),
+    events: (passOpts?: ReadOptions): AsyncIterable<EventBatch> => tracePass({path, gzip, format: 'arrow', skipLines: 0, arrowKind: kind}, layout, {...opts, ...passOpts}),
     containsKind: (k) => arrowContainsKind(src, k),
   }
 }

@@ -1,0 +1,190 @@
+/**
+ * Reading on a worker thread (src/trace/read/pipeline.ts) against reading in-thread: the same
+ * batches column by column, the same replay results, the same errors (text, file, line, field,
+ * and exit code 2 from the CLI), a bounded ring, and no thread left behind. The worker runs the
+ * built dist/ (run `npm run build` first), as the sweep's workers do.
+ */
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import test from 'ava'
+import {FIELDS, type EventBatch} from '../../src/trace/events.js'
+import {openTrace} from '../../src/trace/read/open.js'
+import {convertTrace} from '../../src/trace/read/convert.js'
+import {readOnThread, SLOTS, threadPassStats, THREAD_MIN_MS} from '../../src/trace/read/pipeline.js'
+import {replay} from '../../src/replay/index.js'
+import {resolveSettings} from '../../src/replay/config.js'
+import {UserError} from '../../src/util/errors.js'
+import {ROOT, runCli} from '../helpers/cli.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'migtrace-pipeline-'))
+const CONVERGING = 'traces/converging.csv.gz'
+
+/** Every batch of a pass, copied: length, every column's first `length` values, params. */
+async function batches(path: string, thread: boolean, batchSize?: number): Promise<unknown[]> {
+  const out: unknown[] = []
+  for await (const b of (await openTrace(path)).events({thread, batchSize})) out.push(copy(b))
+  return out
+}
+
+function copy(b: EventBatch): unknown {
+  const cols: Record<string, number[]> = {}
+  for (const k of ['t', 'kind', 'vcpu', 'dev', 'slot', 'gpa', 'iova', 'len', 'page', 'count', 'value', 'op', 'line'] as const) cols[k] = Array.from(b[k].subarray(0, b.length))
+  return {length: b.length, cols, params: [...b.params]}
+}
+
+/** The error a pass throws, and how many events it gave before it. */
+async function failure(path: string, thread: boolean, batchSize?: number): Promise<{error: UserError; events: number}> {
+  let events = 0
+  try {
+    for await (const b of (await openTrace(path)).events({thread, batchSize})) events += b.length
+  } catch (e) {
+    if (e instanceof UserError) return {error: e, events}
+    throw e
+  }
+  throw new Error(`no error reading ${path}`)
+}
+
+const arrow = join(dir, 'converging.arrow')
+const jsonl = join(dir, 'converging.jsonl')
+test.before(async () => {
+  await convertTrace(CONVERGING, arrow)
+  await convertTrace(CONVERGING, jsonl)
+})
+
+for (const [label, path] of [
+  ['CSV, gzipped', CONVERGING],
+  ['Arrow', arrow],
+  ['JSON Lines', jsonl],
+  ['every kind, CSV', 'fixtures/all-kinds.csv'],
+  ['every kind, JSON Lines', 'fixtures/all-kinds.jsonl'],
+] as const) {
+  test(`${label}: a pass on a thread gives exactly the in-thread batches (small batches: the ring turns many times)`, async (t) => {
+    const inThread = await batches(path, false, 1000)
+    const onThread = await batches(path, true, 1000)
+    t.true(inThread.length >= 1)
+    t.deepEqual(onThread, inThread)
+  })
+}
+
+test("default batches: the same from a thread, and the trace's 55 001 events in one batch", async (t) => {
+  const onThread = await batches(arrow, true)
+  t.deepEqual(onThread, await batches(arrow, false))
+  t.deepEqual(
+    onThread.map((b) => (b as {length: number}).length),
+    [55001],
+  )
+})
+
+for (const [label, path] of [
+  ['CSV', CONVERGING],
+  ['Arrow', arrow],
+] as const) {
+  test(`${label}: replay results are identical whether the trace is read on a thread or not`, async (t) => {
+    const run = async (thread: boolean) => {
+      const tr = await openTrace(path)
+      const settings = resolveSettings(tr.header, {'max-bandwidth': '64MiB/s'})
+      return replay({header: tr.header, layout: tr.layout, events: tr.events({thread, batchSize: 4096}), file: path}, {settings, overrides: {'max-bandwidth': '64MiB/s'}, noStartEvent: !(await tr.containsKind('mig_start'))})
+    }
+    const a = await run(false)
+    const b = await run(true)
+    t.true(a.iterations > 1)
+    t.deepEqual(JSON.parse(JSON.stringify(b)), JSON.parse(JSON.stringify(a)))
+  })
+}
+
+for (const bad of ['negative.csv', 'non-numeric.csv', 'fractional.jsonl', 'crosses-slot.csv', 'missing-field.csv', 'bad-op.csv', 'gzip-corrupt.csv.gz', 'nul-bytes.jsonl']) {
+  test(`bad input read on a thread: ${bad} fails with the in-thread error, word for word`, async (t) => {
+    const path = `fixtures/bad/${bad}`
+    const a = await failure(path, false)
+    const b = await failure(path, true)
+    t.is(b.error.message, a.error.message)
+    t.deepEqual([b.error.file, b.error.line, b.error.field, b.error.expected, b.error.found], [a.error.file, a.error.line, a.error.field, a.error.expected, a.error.found])
+    t.is(b.events, a.events)
+  })
+}
+
+test('a bad line deep in a trace: the batches before it arrive, then its error (line and field)', async (t) => {
+  const path = join(dir, 'late-error.csv')
+  const lines = ['# {"format":"migtrace","version":1,"memory":"1G","vcpus":2}', FIELDS.join(',')]
+  for (let i = 0; i < 10_000; i++) lines.push(`${1000 + i},write,${i & 1},,,${4096 * (i % 1000)},,8,,,,,`)
+  lines[2 + 7_500] = '8500,write,1,,,0x1000,,-8,,,,,'
+  writeFileSync(path, `${lines.join('\n')}\n`)
+  const a = await failure(path, false, 1000)
+  const b = await failure(path, true, 1000)
+  t.is(a.error.line, 7_503)
+  t.is(a.error.field, 'len')
+  t.is(a.events, 7_000)
+  t.deepEqual([b.error.message, b.events], [a.error.message, a.events])
+})
+
+test('the ring is bounded: a consumer that stops for a while has at most SLOTS batches waiting, and the pass goes on after', async (t) => {
+  let seen = 0
+  let first = true
+  for await (const b of (await openTrace(CONVERGING)).events({thread: true, batchSize: 500})) {
+    seen += b.length
+    if (first) {
+      first = false
+      // The reader could fill 110 batches meanwhile; the ring lets it fill the other slots only.
+      // (Waits for those first, however slow the machine, then gives it time to overfill.)
+      for (let k = 0; k < 600 && threadPassStats.waiting < SLOTS - 1; k++) await new Promise((r) => setTimeout(r, 50))
+      await new Promise((r) => setTimeout(r, 300))
+      t.is(threadPassStats.waiting, SLOTS - 1)
+    }
+    t.true(threadPassStats.waiting <= SLOTS - 1)
+  }
+  t.is(seen, 55_001)
+})
+
+test('the rule: forced either way by the option, then MIGTRACE_READ_THREAD; never with onError; a small trace in-thread', (t) => {
+  const src = {path: CONVERGING, gzip: true, format: 'csv' as const, skipLines: 2}
+  const saved = process.env.MIGTRACE_READ_THREAD
+  try {
+    delete process.env.MIGTRACE_READ_THREAD
+    t.false(readOnThread(src, {}))
+    t.true(readOnThread(src, {thread: true}))
+    t.false(readOnThread(src, {thread: true, onError: () => true}))
+    process.env.MIGTRACE_READ_THREAD = '1'
+    t.true(readOnThread(src, {}))
+    t.false(readOnThread(src, {thread: false}))
+    process.env.MIGTRACE_READ_THREAD = '0'
+    t.false(readOnThread(src, {}))
+  } finally {
+    if (saved === undefined) delete process.env.MIGTRACE_READ_THREAD
+    else process.env.MIGTRACE_READ_THREAD = saved
+  }
+  t.true(THREAD_MIN_MS > 0)
+})
+
+test('no thread left behind: a pass stopped after one batch, and one dropped unfinished, let the process exit', (t) => {
+  const script = `
+    const {openTrace} = await import(${JSON.stringify(`${ROOT}/dist/trace/read/open.js`)})
+    const tr = await openTrace(${JSON.stringify(`${ROOT}/${CONVERGING}`)})
+    for await (const b of tr.events({thread: true, batchSize: 500})) break
+    const it = tr.events({thread: true, batchSize: 500})[Symbol.asyncIterator]()
+    await it.next()
+    console.log('done')
+  `
+  const file = join(dir, 'stop-early.mjs')
+  writeFileSync(file, script)
+  const env = {...process.env}
+  delete env.NODE_OPTIONS
+  const r = spawnSync(process.execPath, [file], {encoding: 'utf8', timeout: 60_000, env})
+  t.is(r.stderr, '')
+  t.is(r.stdout, 'done\n')
+  t.is(r.status, 0)
+})
+
+test('CLI: replay with the trace read on a thread prints the same report, and a bad trace exits 2 with the same message', async (t) => {
+  const on = {MIGTRACE_READ_THREAD: '1'}
+  const off = {MIGTRACE_READ_THREAD: '0'}
+  const good = await Promise.all([runCli(['replay', CONVERGING, '--json'], {env: off}), runCli(['replay', CONVERGING, '--json'], {env: on})])
+  t.is(good[0].code, 0)
+  t.is(good[1].stdout, good[0].stdout)
+  const bad = await Promise.all([runCli(['replay', 'fixtures/bad/negative.csv'], {env: off}), runCli(['replay', 'fixtures/bad/negative.csv'], {env: on})])
+  t.is(bad[0].code, 2)
+  t.is(bad[1].code, 2)
+  t.regex(bad[0].stderr, /fixtures\/bad\/negative\.csv:\d+: /)
+  t.is(bad[1].stderr, bad[0].stderr)
+})
