@@ -55,7 +55,18 @@ test('mig_start params, multifd: the stop-copy rate, unless the destination held
   t.deepEqual(held.switchover!.heldBack, {releases: 3, msAfterStop: [6.5, 10.8, 12]})
   t.is(held.switchover!.bytesPerSecond, Math.round((10_512_640 * 1e6) / 108_000))
   t.is(held.switchover!.bytesPerSecond, 97_339_259)
-  t.regex(held.switchover!.note as string, /^multifd_send lines .* Not used as link-bandwidth/)
+  t.regex(held.switchover!.note as string, /^multifd_send lines .* Not used as link-bandwidth.*left to max-bandwidth$/)
+  // With live windows (migrate_transferred bytes, ms): those that spent the 13 421 772.8-byte budget
+  // give 136 691 380, 135 338 000 and 136 745 780 B/s; the 13 000 000-byte window did not spend it.
+  // Their median, 136 691 380 B/s, is the link-bandwidth.
+  const windows = [13_669_138, 100, 13_669_138, 101, 13_674_578, 100, 13_000_000, 95]
+  const live = migrationParams(lab, {...slow, liveWindows: windows}, released)
+  t.is(live.params, 'max-bandwidth=134217728;downtime-limit=300;link-bandwidth=136691380')
+  t.is(live.switchover!.liveWindows, 3)
+  t.is(live.switchover!.liveBytesPerSecond, 136_691_380)
+  t.regex(live.switchover!.note as string, /median rate of the live windows/)
+  // Not held back: the windows change nothing, the stop-copy rate stays.
+  t.is(migrationParams(lab, {...s, liveWindows: windows}, released).params, `max-bandwidth=134217728;downtime-limit=300;link-bandwidth=${rate}`)
 })
 
 test('run 02 with --pfnmap: every guest write re-created at its frame, counts exact against the console', async (t) => {

@@ -101,6 +101,7 @@ export type EventRole =
   | 'discard_range'
   | 'multifd_send'
   | 'xbzrle'
+  | 'rate_window'
 
 export interface EventSpec {
   name: string
@@ -131,6 +132,14 @@ export const EVENT_SPECS: readonly EventSpec[] = [
   // migration/ram.c save_xbzrle_page(): a page unchanged since its cached copy (skipped), a delta too big.
   {name: 'save_xbzrle_page_skipping', role: 'xbzrle', fields: [], variants: [{versions: '7.2+', format: ''}]},
   {name: 'save_xbzrle_page_overflow', role: 'xbzrle', fields: [], variants: [{versions: '7.2+', format: ''}]},
+  // migration/migration.c migration_update_counters(): a 100 ms rate window's bytes and its length
+  // (ms), at its end (7.2: bandwidth and max_size are uint64/int64 too).
+  {
+    name: 'migrate_transferred',
+    role: 'rate_window',
+    fields: ['transferred', 'time_spent', 'bandwidth', 'max_size'],
+    variants: [{versions: '7.2', format: 'transferred %lu time_spent %lu bandwidth %lu max_size %ld'}],
+  },
   // migration/ram.c migration_bitmap_sync().
   {name: 'migration_bitmap_sync_start', role: 'sync_start', fields: [], variants: [{versions: '7.2+', format: ''}]},
   {name: 'migration_bitmap_sync_end', role: 'sync_end', fields: ['dirty_pages'], variants: [{versions: '7.2+', format: 'dirty_pages %lu'}]},

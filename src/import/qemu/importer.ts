@@ -110,6 +110,8 @@ interface ScanState {
   multifdBulkPages: number
   stopMultifdPages: number
   stopMultifdPackets: number
+  /** Live rate windows before the stop (migrate_transferred): (bytes, ms) pairs, flat. */
+  liveWindows: number[]
   /** virtio-mem requests before the migration's setup, in order (folded into the header). */
   vmemBefore: {role: 'vmem_plug' | 'vmem_unplug' | 'vmem_unplug_all'; gpa: number; count: number; response?: number}[]
   /** Postcopy network failures and their recoveries (./interruptions.ts). */
@@ -193,6 +195,7 @@ async function scan(file: string): Promise<ScanState> {
     multifdBulkPages: 0,
     stopMultifdPages: 0,
     stopMultifdPackets: 0,
+    liveWindows: [],
     vmemBefore: [],
     pauses: new PostcopyPauseTracker(),
   }
@@ -220,6 +223,9 @@ async function scan(file: string): Promise<ScanState> {
           }
           break
         }
+        case 'rate_window':
+          if (s.stopUs < 0) s.liveWindows.push(a.num[0]!, a.num[1]!)
+          break
         case 'multifd_send': {
           // The packet's normal pages: offsets are not in the event, only the count.
           const n = a.num[2]!
@@ -325,13 +331,16 @@ export function slotId(a: ParsedArgs): {as: number; slot: number} {
  * the stop and the last packet says the stop-copy ran behind a parked destination, and a rate below
  * max-bandwidth (which the live windows carried: the rate limit is lifted at the stop) says it
  * waited for it (lab run multifd-zstd: 111.5 MB/s against 134.2, releases 260-277 ms into a 291 ms
- * stop-copy). Then the rate is the destination's pace, not the link's, and link-bandwidth is left
- * unset (the model sends at max-bandwidth). A release alone is not enough: multifd-4's destination
- * released a section 59 ms into its 121 ms stop-copy, which ran at 281 MB/s, its sockets not full.
+ * stop-copy). Then the rate is the destination's pace, not the link's; link-bandwidth is then the
+ * median rate of the live windows that spent their budget (migrate_transferred: bytes / time_spent;
+ * the channels took at least that: multifd-zstd 136.7 MB/s, 19 of its 27 windows 100 ms), or is
+ * left unset (max-bandwidth) with fewer than 3 such windows. A release alone is not enough:
+ * multifd-4's destination released a section 59 ms into its 121 ms stop-copy, which ran at 281
+ * MB/s, its sockets not full.
  */
 export function migrationParams(
   lab: LabConfig | undefined,
-  s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets'>>,
+  s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets' | 'liveWindows'>>,
   dstSyncMainUs: readonly number[] = [],
 ): {params: string; switchover?: Record<string, unknown>} {
   const kv: string[] = []
@@ -354,11 +363,23 @@ export function migrationParams(
     const releases = dstSyncMainUs.filter((t) => t > s.stopUs && t <= s.stopLastUs)
     const limit = a !== undefined && typeof a.bandwidth === 'number' ? a.bandwidth * 1024 * 1024 : Infinity
     if (releases.length > 0 && rate < limit) {
+      // The live windows that spent their budget (a 100 ms window's max-bandwidth / 10 bytes).
+      const w = s.liveWindows ?? []
+      const full: number[] = []
+      for (let i = 0; i + 1 < w.length; i += 2) if (w[i]! >= limit / 10 && w[i + 1]! > 0) full.push((w[i]! * 1000) / w[i + 1]!)
+      full.sort((x, y) => x - y)
+      const live = full.length >= 3 ? Math.round(full.length % 2 === 1 ? full[(full.length - 1) / 2]! : (full[full.length / 2 - 1]! + full[full.length / 2]!) / 2) : undefined
       switchover = {
         ...base,
         heldBack: {releases: releases.length, msAfterStop: releases.map((t) => (t - s.stopUs) / 1000)},
-        note: "multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time. Not used as link-bandwidth: the destination's multifd_recv_sync_main released parked channels during the stop-copy (msAfterStop) and the stop-copy ran slower than max-bandwidth, the live windows' rate: it waited for the destination's main thread, and its rate is that thread's pace, not the link's",
+        ...(live !== undefined ? {liveWindows: full.length, liveBytesPerSecond: live} : {}),
+        note: `multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time. Not used as link-bandwidth: the destination's multifd_recv_sync_main released parked channels during the stop-copy (msAfterStop) and the stop-copy ran slower than max-bandwidth, the live windows' rate: it waited for the destination's main thread, and its rate is that thread's pace, not the link's. ${
+          live !== undefined
+            ? 'link-bandwidth is the median rate of the live windows that spent their budget (migrate_transferred bytes / time_spent): the channels took at least that'
+            : 'Fewer than 3 live windows spent their budget: link-bandwidth is left to max-bandwidth'
+        }`,
       }
+      if (live !== undefined) kv.push(`link-bandwidth=${live}`)
     } else {
       switchover = {...base, note: 'multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time; becomes link-bandwidth'}
       kv.push(`link-bandwidth=${rate}`)
