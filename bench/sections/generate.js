@@ -54,11 +54,22 @@ export async function run(ctx) {
   ctx.record('CSV size', statSync(out).size / 2 ** 20, 'MiB')
   ctx.record('heap growth while writing', (heapMax - heap0) / 2 ** 20, 'MiB')
 
+  // User and system time apart: the user time is the generator's and the encoder's own; the system
+  // time is the kernel copying ~700 MiB into fresh page-cache pages, which this VM makes cost 0.1 to
+  // 1.9 s from one minute to the next (a bare loop writing 730 MB: 0.09-1.82 s), whatever ran
+  // before (docs/generate.md, Speed). The CSV is removed first, so the section holds one output at a
+  // time (measured: no steady effect on that system time, 0.8-1.9 s with or without).
+  rmSync(out)
   const outArrow = join(ctx.tmp, 'generate.arrow')
+  const u0 = process.cpuUsage()
   const arrow = await ctx.time(() => writeSynthTrace(s, outArrow))
+  const u = process.cpuUsage(u0)
   ctx.record(`generate ${arrow.out.events} events to Arrow`, arrow.out.events / arrow.seconds, 'events/s')
   perCpu(ctx, 'generate to Arrow', arrow.out.events, arrow)
+  ctx.record('generate to Arrow, user CPU', u.user / 1e6, 's')
+  ctx.record('generate to Arrow, system CPU (page cache)', u.system / 1e6, 's')
   ctx.record('Arrow size', statSync(outArrow).size / 2 ** 20, 'MiB')
+  rmSync(outArrow)
 
   // One vCPU: no interleaving, so the merge copies whole runs; what is left is the CSV encoder.
   const one = await ctx.time(() => writeSynthTrace(parseSpec(spec(n, 1)), join(ctx.tmp, 'generate-1.csv')))
