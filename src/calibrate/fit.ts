@@ -20,6 +20,7 @@ export const FIT_PARAMS = {
   'sync-page-cost': {start: 0.005, doc: 'ms per dirty page on the per-page sync path'},
   'sync-first-page-cost': {start: 0.002, doc: 'ms per dirty page on the per-page sync path at sync #1 (every page dirty)'},
   'dest-record-cost': {start: 0.002, doc: "ms per main-stream record on the destination's load loop"},
+  'dest-record-intervals': {start: 1.2, doc: "the destination's load loop a record, in the capture's trace-page-interval (runs whose trace measured it; dest-record-cost for the others)"},
   'precopy-socket-buffer': {start: 4 * 2 ** 20, doc: "bytes the precopy source can run ahead of the destination's load loop"},
   'sync-cost': {start: 10, doc: 'ms per GiB of guest RAM per sync'},
   'link-bandwidth': {start: 200 * 2 ** 20, doc: 'bytes/s'},

@@ -19,7 +19,7 @@ export default class Calibrate extends BaseCommand {
     fit: Flags.string({description: 'runs to fit on, by name (comma-separated); default: every run not in --check'}),
     check: Flags.string({description: 'runs only to check the fit on, by name (comma-separated)'}),
     'runs-dir': Flags.string({description: 'where --fit/--check names are looked up when not given as directories', default: 'lab/runs'}),
-    params: Flags.string({description: 'parameters to fit (comma-separated): zero-page-cost, sender-page-cost, multifd-page-cost, sync-page-cost, sync-first-page-cost, sync-cost, dest-record-cost, precopy-socket-buffer, link-bandwidth, host-cpus, first-touch-cost', default: 'zero-page-cost,sender-page-cost,sync-page-cost'}),
+    params: Flags.string({description: 'parameters to fit (comma-separated): zero-page-cost, sender-page-cost, multifd-page-cost, sync-page-cost, sync-first-page-cost, sync-cost, dest-record-cost, dest-record-intervals, precopy-socket-buffer, link-bandwidth, host-cpus, first-touch-cost', default: 'zero-page-cost,sender-page-cost,sync-page-cost'}),
     config: Flags.string({char: 'c', description: 'JSON file of settings under the fitted ones (a fitted key there is its start value)'}),
     set: Flags.string({description: 'a setting under the fitted ones, key=value (repeatable; a fitted key is its start value)', multiple: true, default: []}),
     'max-evals': Flags.integer({description: 'most candidate evaluations (each replays every fit run)', default: 60, min: 1}),

@@ -283,3 +283,29 @@ test("a lab run's --prealloc: guest-ram-prealloc for the replay (first-touch-cos
   t.false(labSettings({args: {prealloc: false}, qemu_version: v} as Lab).some((x) => x.startsWith('guest-ram-prealloc')))
   t.false(labSettings({args: {}, qemu_version: v} as Lab).some((x) => x.startsWith('guest-ram-prealloc')))
 })
+
+test("trace-page-interval: the mean gap between the first round's back-to-back page lines under 20 us, a mig_start param", async (t) => {
+  // Pages 1..1201 (offset k x 4 KiB) from 5 s on, the gap before page k 3 us for k even and 5 us
+  // for k odd, except page 601's 60 us (a writev: left out, >= 20 us) and page 801, which follows a
+  // ram_save_iterate_big_wait line (another event between: left out). Counted: the 600 even gaps
+  // (3 us) and 598 odd ones (5 us): 4790 us over 1198 gaps, 3.998 us (rounded to ns), 0.003998 ms.
+  // After the second sync five more pages 1 us apart: not the first round, not counted.
+  const lines = ['7@4.000000:kvm_set_user_memory Slot#0 flags=0x0 gpa=0x0 size=0xa0000 ua=0x7f0000000000 ret=0', '7@4.500000:migrate_set_state new state setup', '7@4.600000:migration_bitmap_sync_end dirty_pages 262144', '7@4.600001:migrate_set_state new state active']
+  const stamp = (us: number): string => `7@${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}`
+  let us = 5_000_000
+  for (let k = 1; k <= 1201; k++) {
+    if (k > 1) us += k === 601 ? 60 : k % 2 === 0 ? 3 : 5
+    if (k === 801) lines.push(`${stamp(us - 1)}:ram_save_iterate_big_wait big wait: 1 milliseconds, 2 iterations`)
+    lines.push(`${stamp(us)}:ram_save_page pc.ram: offset: 0x${(k * 0x1000).toString(16)} host: 0x${(0x7f0000000000 + k * 0x1000).toString(16)}`)
+  }
+  lines.push(`${stamp(us + 100)}:migration_bitmap_sync_end dirty_pages 5`)
+  for (let k = 0; k < 5; k++) lines.push(`${stamp(us + 200 + k)}:ram_save_page pc.ram: offset: 0x${(0x10000 + k * 0x1000).toString(16)} host: 0x${(0x7f0000010000 + k * 0x1000).toString(16)}`)
+  const r = await importQemuTrace({trace: logFile(lines), out: out()})
+  t.is(r.header.source!.migrationParams, 'trace-page-interval=0.003998')
+  t.deepEqual((r.header.source!.pageIntervalMeasured as {gaps: number; meanUs: number}).gaps, 1198)
+  t.is((r.header.source!.pageIntervalMeasured as {gaps: number; meanUs: number}).meanUs, 3.998)
+  // Fewer than 1 000 such gaps: no figure.
+  const few = await importQemuTrace({trace: logFile(lines.slice(0, 504)), out: out()})
+  t.is(few.header.source!.migrationParams, undefined)
+  t.is(few.header.source!.pageIntervalMeasured, undefined)
+})

@@ -116,6 +116,9 @@ test('run 02 with --pfnmap: every guest write re-created at its frame, counts ex
   t.is(iv.writes, 5002)
   // TCG run: legacy get-and-clear bitmap; the run's own parameters ride on mig_start.
   t.deepEqual(r.header.dirtyTracking, {mode: 'bitmap', manualProtect: false, initiallySet: false, ringSize: 4096})
-  t.is(r.header.source!.migrationParams, 'max-bandwidth=134217728;downtime-limit=300;link-bandwidth=734015980')
+  // The shared lab's host: 1.488 us between back-to-back page lines (79 620 gaps; this repo's lab
+  // host 3.3-4.9), the host's figure for a traced record (trace-page-interval).
+  t.is(r.header.source!.migrationParams, 'max-bandwidth=134217728;downtime-limit=300;link-bandwidth=734015980;trace-page-interval=0.001488')
+  t.is((r.header.source!.pageIntervalMeasured as {gaps: number}).gaps, 79620)
   t.is((r.header.observed!.ram as Record<string, number>).transferred, 416506725)
 })

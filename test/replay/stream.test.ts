@@ -508,3 +508,20 @@ test('XBZRLE: a skipped page (dirty, unchanged since its cached copy) pays the p
   t.deepEqual(r.stream!.xbzrle, {cacheSize: 64 * MiB, pages: 1, bytes: 0, cacheHits: 1, cacheMiss: 2, overflow: 0, skipped: 1, cacheMissRate: 2 / 3, savedBytes: WIRE})
   t.true(close(r.downtime.ramMs, 0.21, 1e-9), `downtime RAM ${r.downtime.ramMs} vs 0.21`)
 })
+
+test("dest-record-intervals: the destination's time a record is that many of the capture's trace-page-interval, in place of dest-record-cost", async (t) => {
+  // 1.25 x 4 us = 5 us a record: the oracle of the dest-record-cost test above (8192 zero records,
+  // then 8192 pages; 4 MiB unread at most): the pass ends at z + 15 361 x 5 us, whatever
+  // dest-record-cost says.
+  const z = (9 * 1e9) / GiBps
+  const want = (z + 15361 * 5000) / 1e6
+  const r = await zeroFirst({'dest-record-intervals': 1.25, 'trace-page-interval': '0.004ms', 'dest-record-cost': '0.001ms', 'precopy-socket-buffer': 4 * MiB})
+  t.true(close(r.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${r.rows[0]!.endNs / 1e6} vs ${want}`)
+  // A trace that measured no interval (trace-page-interval 0): dest-record-cost, 5 us, stands.
+  const unmeasured = await zeroFirst({'dest-record-intervals': 1.25, 'dest-record-cost': '0.005ms', 'precopy-socket-buffer': 4 * MiB})
+  t.true(close(unmeasured.rows[0]!.endNs / 1e6, want, 1e-6), `no interval ${unmeasured.rows[0]!.endNs / 1e6}`)
+  // An interval but no ratio: dest-record-cost (0 here: the source alone, 31.380 ms).
+  const alone = (8192 * WIRE * 1000) / GiBps + (8192 * 9 * 1000) / GiBps
+  const noRatio = await zeroFirst({'trace-page-interval': '0.004ms', 'precopy-socket-buffer': 4 * MiB})
+  t.true(close(noRatio.rows[0]!.endNs / 1e6, alone, 1e-6), `no ratio ${noRatio.rows[0]!.endNs / 1e6}`)
+})

@@ -106,6 +106,15 @@ interface ScanState {
   /** ram_save_page lines after the stop, and the time of the last one (µs). */
   stopPages: number
   stopLastUs: number
+  /**
+   * The first round's back-to-back normal pages (a ram_save_page of the next page of the same
+   * block right after the last, no other event between), gaps under PAGE_GAP_MAX_US: their count
+   * and summed gaps (µs), for trace-page-interval; and the last page line seen (block, offset, µs),
+   * unset after any other event.
+   */
+  pageGaps: number
+  pageGapUs: number
+  lastPage?: {block: string; off: number; tUs: number}
   /** multifd_send: normal pages in the bulk stage (before the second sync), and after the stop with their packets. */
   multifdBulkPages: number
   stopMultifdPages: number
@@ -192,6 +201,8 @@ async function scan(file: string): Promise<ScanState> {
     postcopyUs: -1,
     stopPages: 0,
     stopLastUs: -1,
+    pageGaps: 0,
+    pageGapUs: 0,
     multifdBulkPages: 0,
     stopMultifdPages: 0,
     stopMultifdPackets: 0,
@@ -204,6 +215,8 @@ async function scan(file: string): Promise<ScanState> {
     file,
     (ev, a, tUs, lineNo) => {
       if (tUs >= 0) s.lastUs = Math.max(s.lastUs, tUs)
+      const lastPage = s.lastPage
+      s.lastPage = undefined
       if (ev.spec.role.startsWith('vmem_') && ev.spec.role !== 'vmem_unplugged_all') resets.observe(ev.spec.name, tUs)
       switch (ev.spec.role) {
         case 'ram_save_page': {
@@ -216,6 +229,13 @@ async function scan(file: string): Promise<ScanState> {
             let l = s.bulk.get(name)
             if (!l) s.bulk.set(name, (l = []))
             l.push(off / PAGE)
+          }
+          if (tUs >= 0 && s.firstRound.beforeSecondSync) {
+            if (lastPage !== undefined && lastPage.block === name && lastPage.off + PAGE === off && tUs - lastPage.tUs < PAGE_GAP_MAX_US) {
+              s.pageGaps++
+              s.pageGapUs += tUs - lastPage.tUs
+            }
+            s.lastPage = {block: name, off, tUs}
           }
           if (s.stopUs >= 0 && tUs >= 0) {
             s.stopPages++
@@ -340,9 +360,9 @@ export function slotId(a: ParsedArgs): {as: number; slot: number} {
  */
 export function migrationParams(
   lab: LabConfig | undefined,
-  s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets' | 'liveWindows'>>,
+  s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets' | 'liveWindows' | 'pageGaps' | 'pageGapUs'>>,
   dstSyncMainUs: readonly number[] = [],
-): {params: string; switchover?: Record<string, unknown>} {
+): {params: string; switchover?: Record<string, unknown>; pageInterval?: Record<string, unknown>} {
   const kv: string[] = []
   const a = lab?.args
   if (a !== undefined && typeof a.bandwidth === 'number') kv.push(`max-bandwidth=${Math.round(a.bandwidth * 1024 * 1024)}`)
@@ -385,8 +405,24 @@ export function migrationParams(
       kv.push(`link-bandwidth=${rate}`)
     }
   }
-  return {params: kv.join(';'), ...(switchover !== undefined ? {switchover} : {})}
+  // The host's time per traced page at this capture (trace-page-interval): the first round's
+  // back-to-back normal pages, enough of them for a mean (the log's stamps are whole µs).
+  let pageInterval: Record<string, unknown> | undefined
+  if ((s.pageGaps ?? 0) >= PAGE_GAPS_MIN) {
+    const us = s.pageGapUs! / s.pageGaps!
+    pageInterval = {gaps: s.pageGaps, meanUs: Math.round(us * 1000) / 1000, note: `first round: ram_save_page of the next page right after the last, gaps under ${PAGE_GAP_MAX_US} us (no writev, no preemption); becomes trace-page-interval`}
+    kv.push(`trace-page-interval=${(Math.round(us * 1000) / 1e6).toString()}`)
+  }
+  return {params: kv.join(';'), ...(switchover !== undefined ? {switchover} : {}), ...(pageInterval !== undefined ? {pageInterval} : {})}
 }
+
+/**
+ * trace-page-interval's sample: gaps between back-to-back page lines under 20 µs, the line and
+ * the page's bookkeeping (3-5 µs on the lab's host), leave out the QEMUFile's writev of its
+ * queued pages (every ~64 pages, 40-100 µs) and the thread's preemptions; at least 1 000 of them.
+ */
+const PAGE_GAP_MAX_US = 20
+const PAGE_GAPS_MIN = 1000
 
 /** MULTIFD_PACKET_SIZE: 128 pages of 4 KiB a packet. */
 const MULTIFD_PACKET_BYTES = 512 * 1024
@@ -719,6 +755,7 @@ export async function importQemuTrace(opts: ImportOptions): Promise<ImportSummar
       : {}),
     ...(tcg ? {accel: 'tcg', dirtyTrackingNote: 'TCG dirty bitmap: modelled as the legacy KVM bitmap (get-and-clear at sync); replay with --set lazy-clear=false'} : {}),
     ...(mig.switchover !== undefined ? {switchoverMeasured: mig.switchover} : {}),
+    ...(mig.pageInterval !== undefined ? {pageIntervalMeasured: mig.pageInterval} : {}),
   }
   // Dirty-ring events mean QEMU ran with the ring (kvm_dirty_ring_enabled()), whatever the layout says.
   const headerOut: TraceHeader = {

@@ -45,6 +45,22 @@ import {hasRule} from '../qemu-version.js'
 import {postcopyAsked} from '../postcopy-trigger.js'
 
 /** The stream figures of a run (the result's `stream`). */
+/**
+ * The destination's load-loop time a main-stream record (ms): ram_load_precopy's record (its
+ * header, the block lookup, a zero record's buffer_is_zero or a page's copy) and, on a traced
+ * destination, the flushed ram_load_loop line it writes for each (trace_ram_load_loop: the log
+ * backend's fprintf + fflush, a write() a line). That line is what varies from one capture to the next on
+ * a host (docs/lab.md, "The destination's load loop"), and the source trace shows the host's
+ * figure at that capture: its page interval (trace-page-interval, `import qemu`), whose ram_save_page
+ * line is written the same way. Where the trace measured it and dest-record-intervals is set, a
+ * record costs that many intervals; otherwise dest-record-cost.
+ */
+export function destRecordMs(s: ReplaySettings): number {
+  const k = s['dest-record-intervals']
+  const interval = s['trace-page-interval']
+  return k > 0 && interval > 0 ? k * interval : s['dest-record-cost']
+}
+
 export interface StreamFigures {
   /** Sender threads doing the page work: 1 (the migration thread) or the multifd channels. */
   threads: number
@@ -197,7 +213,7 @@ export class PageCosts {
       this.mfPageNs = (s['multifd-page-cost'] * 1e6) / this.mfShare
       this.mfZeroNs = (s['zero-page-cost'] * 1e6) / (this.multifd.zeroInChannels ? this.mfShare : this.share)
     }
-    this.any = this.zeroNs > 0 || this.pageNs > 0 || s['dest-record-cost'] > 0 || this.destTouchNs > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
+    this.any = this.zeroNs > 0 || this.pageNs > 0 || destRecordMs(s) > 0 || this.destTouchNs > 0 || this.firstTouchNs > 0 || this.transport.remapNs > 0 || this.multifd !== undefined || this.xbzrle !== undefined
   }
 
   /** The VM stops (the downtime) or runs again: the threads' share of the host changes (host-cpus). */

@@ -12,7 +12,8 @@
  *   the window's end (qemu-semantics.md §3.8).
  * - `transferred` is migration_transferred_bytes(): every byte that went on the wire, RAM records
  *   and device data alike (what the auto-converge trigger and query-migrate's `transferred` count).
- * - The destination's load loop (`dest-record-cost`): ram_load_precopy takes the main stream's
+ * - The destination's load loop (`dest-record-cost`, or `dest-record-intervals` x the capture's
+ *   `trace-page-interval`: costs.ts destRecordMs): ram_load_precopy takes the main stream's
  *   records one after the other on the incoming thread, and the source's writes block once
  *   `precopy-socket-buffer` bytes stand unread in the socket. A record reaches the destination when the
  *   source is through it and is loaded once the loop is through the ones before; the source goes
@@ -39,7 +40,7 @@
 import type {HostModel} from '../host.js'
 import type {ReplaySettings} from '../settings.js'
 import {popcount32} from '../../model/bitmap.js'
-import {PageCosts} from './costs.js'
+import {destRecordMs, PageCosts} from './costs.js'
 import {linkRate, WINDOW_NS, windowBudget} from './link.js'
 
 export {linkRate, sustainedRate, windowBudget, WINDOW_NS} from './link.js'
@@ -79,7 +80,7 @@ export class Sender {
    * window boundary and at the phase changes the drivers mark (a few per second of migration).
    */
   readonly timeline: number[] = []
-  /** dest-record-cost (ns) and precopy-socket-buffer (bytes): the destination's load loop, 0 = it keeps up. */
+  /** destRecordMs (ns) and precopy-socket-buffer (bytes): the destination's load loop, 0 = it keeps up. */
   private destNs = 0
   private sockBytes = 0
   /** Bytes the main stream has carried (RAM records, device data; not the multifd channels'). */
@@ -114,7 +115,7 @@ export class Sender {
     this.rate = linkRate(settings)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(settings)
-    this.destNs = settings['dest-record-cost'] * 1e6
+    this.destNs = destRecordMs(settings) * 1e6
     this.sockBytes = settings['precopy-socket-buffer']
     this.mfSockBytes = this.sectionSyncBytes(settings)
     // ram_save_setup's multifd_send_sync_main (its time is in setup-time).
@@ -127,7 +128,7 @@ export class Sender {
     this.rate = linkRate(s)
     this.perByte = 1e9 / this.rate
     this.budget = windowBudget(s)
-    this.destNs = s['dest-record-cost'] * 1e6
+    this.destNs = destRecordMs(s) * 1e6
     this.sockBytes = s['precopy-socket-buffer']
     this.mfSockBytes = this.sectionSyncBytes(s)
     this.costs.updateSettings(s)
