@@ -124,6 +124,19 @@ test('CSV: rows near the canonical access form decode as the general path decode
     '1,write,0,,,0x1000,,9007199254740993,,,,,',
     '1,write,99999999999,,,0x1000,,8,,,,,',
     '2,write,0,,,0x1000,,8,,,,,\n1,write,0,,,0x1000,,8,,,,,',
+    // Device writes without a device: the run takes them too (an empty vcpu).
+    '1,dma_write,,,,0x1000,,4096,,,,,',
+    '1,vhost_write,,,,4096,,1500,,,,,',
+    '1,dma_write,,,,0x1000,,0,,,,,',
+    '1,dma_write,,,,0xffffffffff000,,4096,,,,,',
+    '1,dma_write,,,,0x3ffff000,,8192,,,,,',
+    '1,dma_write,0,,,0x1000,,4096,,,,,',
+    '1,vhost_write,,vmem0,,0x1000,,4096,,,,,',
+    '1,dma_write,,,1,0x1000,,4096,,,,,',
+    '1,dma_writ,,,,0x1000,,4096,,,,,',
+    '1,vhost_writes,,,,0x1000,,4096,,,,,',
+    '1,dma_write,,,,0x1000,,4096,,,,',
+    '2,dma_write,,,,0x1000,,8,,,,,\n1,vhost_write,,,,0x1000,,8,,,,,',
   ]
   for (const c of cases) {
     writeFileSync(p, `${CSV_HEAD}${c}\n`)
@@ -136,11 +149,16 @@ test('CSV: a seeded fuzz of byte changes to canonical access rows gives what the
   const d = tmp()
   const p = join(d, 'fuzz.csv')
   const rnd = rng(12345)
-  const alphabet = '0123456789abcdefxX,-.#" wrtead\r'
+  const alphabet = '0123456789abcdefxX,-.#" wrteadmvhos_\r'
   let checked = 0
   for (let k = 0; k < 400; k++) {
     const rows: string[] = []
-    for (let i = 0; i < 5; i++) rows.push(`${100 * (k * 5 + i)},${rnd() < 0.8 ? 'write' : 'read'},${Math.floor(rnd() * 4)},,,0x${(Math.floor(rnd() * 262143) * 4096).toString(16)},,${1 + Math.floor(rnd() * 64)},,,,,`)
+    for (let i = 0; i < 5; i++) {
+      const r = rnd()
+      const kind = r < 0.6 ? 'write' : r < 0.75 ? 'read' : r < 0.9 ? 'dma_write' : 'vhost_write'
+      const vcpu = r < 0.75 ? String(Math.floor(rnd() * 4)) : ''
+      rows.push(`${100 * (k * 5 + i)},${kind},${vcpu},,,0x${(Math.floor(rnd() * 262143) * 4096).toString(16)},,${1 + Math.floor(rnd() * 64)},,,,,`)
+    }
     const i = Math.floor(rnd() * rows.length)
     const row = rows[i]!
     const at = Math.floor(rnd() * row.length)

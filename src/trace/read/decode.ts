@@ -148,7 +148,8 @@ export class RowDecoder {
   /**
    * The fast path for the rows most traces are made of: decodes consecutive lines from buf[s] on
    * while each is a vCPU access in canonical form, `t,write,vcpu,,,gpa,,len,,,,,\n` (or `read`,
-   * numbers in decimal or 0x hex) and passes the checks, up to `room` rows, before `end` (just
+   * numbers in decimal or 0x hex), or a `dma_write` / `vhost_write` with the vcpu and dev empty,
+   * and passes the checks, up to `room` rows, before `end` (just
    * after a newline: see RunDecoder, which is why no loop here tests the bounds). Returns where it
    * stopped: the general path (`csvRow`) takes the next line, and names its problem if it has one.
    * One loop for the whole run, the columns in locals and the row count stored once: about half
@@ -177,22 +178,44 @@ export class RowDecoder {
       // kind: "write," or "read," (each compare runs only if the one before matched, so none
       // reads past the newline)
       let kind: number
+      let access = true
       if (buf[j + 1] === 119 && buf[j + 2] === 114 && buf[j + 3] === 105 && buf[j + 4] === 116 && buf[j + 5] === 101 && buf[j + 6] === COMMA) {
         kind = K_WRITE
         j += 7
       } else if (buf[j + 1] === 114 && buf[j + 2] === 101 && buf[j + 3] === 97 && buf[j + 4] === 100 && buf[j + 5] === COMMA) {
         kind = K_READ
         j += 6
+      } else if (
+        buf[j + 1] === 100 && buf[j + 2] === 109 && buf[j + 3] === 97 && buf[j + 4] === 95 && buf[j + 5] === 119 &&
+        buf[j + 6] === 114 && buf[j + 7] === 105 && buf[j + 8] === 116 && buf[j + 9] === 101 && buf[j + 10] === COMMA
+      ) {
+        // dma_write (and vhost_write below) without a device: the same row with the vcpu empty,
+        // and the same checks as an access with no vCPU (as jsonAccessRun takes them), so the run
+        // goes on through the few of them a guest's writes come mixed with.
+        kind = K_DMA_WRITE
+        access = false
+        j += 11
+      } else if (
+        buf[j + 1] === 118 && buf[j + 2] === 104 && buf[j + 3] === 111 && buf[j + 4] === 115 && buf[j + 5] === 116 && buf[j + 6] === 95 &&
+        buf[j + 7] === 119 && buf[j + 8] === 114 && buf[j + 9] === 105 && buf[j + 10] === 116 && buf[j + 11] === 101 && buf[j + 12] === COMMA
+      ) {
+        kind = K_VHOST_WRITE
+        access = false
+        j += 13
       } else break
-      // vcpu, then empty dev and slot
+      // vcpu (none for a device write), then empty dev and slot
       const v0 = j
-      let vcpu = 0
-      c = buf[j]!
-      while (c >= 48 && c <= 57) {
-        vcpu = vcpu * 10 + (c - 48)
-        c = buf[++j]!
-      }
-      if (j === v0 || j - v0 > 9 || c !== COMMA || buf[j + 1] !== COMMA || buf[j + 2] !== COMMA) break
+      let vcpu = -1
+      if (access) {
+        vcpu = 0
+        c = buf[j]!
+        while (c >= 48 && c <= 57) {
+          vcpu = vcpu * 10 + (c - 48)
+          c = buf[++j]!
+        }
+        if (j === v0 || j - v0 > 9) break
+      } else c = buf[j]!
+      if (c !== COMMA || buf[j + 1] !== COMMA || buf[j + 2] !== COMMA) break
       j += 3
       // gpa: 0x hex (at most 13 digits) or decimal (at most 15), then an empty iova
       const g0 = j
