@@ -270,6 +270,26 @@ test('dest-first-touch-cost: QEMU < 8.0 loads a virtio-mem device\'s pages into 
   t.true(close(notPre.rows[0]!.endNs / 1e6, alone, 1e-6), `no prealloc ${notPre.rows[0]!.endNs / 1e6} vs ${alone}`)
 })
 
+test('the first rate window opens at the migration start: once the setup took 100 ms, it closes as soon as the first turn spent the budget', async (t) => {
+  // migration_thread's update_iteration_initial_status comes before qemu_savevm_state_setup, and
+  // migration_update_counters runs after migration_iteration_run. The idle 64 MiB guest (16384
+  // pages of 4104 B, l = 3.822 us each on 1 GiB/s) at max-bandwidth 32 MiB/s: a budget of
+  // 3 355 443.2 bytes a window, spent by the 818th page (817 x 4104 = 3 352 968 is not over it).
+  // setup-time 150 ms: the first turn sends 818 pages from 150 ms, and the window (open since 0)
+  // closes right after them; 19 full windows follow from 150 ms + 818 l, then 24 pages:
+  // 150 + 818 l + 1 900 + 24 l = 2 050 ms + 842 l. Were the first window opened at 150 ms, the
+  // pass would end at 150 + 2 000 + 24 l.
+  const l = (WIRE * 1e3) / GiBps
+  const r = await idle({'max-bandwidth': '32MiB/s', 'setup-time': 150})
+  t.is(r.totals.pagesSent, 16384)
+  const want = 2050 + 842 * l
+  t.true(close(r.rows[0]!.endNs / 1e6, want, 1e-6), `pass ${r.rows[0]!.endNs / 1e6} vs ${want}`)
+  // A setup under 100 ms leaves the first window the rest of its 100 ms: 20 windows from 0, then 24 pages.
+  const quick = await idle({'max-bandwidth': '32MiB/s', 'setup-time': 40})
+  const wantQuick = 2000 + 24 * l
+  t.true(close(quick.rows[0]!.endNs / 1e6, wantQuick, 1e-6), `quick setup: pass ${quick.rows[0]!.endNs / 1e6} vs ${wantQuick}`)
+})
+
 test('dest-first-touch-cost with postcopy-ram: the destination discards its RAM at POSTCOPY_ADVISE, so every precopy load is a first touch', async (t) => {
   // postcopy_ram_incoming_init -> init_range madvises every RAM block away on the destination
   // before precopy starts (prealloc undone). The idle 64 MiB guest (16384 pages with data) on a
