@@ -96,6 +96,8 @@ export interface DriverFigures {
   stream?: StreamFigures
   /** Every byte that went on the wire (migration_transferred_bytes). */
   transferredBytes: number
+  /** ReplayResult.ramRecordBytes. */
+  ramRecordBytes?: ReplayResult['ramRecordBytes']
   /** Cumulative bytes on the wire against time (ReplayResult.transferTimeline). */
   transferTimeline?: TransferTimeline
   /** Events the driver found outside guest memory (recorded page_sent). */

@@ -66,6 +66,7 @@ export function buildResult(session: ReplaySession, driver: ReplayDriver, settin
   if (f.snapshot) r.snapshot = f.snapshot
   if (f.throttle) r.throttle = f.throttle
   if (f.transferTimeline) r.transferTimeline = f.transferTimeline
+  if (f.ramRecordBytes) r.ramRecordBytes = f.ramRecordBytes
   if (f.stream) r.stream = f.stream
   if (f.showTransport) r.transport = transportResult(host, r)
   return r

@@ -94,6 +94,13 @@ export interface ReplayResult {
    */
   transferredBytes: number
   /**
+   * The main stream's RAM records as they went on the wire, by run state (QEMU's precopy-bytes and
+   * downtime-bytes, ram_transferred_add()): an XBZRLE record at its encoded size, a skipped page at
+   * 0, no multifd packet (the ledger's bytesSent counts every page sent at its nominal record size).
+   * The qemu driver's precopy part only.
+   */
+  ramRecordBytes?: {precopy: number; downtime: number}
+  /**
    * Bytes transferred against time (ms since the migration start), at every 100 ms rate window
    * boundary, the stop or postcopy switch, and the end: the transfer timeline chart's line. Only
    * the qemu driver's precopy runs have it (a recorded run or a snapshot has no rate windows).

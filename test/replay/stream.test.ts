@@ -3,6 +3,7 @@
  */
 import test from 'ava'
 import {replay} from '../../src/replay/index.js'
+import {compareWithObserved} from '../../src/analysis/expect.js'
 import type {RawOverrides} from '../../src/replay/config.js'
 import {batchesOf, GiB, machine, MiB} from './helpers.js'
 
@@ -475,6 +476,27 @@ test('XBZRLE: a hit encodes the bytes the guest changed: runs 100 unchanged, 8 c
   t.is(r.downtime.ramBytes, record)
   t.is(r.transferredBytes, 256 * WIRE + 2 * WIRE + record)
   t.deepEqual(r.stream!.xbzrle, {cacheSize: 64 * MiB, pages: 1, bytes: record - 8, cacheHits: 1, cacheMiss: 2, overflow: 0, skipped: 0, cacheMissRate: 2 / 3, savedBytes: WIRE - record})
+})
+
+test('precopy-bytes and downtime-bytes count the RAM records at their wire size: an XBZRLE delta at its encoded bytes, multifd packets not at all (7.2)', async (t) => {
+  // The run above: 256 + 2 pages sent whole while the guest ran, then page 10 as a 123-byte delta
+  // with the VM stopped. ram_transferred_add files 258 x 4104 under precopy-bytes and 123 under
+  // downtime-bytes; the ledger counts the delta at 4104 too, so bytesSent - the downtime's bytes
+  // gave 259 x 4104 - 123.
+  const rec = 8 + 1 + 2 + 112
+  const r = await xbzrleRun([{gpa: 100, len: 8}, {gpa: 200, len: 100}])
+  const observed = {status: 'completed', ram: {'precopy-bytes': 258 * WIRE, 'downtime-bytes': rec}}
+  const by = Object.fromEntries(compareWithObserved(observed, r).map((x) => [x.metric, x.predicted]))
+  t.is(by['precopy-bytes'], 258 * WIRE)
+  t.is(by['downtime-bytes'], rec)
+  t.is(r.totals.bytesSent, 259 * WIRE, "the ledger's nominal count")
+  // multifd x2 on the idle 64 MiB guest of normal pages: every page goes in a channel's packet,
+  // which 7.2's multifd_send_pages adds to ram_counters.transferred directly: nothing on the main
+  // stream's RAM records (lab/runs/multifd-2: precopy-bytes 1 577 288, its 175 222 zero records).
+  const mf = await idle({multifd: true, 'multifd-channels': 2})
+  const mfBy = Object.fromEntries(compareWithObserved({status: 'completed', ram: {}}, mf).map((x) => [x.metric, x.predicted]))
+  t.deepEqual([mfBy['precopy-bytes'], mfBy['downtime-bytes']], [0, 0])
+  t.true(mf.transferredBytes > 16384 * 4096)
 })
 
 test('XBZRLE: a delta record pays sender-page-cost whole (the cost is per record, not per byte), plus xbzrle-page-cost', async (t) => {

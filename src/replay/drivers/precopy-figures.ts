@@ -119,6 +119,7 @@ export function precopyFigures(d: PrecopyState, ctx: {lastEventNs: number; notRe
     notes,
     stall,
     transferredBytes: d.sender.transferred,
+    ramRecordBytes: {precopy: e.precopyRamBytes, downtime: e.downtimeRamBytes},
     showComponents: true,
     showTransport: true,
   }

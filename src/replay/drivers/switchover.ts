@@ -34,6 +34,12 @@ export class Switchover {
   vfioStateBytes = 0
   finalPages = 0
   finalBytes = 0
+  /**
+   * The RAM records' wire bytes (Sender.ramRecordBytes) by run state, as ram_transferred_add()
+   * files them: while the guest ran (precopy-bytes), and with the VM stopped (downtime-bytes).
+   */
+  precopyRamBytes = 0
+  downtimeRamBytes = 0
   post?: PostcopyPhase
 
   constructor(private readonly deps: SwitchoverDeps) {}
@@ -48,12 +54,14 @@ export class Switchover {
     this.stopReason = reason
     this.stopNs = now
     sender.mark(now)
+    this.precopyRamBytes = sender.ramRecordBytes
     this.deps.sync(true, now, false)
     // The last-stage sync's time is part of the downtime; ram_save_complete sends after it.
     const ramStart = now + this.deps.takeSyncDebt()
     const ram = sender.sendRemaining(ramStart)
     this.finalPages = ram.pages
     this.finalBytes = ram.bytes
+    this.downtimeRamBytes = sender.ramRecordBytes - this.precopyRamBytes
     this.ramEndNs = ramStart + ram.ns
     this.vfioStateBytes = host.stopCopyDevices()
     this.vfioEndNs = this.ramEndNs + sender.sendUnlimited(this.vfioStateBytes)
@@ -67,6 +75,7 @@ export class Switchover {
     this.stopReason = 'cancelled'
     this.stopNs = now
     this.deps.sender.mark(now)
+    this.precopyRamBytes = this.deps.sender.ramRecordBytes
     this.ramEndNs = now
     this.vfioEndNs = now
     this.endNs = now
@@ -83,6 +92,7 @@ export class Switchover {
     this.stopReason = 'postcopy'
     this.stopNs = now
     sender.mark(now)
+    this.precopyRamBytes = sender.ramRecordBytes
     // Iterations completed before the switch (the one under way, cut short, is not counted).
     const precopyIterations = book.live.length - (host.mb.dirtyPages > 0 ? 1 : 0)
     this.deps.sync(false, now, true)

@@ -68,6 +68,14 @@ export class Sender {
   windowBytes = 0
   /** migration_transferred_bytes(): everything put on the wire so far. */
   transferred = 0
+  /**
+   * Bytes of the RAM page records on the main stream so far, as they went on the wire: what QEMU
+   * 7.2's ram_transferred_add() files under precopy-bytes / downtime-bytes by the run state
+   * (save_zero_page's record, save_normal_page's header and page, save_xbzrle_page's encoded
+   * record, nothing for a page skipped as unchanged). Not the multifd channels' packets:
+   * multifd_send_pages adds those to ram_counters.transferred directly. Not device data.
+   */
+  ramRecordBytes = 0
   /** ram_save_iterate's loop: when it began and its ram_find_and_save_block calls. */
   private iterateStart = 0
   private iterateCalls = 0
@@ -238,6 +246,7 @@ export class Sender {
     // multifd channels' packets of multifd_send_sync_main, which do not queue before the loop.
     if (costs.mainRecord && toDestination) this.toDestination(costs.mainWire, costs.destExtraNs)
     else this.mainBytes += costs.mainWire
+    this.ramRecordBytes += costs.mainWire
     const mf = costs.wire - costs.mainWire
     if (mf > 0 && this.mfSockBytes > 0) this.toChannels(mf)
   }
@@ -443,6 +452,7 @@ export class Sender {
     this.queued = queued
     this.windowBytes = windowBytes
     this.transferred += sent
+    this.ramRecordBytes += sent
     this.iterateCalls = calls
     this.lastPageAt = lastPageAt
     this.turnOver = stop === 1
@@ -508,6 +518,7 @@ export class Sender {
       for (let p = mb.findNext(); p >= 0; p = mb.findNext()) pages += popcount32(host.sendWordLastStage(p >>> 5, p & 31, nzB, zB, out))
       bytes = out.bytes
       this.transferred += bytes
+      this.ramRecordBytes += bytes
       return {pages, bytes, ns: (bytes * 1e9) / this.rate}
     }
     // The VM is stopped: the threads have the host's cores to themselves (host-cpus).
