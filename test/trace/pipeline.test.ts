@@ -12,7 +12,7 @@ import test from 'ava'
 import {FIELDS, type EventBatch} from '../../src/trace/events.js'
 import {openTrace} from '../../src/trace/read/open.js'
 import {convertTrace} from '../../src/trace/read/convert.js'
-import {readOnThread, SLOTS, threadPassStats, THREAD_MIN_MS} from '../../src/trace/read/pipeline.js'
+import {readOnThread, SLOTS, threadPassStats, threadPays} from '../../src/trace/read/pipeline.js'
 import {replay} from '../../src/replay/index.js'
 import {resolveSettings} from '../../src/replay/config.js'
 import {UserError} from '../../src/util/errors.js'
@@ -119,7 +119,7 @@ test('a bad line deep in a trace: the batches before it arrive, then its error (
   t.deepEqual([b.error.message, b.events], [a.error.message, a.events])
 })
 
-test('the ring is bounded: a consumer that stops for a while has at most SLOTS batches waiting, and the pass goes on after', async (t) => {
+test.serial('the ring is bounded: a consumer that stops for a while has at most SLOTS batches waiting, and the pass goes on after', async (t) => {
   let seen = 0
   let first = true
   for await (const b of (await openTrace(CONVERGING)).events({thread: true, batchSize: 500})) {
@@ -137,7 +137,7 @@ test('the ring is bounded: a consumer that stops for a while has at most SLOTS b
   t.is(seen, 55_001)
 })
 
-test('the rule: forced either way by the option, then MIGTRACE_READ_THREAD; never with onError; a small trace in-thread', (t) => {
+test.serial('the rule: forced either way by the option, then MIGTRACE_READ_THREAD; never with onError; a small trace in-thread', (t) => {
   const src = {path: CONVERGING, gzip: true, format: 'csv' as const, skipLines: 2}
   const saved = process.env.MIGTRACE_READ_THREAD
   try {
@@ -154,7 +154,19 @@ test('the rule: forced either way by the option, then MIGTRACE_READ_THREAD; neve
     if (saved === undefined) delete process.env.MIGTRACE_READ_THREAD
     else process.env.MIGTRACE_READ_THREAD = saved
   }
-  t.true(THREAD_MIN_MS > 0)
+})
+
+test('the rule by size, CPUs and load: 150 ms of estimated read (Arrow 0.75 ns/byte, CSV 2, JSONL 3, gzip x5), two CPUs, load below their number', (t) => {
+  const arrow = {format: 'arrow' as const, gzip: false}
+  const csvGz = {format: 'csv' as const, gzip: true}
+  t.true(threadPays(200e6, arrow, 2, 0.5))
+  t.false(threadPays(199e6, arrow, 2, 0.5))
+  t.true(threadPays(15e6, csvGz, 2, 1.9))
+  t.false(threadPays(14.9e6, csvGz, 2, 1.9))
+  t.true(threadPays(50e6, {format: 'jsonl', gzip: false}, 2, 0))
+  t.false(threadPays(1e9, arrow, 1, 0))
+  t.false(threadPays(1e9, arrow, 2, 2))
+  t.true(threadPays(1e9, arrow, 4, 3.5))
 })
 
 test('no thread left behind: a pass stopped after one batch, and one dropped unfinished, let the process exit', (t) => {

@@ -15,7 +15,7 @@
  * Whether to read on a thread is `readOnThread`'s measured rule (docs/replay.md "Speed").
  */
 import {statSync} from 'node:fs'
-import {availableParallelism} from 'node:os'
+import {availableParallelism, loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import {isMainThread, Worker} from 'node:worker_threads'
 import {DEFAULT_BATCH, type EventBatch} from '../events.js'
@@ -43,7 +43,7 @@ const GZIP_FACTOR = 5
  */
 export const THREAD_MIN_MS = 150
 
-/** Of the pass read on a thread last: full batches received that its consumer has not taken yet (tests). */
+/** Of the pass read on a thread last: full batches received that its consumer has not taken yet (tests; one pass at a time). */
 export const threadPassStats = {waiting: 0}
 
 /** Options the worker gets (structured-clone friendly). */
@@ -66,22 +66,32 @@ export type ThreadMessage =
  * Whether a pass reads on a worker thread. Never with an onError callback or a batch supply
  * (which cannot cross threads). Else forced by `opts.thread`, then by the environment variable
  * MIGTRACE_READ_THREAD (1 always, 0 never); else only on the main thread (a sweep's workers
- * already hold a core each), with two CPUs or more, and for a file whose estimated read time is
- * at least THREAD_MIN_MS.
+ * already hold a core each), and as `threadPays` says.
  */
 export function readOnThread(src: PassSource, opts: ReadOptions): boolean {
   if (opts.onError !== undefined || opts.supply !== undefined) return false
   if (opts.thread !== undefined) return opts.thread
   const env = process.env.MIGTRACE_READ_THREAD
   if (env === '1' || env === '0') return env === '1'
-  if (!isMainThread || availableParallelism() < 2) return false
+  if (!isMainThread) return false
   let size: number
   try {
     size = statSync(src.path).size
   } catch {
     return false
   }
-  return (size * NS_PER_BYTE[src.format] * (src.gzip ? GZIP_FACTOR : 1)) / 1e6 >= THREAD_MIN_MS
+  return threadPays(size, src, availableParallelism(), loadavg()[0]!)
+}
+
+/**
+ * A thread pays when there is a CPU for it: two or more, and the last minute's load average below
+ * their number (this pass's own thread is most of one: on a busy machine the two threads share
+ * the same slice of CPU time, and the thread's extra work made a replay slower, docs/replay.md
+ * "Speed"); and when the file's estimated read time is at least THREAD_MIN_MS.
+ */
+export function threadPays(bytes: number, src: {format: PassSource['format']; gzip: boolean}, cpus: number, load: number): boolean {
+  if (cpus < 2 || load >= cpus) return false
+  return (bytes * NS_PER_BYTE[src.format] * (src.gzip ? GZIP_FACTOR : 1)) / 1e6 >= THREAD_MIN_MS
 }
 
 /** Bytes of one slot of `capacity` events: 8 float64 columns, 3 int32, 2 uint8. */
