@@ -156,13 +156,13 @@ test.serial('the rule: forced either way by the option, then MIGTRACE_READ_THREA
   }
 })
 
-test('the rule by size, CPUs and load: 150 ms of estimated read (Arrow 0.75 ns/byte, CSV 2, JSONL 3, gzip x5), two CPUs, load below their number', (t) => {
+test('the rule by size, CPUs and load: 150 ms of estimated read (Arrow 0.75 ns/byte, CSV 2, JSONL 3, gzip x12), two CPUs, load below their number', (t) => {
   const arrow = {format: 'arrow' as const, gzip: false}
   const csvGz = {format: 'csv' as const, gzip: true}
   t.true(threadPays(200e6, arrow, 2, 0.5))
   t.false(threadPays(199e6, arrow, 2, 0.5))
-  t.true(threadPays(15e6, csvGz, 2, 1.9))
-  t.false(threadPays(14.9e6, csvGz, 2, 1.9))
+  t.true(threadPays(6.25e6, csvGz, 2, 1.9))
+  t.false(threadPays(6.2e6, csvGz, 2, 1.9))
   t.true(threadPays(50e6, {format: 'jsonl', gzip: false}, 2, 0))
   t.false(threadPays(1e9, arrow, 1, 0))
   t.false(threadPays(1e9, arrow, 2, 2))

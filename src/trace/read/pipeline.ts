@@ -31,10 +31,11 @@ export const SLOTS = 4
 /**
  * Reading cost per byte of file on disk, in ns of CPU (the readers' rates in docs/replay.md
  * "Speed": Arrow about 55 ns an event of 73 bytes, CSV about 80 ns for 40 bytes, JSON Lines about
- * 200 ns for 70); a gzipped file is about a quarter of its text and adds the gunzip.
+ * 200 ns for 70); a byte of a gzipped file costs about twelve of its text (it holds four, and the
+ * gunzip costs more than the decode: 26-31 ns a byte of the bench's CSV.gz, 2.6 of its CSV).
  */
 const NS_PER_BYTE = {arrow: 0.75, csv: 2, jsonl: 3} as const
-const GZIP_FACTOR = 5
+const GZIP_FACTOR = 12
 
 /**
  * Smallest estimated read time, in ms, worth a thread: the worker's start (the thread, its module
