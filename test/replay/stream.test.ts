@@ -237,6 +237,14 @@ test('multifd-socket-buffer (7.2): the destination\'s channels wait at each sect
   t.true(close(held.rows[0]!.endNs, e1 + sync, 1e-3), `held ${held.rows[0]!.endNs / 1e6} ms vs ${(e1 + sync) / 1e6}`)
   t.true(close(held.totalTimeMs, (e1 + 2 * sync) / 1e6, 1e-9), `total ${held.totalTimeMs}`)
   t.is(held.transferredBytes, free.transferredBytes, 'time, not bytes')
+  // The same 50 us a record through the destination-interval rule (dest-record-intervals x
+  // trace-page-interval = 50 x 0.001 ms, dest-record-cost 0): the same hold, to the nanosecond.
+  const viaIntervals = {'dest-record-cost': 0, 'dest-record-intervals': 50, 'trace-page-interval': '0.001ms'}
+  const heldI = await run({'multifd-socket-buffer': MiB, ...viaIntervals})
+  const freeI = await run({'multifd-socket-buffer': GiB, ...viaIntervals})
+  t.true(close(heldI.rows[0]!.endNs, e1 + sync, 1e-3), `held (intervals) ${heldI.rows[0]!.endNs / 1e6} ms vs ${(e1 + sync) / 1e6}`)
+  t.true(close(heldI.totalTimeMs, (e1 + 2 * sync) / 1e6, 1e-9), `total (intervals) ${heldI.totalTimeMs}`)
+  t.true(close(freeI.rows[0]!.endNs, 300e6, 1e-3), `free (intervals) ${freeI.rows[0]!.endNs / 1e6} ms`)
   // One byte more room: packet 6 fits, nothing waits.
   const roomy = await run({'multifd-socket-buffer': 2105216 / 2})
   t.true(close(roomy.rows[0]!.endNs, free.rows[0]!.endNs, 1e-6), `roomy ${roomy.rows[0]!.endNs / 1e6} vs ${free.rows[0]!.endNs / 1e6}`)

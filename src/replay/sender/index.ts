@@ -146,11 +146,12 @@ export class Sender {
   /**
    * The channels' socket bytes where the destination's multifd section sync holds the source
    * (multifd-socket-buffer a channel), or 0 where it is not modelled: no multifd, a sync per
-   * round (8.1+: RAM_SAVE_FLAG_MULTIFD_FLUSH, not modelled), or no load loop (dest-record-cost 0).
+   * round (8.1+: RAM_SAVE_FLAG_MULTIFD_FLUSH, not modelled), or no load loop (destRecordMs 0: neither
+   * dest-record-cost nor dest-record-intervals x trace-page-interval).
    */
   private sectionSyncBytes(s: ReplaySettings): number {
     const mf = this.costs.multifd
-    if (mf === undefined || !mf.flushEachSection || s['dest-record-cost'] <= 0) return 0
+    if (mf === undefined || !mf.flushEachSection || destRecordMs(s) <= 0) return 0
     return s['multifd-socket-buffer'] * mf.channels
   }
 
