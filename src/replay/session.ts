@@ -134,8 +134,9 @@ export class ReplaySession implements GuestSink {
     // the granule's first byte plus the pages into it; no comparison with memslot bounds, so no
     // mispredicted branch when random writes hop between a large guest's two RAM slots. Granules
     // are page-aligned, so the offset in the page comes from the offset in the granule, without a
-    // floating-point modulo (`%` on doubles is a C call, fmod, in V8's optimised code). An empty
-    // table (memslot bounds on small alignments) falls back to gpaToPage.
+    // floating-point modulo (`%` on doubles is a C call, fmod, in V8's optimised code). A granule
+    // holding a memslot edge (GRANULE_MIXED, where the bounds' alignment would need more than
+    // GRANULE_TABLE_MAX granules) falls back to gpaToPage.
     const granule = layout.granule
     const ginv = 1 / granule
     const gpage = layout.granulePage
@@ -189,20 +190,17 @@ export class ReplaySession implements GuestSink {
         const g = gpa[i]!
         let p0: number
         let off: number
-        if (gn !== 0) {
-          const j = Math.floor(g * ginv)
-          const base = j >= 0 && j < gn ? gpage[j]! : -1
-          if (base < 0) {
-            if (k === KW) this.unmapped++
-            else (k === KD ? dma : vhost).unmapped++
-            continue
-          }
+        const j = Math.floor(g * ginv)
+        const base = j >= 0 && j < gn ? gpage[j]! : -1
+        if (base >= 0) {
           const rel = g - j * granule
           const q = Math.floor(rel * inv)
           p0 = base + q
           off = rel - q * ps
         } else {
-          p0 = layout.gpaToPage(g)
+          // A granule holding a memslot edge (GRANULE_MIXED: a few a layout, e.g. pc.ram's slot end
+          // at 1 GiB + 8 KiB and the 4 KiB ROM slots of a QEMU capture): the slot lookup.
+          p0 = base === -1 ? -1 : layout.gpaToPage(g)
           if (p0 < 0) {
             if (k === KW) this.unmapped++
             else (k === KD ? dma : vhost).unmapped++

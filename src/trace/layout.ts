@@ -48,18 +48,29 @@ export function pageSpanEnd(gpa: number, len: number, p0: number, pageSize: numb
 /** Largest page-lookup table TraceLayout builds (8 bytes an entry). */
 export const GRANULE_TABLE_MAX = 4096
 
+/** A granulePage entry: the granule holds a memslot edge (part slot, part another or none): ask gpaToPage. */
+export const GRANULE_MIXED = -2
+
 /** TraceLayout.granule and granulePage for sorted, non-overlapping, page-aligned memslots. */
 function granuleTable(slots: readonly SlotLayout[], pageSize: number): [number, Float64Array] {
-  // The largest power of two (at most 2^52) dividing every non-zero bound.
+  // The largest power of two (at most 2^52) dividing every non-zero bound: each granule then lies
+  // in one memslot or in none.
   let granule = 2 ** 52
   for (const s of slots)
     for (const x of [s.gpaStart, s.gpaEnd]) while (x !== 0 && granule > pageSize && x % granule !== 0) granule /= 2
   const end = slots.length > 0 ? slots[slots.length - 1]!.gpaEnd : 0
-  const n = Math.ceil(end / granule)
-  if (n > GRANULE_TABLE_MAX) return [granule, new Float64Array(0)]
-  const table = new Float64Array(n).fill(-1)
-  for (const s of slots)
-    for (let j = s.gpaStart / granule; j < s.gpaEnd / granule; j++) table[j] = s.firstPage + (j * granule - s.gpaStart) / pageSize
+  // Bounds on small alignments (every QEMU capture: pc.ram's memslot is 1 GiB + 8 KiB, the ROM
+  // slots 4 KiB): the smallest larger granule that keeps the table within GRANULE_TABLE_MAX; the
+  // few granules that then hold a slot edge are GRANULE_MIXED.
+  while (Math.ceil(end / granule) > GRANULE_TABLE_MAX) granule *= 2
+  const table = new Float64Array(Math.ceil(end / granule)).fill(-1)
+  for (const s of slots) {
+    const j1 = Math.ceil(s.gpaEnd / granule)
+    for (let j = Math.floor(s.gpaStart / granule); j < j1; j++) {
+      const a = j * granule
+      table[j] = a >= s.gpaStart && a + granule <= s.gpaEnd ? s.firstPage + (a - s.gpaStart) / pageSize : GRANULE_MIXED
+    }
+  }
   return [granule, table]
 }
 
@@ -83,14 +94,15 @@ export class TraceLayout {
   private lastSlot = 0
   /**
    * gpaToPage as a table (hot loops): guest-physical space cut in granules of `granule` bytes, the
-   * largest power of two that divides every memslot's base and end, so that each granule lies in
-   * one memslot or in none; `granulePage[j]` is the global page of granule j's first byte, -1 in a
-   * hole. gpaToPage(gpa) = granulePage[j] + floor((gpa - j * granule) / pageSize) with
-   * j = floor(gpa / granule), when 0 <= j < granulePage.length (else -1): no comparison with a
-   * memslot's bounds, so no mispredicted branch when writes hop between memslots (a guest above
-   * 4 GiB has two, and random writes alternate between them). Empty (length 0) when the table
-   * would have more than GRANULE_TABLE_MAX entries (memslot bounds on small alignments): callers
-   * then use gpaToPage.
+   * largest power of two that divides every memslot's base and end when that gives at most
+   * GRANULE_TABLE_MAX granules, else the smallest power of two above it that does;
+   * `granulePage[j]` is the global page of granule j's first byte when the granule lies in one
+   * memslot, -1 in a hole, GRANULE_MIXED when it holds a memslot edge (only with the larger
+   * granule). gpaToPage(gpa) = granulePage[j] + floor((gpa - j * granule) / pageSize) with
+   * j = floor(gpa / granule), when 0 <= j < granulePage.length (else -1) and the entry is not
+   * GRANULE_MIXED: no comparison with a memslot's bounds, so no mispredicted branch when writes hop
+   * between memslots (a guest above 4 GiB has two RAM slots, and random writes alternate between
+   * them). Empty only without memslots.
    */
   readonly granule: number
   readonly granulePage: Float64Array

@@ -7,6 +7,7 @@ import {APPLY, Taken, type ReplayDriver} from '../../src/replay/driver.js'
 import {resolveSettings} from '../../src/replay/config.js'
 import type {EventRecord} from '../../src/trace/events.js'
 import {batchesOf, machine, MiB} from './helpers.js'
+import {GRANULE_MIXED} from '../../src/trace/layout.js'
 
 function idleDriver(slow: boolean, settings: ReturnType<typeof resolveSettings>): ReplayDriver {
   return {
@@ -159,12 +160,86 @@ test('fast path, a 6 GiB guest: writes alternating between the two slots and one
   t.deepEqual(got, [...want].sort((a, b) => a - b))
 })
 
+// The memslots of a QEMU capture (lab/runs/*/recording.csv.gz's header shape): pc.ram's slots end
+// on 8 KiB past a GiB (-m 6291464K: 6 GiB + 8 KiB, split at 3 GiB, the rest from 4 GiB), pc.bios's
+// 256 KiB below 4 GiB and 4 KiB / 128 KiB ROM slots above. The bounds' alignment (4 KiB) would need
+// 2.4 million granules; the table takes 4 MiB granules (2305 of them, 9 GiB + 128 KiB / 4 MiB)
+// and marks the five that hold a slot edge GRANULE_MIXED. Writes inside pc.ram's slots, alternating
+// between them, are found in the table (no gpaToPage call); only the rows in a mixed granule ask
+// gpaToPage; a row in the hole between the RAM slots is -1 in the table. Pages as gpaToPage's.
+test('fast path, a QEMU capture\'s memslots (bounds on 4 KiB, ROM slots): the granule table serves pc.ram\'s writes', (t) => {
+  const GiB = 1024 * MiB
+  const ram = 6 * GiB + 8192
+  const {header, layout} = machine({
+    ramBlocks: [
+      {name: 'pc.ram', size: ram},
+      {name: 'pc.bios', size: 256 * 1024},
+      {name: 'rom_etc_acpi_tables', size: 128 * 1024},
+      {name: 'rom_etc_table-loader', size: 4096},
+    ],
+    memslots: [
+      {id: 0, base: 0, size: 3 * GiB, ramBlock: 'pc.ram', offset: 0},
+      {id: 1, base: 4 * GiB - 256 * 1024, size: 256 * 1024, ramBlock: 'pc.bios', offset: 0},
+      {id: 2, base: 4 * GiB, size: ram - 3 * GiB, ramBlock: 'pc.ram', offset: 3 * GiB},
+      {id: 3, base: 8 * GiB, size: 4096, ramBlock: 'rom_etc_table-loader', offset: 0},
+      {id: 4, base: 9 * GiB, size: 128 * 1024, ramBlock: 'rom_etc_acpi_tables', offset: 0},
+    ],
+  })
+  t.is(layout.granule, 4 * MiB)
+  t.is(layout.granulePage.length, 2305)
+  const mixed: number[] = []
+  layout.granulePage.forEach((v, j) => {
+    if (v === GRANULE_MIXED) mixed.push(j)
+  })
+  // 4 GiB - 256 KiB (pc.bios), 7 GiB + 8 KiB (pc.ram's high slot's end), 8 GiB, 9 GiB (ROMs).
+  t.deepEqual(mixed, [1023, 1792, 2048, 2304])
+  const settings = resolveSettings(header, {})
+  const host = new HostModel(header, layout, settings)
+  host.memory.reset('none')
+  const session = new ReplaySession(host, header.vcpus)
+  session.driver = idleDriver(false, settings)
+  const [low, , high] = layout.slots as [(typeof layout.slots)[0], unknown, (typeof layout.slots)[0]]
+  const gpas: number[] = []
+  let seed = 11
+  for (let i = 0; i < 400; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    const slot = i % 2 === 0 ? low : high
+    // Inside the slot, clear of its last (mixed) granule.
+    gpas.push(slot.gpaStart + Math.floor((seed / 2 ** 32) * (slot.gpaEnd - slot.gpaStart - 4 * MiB)))
+  }
+  const edge = [7 * GiB + 4096 + 100, 4 * GiB - 4096, 8 * GiB + 10, 7 * GiB + 8192 + 4096]
+  const hole = 3.5 * GiB
+  gpas.push(...edge, hole)
+  const records: EventRecord[] = gpas.map((gpa, i) => ({t_ns: i, kind: 'write', vcpu: 0, gpa, len: 8}))
+  const want = new Set<number>()
+  for (const g of gpas) {
+    const p0 = layout.gpaToPage(g)
+    if (p0 >= 0) for (let p = p0; p < layout.pageSpanEnd(g, 8, p0); p++) want.add(p)
+  }
+  const batches = [...batchesOf(layout, records)]
+  const lookup = layout.gpaToPage.bind(layout)
+  let calls = 0
+  layout.gpaToPage = (g: number) => {
+    calls++
+    return lookup(g)
+  }
+  for (const b of batches) session.feed(b)
+  t.is(calls, edge.length, 'gpaToPage only for the rows in a mixed granule')
+  // The last edge row is past the high slot's end (in its mixed granule), the hole row between the RAM slots.
+  t.is(session.unmapped, 2)
+  t.is(session.writes, gpas.length - 2)
+  const got: number[] = []
+  for (let p = 0; p < layout.totalPages; p++) if (host.memory.modified.get(p)) got.push(p)
+  t.deepEqual(got, [...want].sort((a, b) => a - b))
+})
+
 // dma_write and vhost_write rows: with a driver that leaves them to the model
 // (deviceWritesToModel), the fast loop applies them itself; without, they go through control and
 // the QEMU-side source's handleEvent. Both give the pages gpaToPage/pageSpanEnd name (a row
 // crossing a page edge marks two), the same counts (an unmapped row is the source's) and the same
-// bits at the next sync. Also on a layout without a page table (memslot bounds on a page
-// alignment), where the loop falls back to gpaToPage.
+// bits at the next sync. Also on a layout whose memslot bounds are on a page alignment, whose
+// table has coarser granules and marks those holding a slot edge GRANULE_MIXED (the loop asks
+// gpaToPage there: the row in the hole after slot 0 is one).
 const SLOTS_ON_PAGES = {
   ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
   memslots: [
@@ -172,10 +247,10 @@ const SLOTS_ON_PAGES = {
     {id: 1, base: 32 * MiB, size: 44 * MiB - 4096, ramBlock: 'pc.ram', offset: 20 * MiB + 4096},
   ],
 }
-for (const [name, spec] of [['a 6 GiB guest (page table)', {memory: '6G'}], ['memslots on page bounds (no page table)', SLOTS_ON_PAGES]] as const) {
+for (const [name, spec] of [['a 6 GiB guest (page table)', {memory: '6G'}], ['memslots on page bounds (mixed granules)', SLOTS_ON_PAGES]] as const) {
   test(`fast path, ${name}: dma and vhost rows applied in the loop as through control`, (t) => {
     const {header, layout} = machine(spec)
-    t.is(layout.granulePage.length === 0, name.includes('no page table'))
+    t.is(layout.granulePage.includes(GRANULE_MIXED), name.includes('mixed granules'))
     const settings = resolveSettings(header, {})
     const records: EventRecord[] = []
     const want = {dma: new Set<number>(), vhost: new Set<number>()}

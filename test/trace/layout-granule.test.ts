@@ -1,6 +1,6 @@
 /** TraceLayout's page-lookup table (granule, granulePage) against gpaToPage, the rule it stands for. */
 import test from 'ava'
-import {GRANULE_TABLE_MAX, type TraceLayout} from '../../src/trace/layout.js'
+import {GRANULE_MIXED, GRANULE_TABLE_MAX, type TraceLayout} from '../../src/trace/layout.js'
 import {machine} from '../replay/helpers.js'
 
 const MiB = 2 ** 20
@@ -10,6 +10,7 @@ const GiB = 2 ** 30
 function tablePage(layout: TraceLayout, gpa: number): number {
   const j = Math.floor(gpa / layout.granule)
   const base = j >= 0 && j < layout.granulePage.length ? layout.granulePage[j]! : -1
+  if (base === GRANULE_MIXED) return layout.gpaToPage(gpa)
   if (base < 0) return -1
   return base + Math.floor((gpa - j * layout.granule) / layout.pageSize)
 }
@@ -70,7 +71,7 @@ test('memslots on 1 MiB bounds, 64 KiB pages: 1 MiB granules, holes between and 
   for (const g of probes(layout, 20000)) t.is(tablePage(layout, g), layout.gpaToPage(g), `gpa ${g}`)
 })
 
-test(`memslot bounds on a page alignment: more than ${GRANULE_TABLE_MAX} granules, so no table (callers use gpaToPage)`, (t) => {
+test(`memslot bounds on a page alignment: more than ${GRANULE_TABLE_MAX} granules of 4 KiB, so 32 KiB granules, those holding a slot edge mixed`, (t) => {
   const {layout} = machine({
     ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
     memslots: [
@@ -78,6 +79,17 @@ test(`memslot bounds on a page alignment: more than ${GRANULE_TABLE_MAX} granule
       {id: 1, base: 32 * MiB, size: 44 * MiB - 4096, ramBlock: 'pc.ram', offset: 20 * MiB + 4096},
     ],
   })
-  t.is(layout.granule, 4096)
-  t.is(layout.granulePage.length, 0)
+  // End 76 MiB - 4 KiB: 19 455 granules of 4 KiB, 2432 of 32 KiB.
+  t.is(layout.granule, 32 * 1024)
+  t.is(layout.granulePage.length, 2432)
+  const mixed: number[] = []
+  layout.granulePage.forEach((v, j) => {
+    if (v === GRANULE_MIXED) mixed.push(j)
+  })
+  // Slot 0's end (20 MiB + 4 KiB) and slot 1's (76 MiB - 4 KiB).
+  t.deepEqual(mixed, [640, 2431])
+  t.is(layout.granulePage[639], 639 * 8)
+  t.is(layout.granulePage[1024], (20 * MiB + 4096) / 4096)
+  t.is(layout.granulePage[641], -1)
+  for (const g of probes(layout, 20000)) t.is(tablePage(layout, g), layout.gpaToPage(g), `gpa ${g}`)
 })
