@@ -67,6 +67,36 @@ test('mig_start params, multifd: the stop-copy rate, unless the destination held
   t.regex(live.switchover!.note as string, /median rate of the live windows/)
   // Not held back: the windows change nothing, the stop-copy rate stays.
   t.is(migrationParams(lab, {...s, liveWindows: windows}, released).params, `max-bandwidth=134217728;downtime-limit=300;link-bandwidth=${rate}`)
+  // A window that spent its budget over 545 ms (24 770 642 B/s: the first window, or a source
+  // blocked behind full sockets) is outside the 100-110 ms band and does not enter the median: with
+  // it the median of four would be (135 338 000 + 136 691 380) / 2 = 136 014 690.
+  const long = [13_500_000, 545, ...windows]
+  const withLong = migrationParams(lab, {...slow, liveWindows: long}, released)
+  t.is(withLong.params, 'max-bandwidth=134217728;downtime-limit=300;link-bandwidth=136691380')
+  t.is(withLong.switchover!.liveWindows, 3)
+  // With only two windows in the band and the long one: fewer than 3, left to max-bandwidth.
+  const two = migrationParams(lab, {...slow, liveWindows: [13_500_000, 545, 13_669_138, 100, 13_669_138, 101]}, released)
+  t.is(two.params, 'max-bandwidth=134217728;downtime-limit=300')
+  t.regex(two.switchover!.note as string, /Fewer than 3 live windows spent their budget within 110 ms/)
+})
+
+test('mig_start params, multifd, no lab config: no max-bandwidth to compare with, so the held-back test is not made and the stop-copy rate stays', (t) => {
+  // The slow stop-copy above (10 512 640 bytes over 108 ms, 97 339 259 B/s) with releases inside it.
+  const slow = {stopUs: 1_000_000, stopPages: 0, stopLastUs: 1_108_000, stopMultifdPages: 2560, stopMultifdPackets: 20}
+  const released = [990_000, 1_006_500, 1_010_800, 1_012_000]
+  const windows = [13_669_138, 100, 13_669_138, 101, 13_674_578, 100]
+  // max-bandwidth 0 is no limit (qemu_file_rate_limit tests rate_limit_max > 0).
+  for (const [lab, params] of [
+    [undefined, 'link-bandwidth=97339259'],
+    [{args: {}}, 'link-bandwidth=97339259'],
+    [{args: {bandwidth: 0}}, 'max-bandwidth=0;link-bandwidth=97339259'],
+  ] as const) {
+    const r = migrationParams(lab, {...slow, liveWindows: windows}, released)
+    t.is(r.params, params, JSON.stringify(lab))
+    t.is(r.switchover!.heldBack, undefined)
+    t.is(r.switchover!.bytesPerSecond, 97_339_259)
+    t.regex(r.switchover!.note as string, /no known max-bandwidth .* cannot be told/)
+  }
 })
 
 test('run 02 with --pfnmap: every guest write re-created at its frame, counts exact against the console', async (t) => {

@@ -352,12 +352,20 @@ export function slotId(a: ParsedArgs): {as: number; slot: number} {
  * max-bandwidth (which the live windows carried: the rate limit is lifted at the stop) says it
  * waited for it (lab run multifd-zstd: 111.5 MB/s against 134.2, releases 260-277 ms into a 291 ms
  * stop-copy). Then the rate is the destination's pace, not the link's; link-bandwidth is then the
- * median rate of the live windows that spent their budget (migrate_transferred: bytes / time_spent;
- * the channels took at least that: multifd-zstd 136.7 MB/s, 19 of its 27 windows 100 ms), or is
- * left unset (max-bandwidth) with fewer than 3 such windows. A release alone is not enough:
+ * median rate of the live windows that spent their budget within LIVE_WINDOW_MAX_MS (migrate_transferred:
+ * bytes / time_spent; the channels took at least that: multifd-zstd 136.7 MB/s, 26 of its
+ * 27 such windows within 110 ms, 19 of them 100 ms), or is left unset (max-bandwidth) with fewer than 3 such windows. The test needs
+ * a known max-bandwidth (the lab config): without one the stop-copy rate is kept, and its note
+ * says the test could not be made. A release alone is not enough:
  * multifd-4's destination released a section 59 ms into its 121 ms stop-copy, which ran at 281
  * MB/s, its sockets not full.
  */
+/**
+ * Longest live window (migrate_transferred's time_spent, ms) whose rate counts for a held-back
+ * multifd stop-copy's link-bandwidth: BUFFER_DELAY (100 ms) plus 10 %.
+ */
+export const LIVE_WINDOW_MAX_MS = 110
+
 export function migrationParams(
   lab: LabConfig | undefined,
   s: Pick<ScanState, 'stopUs' | 'stopPages' | 'stopLastUs'> & Partial<Pick<ScanState, 'stopMultifdPages' | 'stopMultifdPackets' | 'liveWindows' | 'pageGaps' | 'pageGapUs'>>,
@@ -381,12 +389,25 @@ export function migrationParams(
     const rate = Math.round((bytes * 1e6) / (s.stopLastUs - s.stopUs))
     const base = {pages: s.stopMultifdPages, packets: s.stopMultifdPackets, ms: (s.stopLastUs - s.stopUs) / 1000, bytesPerSecond: rate}
     const releases = dstSyncMainUs.filter((t) => t > s.stopUs && t <= s.stopLastUs)
-    const limit = a !== undefined && typeof a.bandwidth === 'number' ? a.bandwidth * 1024 * 1024 : Infinity
-    if (releases.length > 0 && rate < limit) {
-      // The live windows that spent their budget (a 100 ms window's max-bandwidth / 10 bytes).
+    // The rate limit the live windows ran under (the lab config's max-bandwidth); without a known
+    // finite one the held-back test ("slower than the limit") cannot be made.
+    const limit = a !== undefined && typeof a.bandwidth === 'number' && a.bandwidth > 0 && Number.isFinite(a.bandwidth) ? a.bandwidth * 1024 * 1024 : undefined
+    if (limit === undefined && releases.length > 0) {
+      switchover = {
+        ...base,
+        note: 'multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time; becomes link-bandwidth. The destination released parked channels during the stop-copy, but with no known max-bandwidth (no lab config) whether the stop-copy waited for it cannot be told: this rate may be the destination\'s pace rather than the link\'s',
+      }
+      kv.push(`link-bandwidth=${rate}`)
+    } else if (limit !== undefined && releases.length > 0 && rate < limit) {
+      // The live windows that spent their budget (max-bandwidth / 10 bytes) within about one
+      // rate-limit period: QEMU closes a window (migration_update_counters, called from
+      // migration_rate_limit) at the first check at least BUFFER_DELAY (100 ms) after it opened, so
+      // time_spent is 100 ms or more; one that closed later than 110 ms (the first window after
+      // setup, or a source blocked behind full channel sockets: the case this rule is for) spread
+      // its budget over a longer time, and its rate is not the link's.
       const w = s.liveWindows ?? []
       const full: number[] = []
-      for (let i = 0; i + 1 < w.length; i += 2) if (w[i]! >= limit / 10 && w[i + 1]! > 0) full.push((w[i]! * 1000) / w[i + 1]!)
+      for (let i = 0; i + 1 < w.length; i += 2) if (w[i]! >= limit / 10 && w[i + 1]! > 0 && w[i + 1]! <= LIVE_WINDOW_MAX_MS) full.push((w[i]! * 1000) / w[i + 1]!)
       full.sort((x, y) => x - y)
       const live = full.length >= 3 ? Math.round(full.length % 2 === 1 ? full[(full.length - 1) / 2]! : (full[full.length / 2 - 1]! + full[full.length / 2]!) / 2) : undefined
       switchover = {
@@ -395,8 +416,8 @@ export function migrationParams(
         ...(live !== undefined ? {liveWindows: full.length, liveBytesPerSecond: live} : {}),
         note: `multifd_send lines from the stop to the last packet: pages x 4096 + packets x 1344 header bytes / time. Not used as link-bandwidth: the destination's multifd_recv_sync_main released parked channels during the stop-copy (msAfterStop) and the stop-copy ran slower than max-bandwidth, the live windows' rate: it waited for the destination's main thread, and its rate is that thread's pace, not the link's. ${
           live !== undefined
-            ? 'link-bandwidth is the median rate of the live windows that spent their budget (migrate_transferred bytes / time_spent): the channels took at least that'
-            : 'Fewer than 3 live windows spent their budget: link-bandwidth is left to max-bandwidth'
+            ? `link-bandwidth is the median rate of the live windows that spent their budget within ${LIVE_WINDOW_MAX_MS} ms (migrate_transferred bytes / time_spent): the channels took at least that`
+            : `Fewer than 3 live windows spent their budget within ${LIVE_WINDOW_MAX_MS} ms: link-bandwidth is left to max-bandwidth`
         }`,
       }
       if (live !== undefined) kv.push(`link-bandwidth=${live}`)
