@@ -44,6 +44,17 @@ const GZIP_FACTOR = 12
  */
 export const THREAD_MIN_MS = 150
 
+/**
+ * Fewest CPUs for a reading thread. V8's own background threads (concurrent marking, the
+ * optimizing compiler) already take 0.4-0.6 CPU-s of a 10^7-event replay, mostly on the second
+ * core: on a quiet 2-CPU machine a thread moved the main thread from 1.27-1.28 to 0.78-0.83 CPU-s
+ * of a 10^7-event Arrow replay, but the wall time stayed the same (1.46-1.71 s against 1.55-1.77,
+ * three fresh processes each, in turn) and the process took 20 % more CPU; the bench's
+ * end-to-end rows were slower with it in every format (docs/replay.md "Speed"). From 4 CPUs the
+ * reader and the model each find a core besides V8's threads.
+ */
+export const THREAD_MIN_CPUS = 4
+
 /** Of the pass read on a thread last: full batches received that its consumer has not taken yet (tests; one pass at a time). */
 export const threadPassStats = {waiting: 0}
 
@@ -85,13 +96,13 @@ export function readOnThread(src: PassSource, opts: ReadOptions): boolean {
 }
 
 /**
- * A thread pays when there is a CPU for it: two or more, and the last minute's load average below
- * their number (this pass's own thread is most of one: on a busy machine the two threads share
+ * A thread pays when there is a CPU for it: THREAD_MIN_CPUS or more, and the last minute's load
+ * average below their number (this pass's own thread is most of one: on a busy machine the two threads share
  * the same slice of CPU time, and the thread's extra work made a replay slower, docs/replay.md
  * "Speed"); and when the file's estimated read time is at least THREAD_MIN_MS.
  */
 export function threadPays(bytes: number, src: {format: PassSource['format']; gzip: boolean}, cpus: number, load: number): boolean {
-  if (cpus < 2 || load >= cpus) return false
+  if (cpus < THREAD_MIN_CPUS || load >= cpus) return false
   return (bytes * NS_PER_BYTE[src.format] * (src.gzip ? GZIP_FACTOR : 1)) / 1e6 >= THREAD_MIN_MS
 }
 
