@@ -63,7 +63,7 @@ export abstract class BaseCommand extends Command {
 }
 
 /** V8's failures to allocate a typed array or a string (not the heap limit, which aborts the process). */
-function isOutOfMemory(err: Error & {code?: unknown}): boolean {
+export function isOutOfMemory(err: Error & {code?: unknown}): boolean {
   if (err.code === 'ERR_STRING_TOO_LONG') return true
   return err instanceof RangeError && /^(Array buffer allocation failed|Invalid typed array length|Invalid array buffer length)/.test(err.message)
 }

@@ -12,7 +12,9 @@ import test from 'ava'
 import {FIELDS, type EventBatch} from '../../src/trace/events.js'
 import {openTrace} from '../../src/trace/read/open.js'
 import {convertTrace} from '../../src/trace/read/convert.js'
-import {readOnThread, SLOTS, threadPassStats, threadPays} from '../../src/trace/read/pipeline.js'
+import {bugFromThread, bugToThread, readOnThread, SLOTS, threadPassStats, threadPays} from '../../src/trace/read/pipeline.js'
+import {isOutOfMemory} from '../../src/cli/base-command.js'
+import {MessageChannel} from 'node:worker_threads'
 import {replay} from '../../src/replay/index.js'
 import {resolveSettings} from '../../src/replay/config.js'
 import {UserError} from '../../src/util/errors.js'
@@ -202,4 +204,39 @@ test('CLI: replay with the trace read on a thread prints the same report, and a 
   t.is(bad[1].code, 2)
   t.regex(bad[0].stderr, /fixtures\/bad\/negative\.csv:\d+: /)
   t.is(bad[1].stderr, bad[0].stderr)
+})
+
+// A reader's bug (not a UserError) crosses the thread as data (the worker's bugToThread, posted,
+// then bugFromThread): the same built-in class, name, code, message and stack, so base-command.ts
+// tells a failed allocation (a RangeError, or code ERR_STRING_TOO_LONG) from a bug as in-thread:
+// one line and exit 2, not a stack and exit 1.
+test('a bug from the reader thread keeps its class and code: a failed allocation is still told apart', async (t) => {
+  const {port1, port2} = new MessageChannel()
+  const cross = (e: Error) =>
+    new Promise<Error>((resolve) => {
+      port2.once('message', (m: ReturnType<typeof bugToThread>) => resolve(bugFromThread(m)))
+      port1.postMessage(bugToThread(e))
+    })
+  try {
+    const alloc = new RangeError('Invalid typed array length: -1')
+    const long = Object.assign(new Error('Cannot create a string longer than 0x1fffffe8 characters'), {code: 'ERR_STRING_TOO_LONG'})
+    const coded = Object.assign(new RangeError('The value of "size" is out of range.'), {code: 'ERR_OUT_OF_RANGE'})
+    class ParquetGlitch extends Error {
+      override name = 'ParquetGlitch'
+    }
+    for (const e of [alloc, long, coded, new TypeError('x is not a function'), new ParquetGlitch('odd')]) {
+      const b = await cross(e)
+      t.is(b.constructor, e instanceof RangeError ? RangeError : e instanceof TypeError ? TypeError : Error, e.message)
+      t.is(b.name, e.name)
+      t.is(b.message, e.message)
+      t.is(b.stack, e.stack)
+      t.is((b as {code?: unknown}).code, (e as {code?: unknown}).code)
+      t.is(isOutOfMemory(b), isOutOfMemory(e), e.message)
+    }
+    t.true(isOutOfMemory(await cross(alloc)))
+    t.true(isOutOfMemory(await cross(long)))
+    t.false(isOutOfMemory(await cross(coded)))
+  } finally {
+    port1.close()
+  }
 })

@@ -2,7 +2,8 @@
  * The worker thread of a pass read on a thread (pipeline.ts): opens the trace, runs its reader
  * with the ring of shared slots as its batch supply, and posts each full batch's slot; waits for a
  * slot to come back when all are out. Errors go back as data: a UserError's parts (the main
- * thread builds the same error from them), anything else as a bug with its stack. Runs from dist/
+ * thread builds the same error from them), anything else as a bug with its stack, class name and
+ * code (bugToThread; the main thread rebuilds it with bugFromThread). Runs from dist/
  * (compiled JS): worker threads do not get the tsx loader.
  */
 import {parentPort, workerData} from 'node:worker_threads'
@@ -10,7 +11,7 @@ import type {EventBatch} from '../events.js'
 import {UserError} from '../../util/errors.js'
 import {TraceLayout} from '../layout.js'
 import {inThreadPass} from './pass.js'
-import {batchOn, type ThreadJob, type ThreadMessage} from './pipeline.js'
+import {batchOn, bugToThread, type ThreadJob, type ThreadMessage} from './pipeline.js'
 import {onTraceBytesRead} from './progress.js'
 
 if (!parentPort) throw new Error('bug: trace/read/pipeline-worker.js must run in a worker thread')
@@ -53,6 +54,6 @@ main().catch((e: unknown) => {
   const reply: ThreadMessage =
     err instanceof UserError
       ? {userError: {reason: err.reason, details: {file: err.file, line: err.line, field: err.field, expected: err.expected, found: err.found}}}
-      : {bug: {message: err.message, stack: err.stack}}
+      : {bug: bugToThread(err)}
   port.postMessage(reply)
 })

@@ -72,7 +72,39 @@ export type ThreadMessage =
   | {slot: number; length: number; params: [number, string][] | undefined; bytes: number}
   | {done: true}
   | {userError: {reason: string; details: UserErrorDetails}}
-  | {bug: {message: string; stack?: string}}
+  | {bug: ThreadBug}
+
+/**
+ * A non-UserError from the worker as data: its message and stack, its class's name and its `code`
+ * (Node's system and internal errors carry one: ENOENT, ERR_STRING_TOO_LONG), so that the main
+ * thread rebuilds what base-command.ts tells apart (a RangeError of a failed allocation, a code).
+ */
+export interface ThreadBug {
+  message: string
+  stack?: string
+  name?: string
+  code?: string | number
+}
+
+/** The built-in error classes a bug crosses the thread as (any other is rebuilt as Error with its name). */
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = {Error, RangeError, TypeError, SyntaxError, ReferenceError, EvalError, URIError}
+
+/** The worker's side: an error (not a UserError) as a ThreadBug. */
+export function bugToThread(err: Error): ThreadBug {
+  const code = (err as {code?: unknown}).code
+  return {message: err.message, stack: err.stack, name: err.name, ...(typeof code === 'string' || typeof code === 'number' ? {code} : {})}
+}
+
+/** The main thread's side: the error rebuilt with the same built-in class, name, code and stack. */
+export function bugFromThread(b: ThreadBug): Error {
+  const name = b.name ?? 'Error'
+  const Cls = Object.hasOwn(ERROR_CLASSES, name) ? ERROR_CLASSES[name]! : Error
+  const err = new Cls(b.message)
+  if (err.name !== name) Object.defineProperty(err, 'name', {value: name, writable: true, configurable: true})
+  if (b.code !== undefined) Object.assign(err, {code: b.code})
+  if (b.stack !== undefined) err.stack = b.stack
+  return err
+}
 
 /**
  * Whether a pass reads on a worker thread. Never with an onError callback or a batch supply
@@ -218,7 +250,7 @@ export async function* threadEvents(src: PassSource, header: TraceHeader, opts: 
       } else if ('userError' in m) {
         throw new UserError(m.userError.reason, m.userError.details)
       } else {
-        throw Object.assign(new Error(m.bug.message), {stack: m.bug.stack})
+        throw bugFromThread(m.bug)
       }
     }
   } finally {
