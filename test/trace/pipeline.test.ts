@@ -224,7 +224,7 @@ test('a bug from the reader thread keeps its class and code: a failed allocation
     class ParquetGlitch extends Error {
       override name = 'ParquetGlitch'
     }
-    for (const e of [alloc, long, coded, new TypeError('x is not a function'), new ParquetGlitch('odd')]) {
+    for (const e of <Error[]>[alloc, long, coded, new TypeError('x is not a function'), new ParquetGlitch('odd')]) {
       const b = await cross(e)
       t.is(b.constructor, e instanceof RangeError ? RangeError : e instanceof TypeError ? TypeError : Error, e.message)
       t.is(b.name, e.name)
