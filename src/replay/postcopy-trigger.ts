@@ -23,7 +23,9 @@ import type {IterationRow} from './result.js'
 
 /**
  * The settings ask for a switch to postcopy, so the postcopy-ram capability is on from the start
- * (a trace's mig_postcopy event alone is known only when it comes).
+ * (a trace's mig_postcopy event alone is known only when it comes, so it does not count: such a
+ * trace gets the advise discard only with a setting, e.g. postcopy-at at or after the event;
+ * docs/stream.md, "Postcopy's advise discard").
  */
 export function postcopyAsked(s: ReplaySettings): boolean {
   return s['postcopy-after'] !== undefined || s['postcopy-after-syncs'] !== undefined || s['postcopy-at'] !== undefined || s['postcopy-on-stall']
