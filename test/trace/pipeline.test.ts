@@ -1,11 +1,12 @@
 /**
  * Reading on a worker thread (src/trace/read/pipeline.ts) against reading in-thread: the same
  * batches column by column, the same replay results, the same errors (text, file, line, field,
- * and exit code 2 from the CLI), a bounded ring, and no thread left behind. The worker runs the
- * built dist/ (run `npm run build` first), as the sweep's workers do.
+ * and exit code 2 from the CLI), a bounded ring, and no thread left behind. Under tsx the worker
+ * runs src/ too (pipeline.ts registers the tsx loader in the thread); the two tests that run the
+ * built CLI and dist/ first check that dist/ is no older than src/ (run `npm run build`).
  */
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import test from 'ava'
@@ -46,6 +47,29 @@ async function failure(path: string, thread: boolean, batchSize?: number): Promi
     throw e
   }
   throw new Error(`no error reading ${path}`)
+}
+
+/** dist/ is built from the current src/: every src/ module's .js no older than it (else the test would compare two readers). */
+function assertFreshDist(): void {
+  const stale: string[] = []
+  const walk = (d: string): void => {
+    for (const e of readdirSync(join(ROOT, 'src', d), {withFileTypes: true})) {
+      const rel = join(d, e.name)
+      if (e.isDirectory()) walk(rel)
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) {
+        const js = join(ROOT, 'dist', rel.replace(/\.ts$/, '.js'))
+        let built = 0
+        try {
+          built = statSync(js).mtimeMs
+        } catch {
+          built = 0
+        }
+        if (built < statSync(join(ROOT, 'src', rel)).mtimeMs) stale.push(rel)
+      }
+    }
+  }
+  walk('')
+  if (stale.length > 0) throw new Error(`dist/ is older than src/ (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', ...' : ''}): run npm run build`)
 }
 
 const arrow = join(dir, 'converging.arrow')
@@ -175,6 +199,7 @@ test('the rule by size, CPUs and load: 150 ms of estimated read (Arrow 0.75 ns/b
 })
 
 test('no thread left behind: a pass stopped after one batch, and one dropped unfinished, let the process exit', (t) => {
+  assertFreshDist()
   const script = `
     const {openTrace} = await import(${JSON.stringify(`${ROOT}/dist/trace/read/open.js`)})
     const tr = await openTrace(${JSON.stringify(`${ROOT}/${CONVERGING}`)})
@@ -194,6 +219,7 @@ test('no thread left behind: a pass stopped after one batch, and one dropped unf
 })
 
 test('CLI: replay with the trace read on a thread prints the same report, and a bad trace exits 2 with the same message', async (t) => {
+  assertFreshDist()
   const on = {MIGTRACE_READ_THREAD: '1'}
   const off = {MIGTRACE_READ_THREAD: '0'}
   const good = await Promise.all([runCli(['replay', CONVERGING, '--json'], {env: off}), runCli(['replay', CONVERGING, '--json'], {env: on})])

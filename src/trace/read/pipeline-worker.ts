@@ -3,8 +3,8 @@
  * with the ring of shared slots as its batch supply, and posts each full batch's slot; waits for a
  * slot to come back when all are out. Errors go back as data: a UserError's parts (the main
  * thread builds the same error from them), anything else as a bug with its stack, class name and
- * code (bugToThread; the main thread rebuilds it with bugFromThread). Runs from dist/
- * (compiled JS): worker threads do not get the tsx loader.
+ * code (bugToThread; the main thread rebuilds it with bugFromThread). Runs from dist/ (compiled
+ * JS), or as .ts under tsx (tests, bin/dev: pipeline.ts workerScript registers tsx in the thread).
  */
 import {parentPort, workerData} from 'node:worker_threads'
 import type {EventBatch} from '../events.js'

@@ -184,12 +184,18 @@ export function batchOn(buf: SharedArrayBuffer, capacity: number, init: boolean)
 }
 
 /**
- * The worker script. From dist/ it sits beside this module; from src/ (tests under tsx) it is the
- * built copy in dist/, since a worker thread cannot load .ts.
+ * The worker script and its loader: from dist/ the compiled module beside this one; from src/
+ * (tests and bin/dev under tsx) the .ts module with the tsx loader, so that the thread runs the
+ * same source as the in-thread reader, whether dist/ is built or not.
  */
-function workerScript(): string {
+function workerScript(): {script: string; eval: boolean} {
   const here = import.meta.url
-  return fileURLToPath(here.endsWith('.ts') ? new URL('../../../dist/trace/read/pipeline-worker.js', here) : new URL('./pipeline-worker.js', here))
+  if (!here.endsWith('.ts')) return {script: fileURLToPath(new URL('./pipeline-worker.js', here)), eval: false}
+  // A worker's entry module does not go through hooks given in execArgv (Node 20): register tsx's
+  // in the thread, then import the .ts module.
+  const url = new URL('./pipeline-worker.ts', here).href
+  const tsx = import.meta.resolve('tsx/esm/api')
+  return {script: `import(${JSON.stringify(tsx)}).then(({register}) => { register(); return import(${JSON.stringify(url)}) })`, eval: true}
 }
 
 /** One pass over the events of a trace, read on a worker thread. */
@@ -198,7 +204,8 @@ export async function* threadEvents(src: PassSource, header: TraceHeader, opts: 
   const slots = Array.from({length: SLOTS}, () => new SharedArrayBuffer(slotBytes(capacity)))
   const batches = slots.map((s) => batchOn(s, capacity, false))
   const job: ThreadJob = {src, header, batchSize: capacity, slots}
-  const worker = new Worker(workerScript(), {workerData: job})
+  const w = workerScript()
+  const worker = new Worker(w.script, {workerData: job, eval: w.eval})
   const inbox: ThreadMessage[] = []
   let failure: Error | undefined
   let exited = false
