@@ -44,7 +44,6 @@ import {XbzrleCache, XbzrleOutcome, XBZRLE_RECORD_BYTES, type XbzrleFigures} fro
 import {hasRule} from '../qemu-version.js'
 import {postcopyAsked} from '../postcopy-trigger.js'
 
-/** The stream figures of a run (the result's `stream`). */
 /**
  * The destination's load-loop time a main-stream record (ms): ram_load_precopy's record (its
  * header, the block lookup, a zero record's buffer_is_zero or a page's copy) and, on a traced
@@ -61,6 +60,7 @@ export function destRecordMs(s: ReplaySettings): number {
   return k > 0 && interval > 0 ? k * interval : s['dest-record-cost']
 }
 
+/** The stream figures of a run (the result's `stream`). */
 export interface StreamFigures {
   /** Sender threads doing the page work: 1 (the migration thread) or the multifd channels. */
   threads: number
