@@ -2,7 +2,7 @@
  * Rate window by rate window, QEMU's bytes against the model's, for a kept lab run
  * (lab/runs/<run>): where the model's timeline departs from QEMU's.
  *   npx tsx scripts/compare-windows.ts lab/calibration.json xbzrle-hot [setting=value ...]   (RUNS_DIR=dir: runs elsewhere)
- * Left: the source trace's migrate_transferred lines (migration_update_counters at each window's
+ * One table sorted by time, each row one side's entry. Left: the source trace's migrate_transferred lines (migration_update_counters at each window's
  * end: ms since migrate_set_state setup, MB transferred so far) and its syncs, stop and vm_stop.
  * Right: the model's transfer timeline (ReplayResult.transferTimeline: the same window ends, ms
  * since the migration start, MB so far) and each iteration's start, replayed with the run's lab
@@ -23,7 +23,10 @@ if (config === undefined || name === undefined) {
 const settings = JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>
 for (const s of sets) {
   const eq = s.indexOf('=')
-  if (eq < 1) throw new Error(`not setting=value: ${s}`)
+  if (eq < 1) {
+    console.error(`compare-windows.ts: not setting=value: ${s}\nusage: compare-windows.ts CONFIG.json RUN [setting=value ...]`)
+    process.exit(2)
+  }
   const v = s.slice(eq + 1)
   settings[s.slice(0, eq)] = v === 'true' ? true : v === 'false' ? false : Number.isNaN(Number(v)) ? v : Number(v)
 }
@@ -52,7 +55,10 @@ const right: [number, string][] = []
 const tl = result.transferTimeline
 if (tl) for (let i = 0; i < tl.tMs.length; i++) right.push([tl.tMs[i]!, `${tl.tMs[i]!.toFixed(1)} ${(tl.bytes[i]! / 1e6).toFixed(2)} MB`])
 for (const r of result.rows) right.push([r.startNs / 1e6, `${(r.startNs / 1e6).toFixed(1)} iteration ${r.iteration} (${r.phase}): ${r.pagesSent} pages`])
-right.sort((a, b) => a[0] - b[0])
+// One table on one time axis (ms since the start, each side's own zero): a row is one side's entry,
+// so a QEMU line and a model line on the same row happened at about the same time.
+const rowsByTime: [number, number, string][] = [...left.map(([ms, text]) => [ms, 0, text] as [number, number, string]), ...right.map(([ms, text]) => [ms, 1, text] as [number, number, string])]
+rowsByTime.sort((a, b) => a[0] - b[0] || a[1] - b[1])
 console.log(`| QEMU (${file}) | model |`)
 console.log('|---|---|')
-for (let i = 0; i < Math.max(left.length, right.length); i++) console.log(`| ${left[i]?.[1] ?? ''} | ${right[i]?.[1] ?? ''} |`)
+for (const [, side, text] of rowsByTime) console.log(side === 0 ? `| ${text} | |` : `| | ${text} |`)

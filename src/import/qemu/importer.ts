@@ -110,7 +110,8 @@ interface ScanState {
    * The first round's back-to-back normal pages (a ram_save_page of the next page of the same
    * block right after the last, no other event between), gaps under PAGE_GAP_MAX_US: their count
    * and summed gaps (µs), for trace-page-interval; and the last page line seen (block, offset, µs),
-   * unset after any other event.
+   * unset after any other event that EVENT_SPECS recognises (an unrecognised line between two page
+   * lines does not break the pair; the gap cap bounds its effect).
    */
   pageGaps: number
   pageGapUs: number
@@ -347,7 +348,8 @@ export function slotId(a: ParsedArgs): {as: number; slot: number} {
  * destination channel parks at each section's SYNC (multifd_recv_thread, p->sem_sync) until the
  * destination's main thread reaches that section's EOS (ram_load_precopy -> multifd_recv_sync_main),
  * and the source's channels block once their sockets are full. `dstSyncMainUs` (the destination
- * trace's multifd_recv_sync_main times, same host clock) and the rate tell it: a release between
+ * trace's multifd_recv_sync_main times, taken as the source's clock: true when both ran on one host,
+ * as in the lab, not for a two-host capture) and the rate tell it: a release between
  * the stop and the last packet says the stop-copy ran behind a parked destination, and a rate below
  * max-bandwidth (which the live windows carried: the rate limit is lifted at the stop) says it
  * waited for it (lab run multifd-zstd: 111.5 MB/s against 134.2, releases 260-277 ms into a 291 ms

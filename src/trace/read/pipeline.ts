@@ -12,6 +12,10 @@
  * the consumer stops early or fails (the generator's finally ends it) or is dropped unfinished (the
  * worker keeps the process alive only while the main thread waits for it).
  *
+ * No Atomics: a slot has one owner at a time (the worker while it is in its `free` list; the main
+ * thread from the slot's message to its hand-back), and postMessage orders the plain writes to the
+ * slot before the message that hands it over (the port's queue is mutex-protected), both ways.
+ *
  * Whether to read on a thread is `readOnThread`'s measured rule (docs/replay.md "Speed").
  */
 import {statSync} from 'node:fs'
