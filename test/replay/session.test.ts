@@ -296,3 +296,59 @@ for (const [name, spec] of [['a 6 GiB guest (page table)', {memory: '6G'}], ['me
     t.is(fast.replayed, 60)
   })
 }
+
+// The write loop's page lookup (feedFast: the granule table's `* ginv`, `* inv`, `rel - q * ps`,
+// and gpaToPage in a mixed granule) against gpaToPage/pageSpanEnd, write by write, on layouts
+// whose table has holes inside and after it (1 MiB granules, 64 KiB pages) and mixed granules
+// (memslot bounds on a page alignment): every slot bound and its neighbours, and seeded addresses
+// up to two granules past the last slot, 8 bytes long or crossing a page edge.
+for (const [name, spec] of [
+  [
+    '1 MiB granules, 64 KiB pages, holes between and after',
+    {
+      pageSize: 65536,
+      ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
+      memslots: [
+        {id: 0, base: 0, size: 3 * MiB, ramBlock: 'pc.ram', offset: 0},
+        {id: 1, base: 5 * MiB, size: 2 * MiB, ramBlock: 'pc.ram', offset: 3 * MiB},
+        {id: 2, base: 16 * MiB, size: 59 * MiB, ramBlock: 'pc.ram', offset: 5 * MiB},
+      ],
+    },
+  ],
+  ['memslot bounds on pages, mixed granules', SLOTS_ON_PAGES],
+] as const) {
+  test(`fast path, ${name}: each write's pages as gpaToPage and pageSpanEnd name them`, (t) => {
+    const {header, layout} = machine(spec)
+    const settings = resolveSettings(header, {})
+    const host = new HostModel(header, layout, settings)
+    host.memory.reset('none')
+    const session = new ReplaySession(host, header.vcpus)
+    session.driver = idleDriver(false, settings)
+    const ps = layout.pageSize
+    const gpas: number[] = []
+    for (const s of layout.slots) for (const x of [s.gpaStart, s.gpaEnd]) for (const d of [-ps - 1, -ps, -1, 0, 1, ps - 1, ps]) if (x + d >= 0) gpas.push(x + d)
+    const end = layout.slots[layout.slots.length - 1]!.gpaEnd + 2 * layout.granule
+    let seed = 5
+    for (let i = 0; i < 300; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      gpas.push(Math.floor((seed / 2 ** 32) * end))
+    }
+    let unmapped = 0
+    let tNs = 0
+    for (const [i, gpa] of gpas.entries()) {
+      const len = i % 3 === 0 ? ps : 8
+      const p0 = layout.gpaToPage(gpa)
+      const want: number[] = []
+      if (p0 < 0) unmapped++
+      // (A write over the last slot's end names a page past totalPages, which no bitmap holds.)
+      else for (let p = p0; p < Math.min(layout.pageSpanEnd(gpa, len, p0), layout.totalPages); p++) want.push(p)
+      for (const b of batchesOf(layout, [{t_ns: tNs++, kind: 'write', vcpu: 0, gpa, len}])) session.feed(b)
+      const got: number[] = []
+      for (let p = 0; p < layout.totalPages; p++) if (host.memory.modified.get(p)) got.push(p)
+      t.deepEqual(got, want, `gpa ${gpa} len ${len}`)
+      host.memory.modified.fill(false)
+    }
+    t.is(session.unmapped, unmapped)
+    t.true(unmapped > 0 && unmapped < gpas.length, 'probes in and out of the slots')
+  })
+}
