@@ -316,7 +316,7 @@ for (const [name, spec] of [
     },
   ],
   ['memslot bounds on pages, mixed granules', SLOTS_ON_PAGES],
-] as const) {
+] satisfies [string, Parameters<typeof machine>[0]][]) {
   test(`fast path, ${name}: each write's pages as gpaToPage and pageSpanEnd name them`, (t) => {
     const {header, layout} = machine(spec)
     const settings = resolveSettings(header, {})
