@@ -101,6 +101,12 @@ export const SETTING_DEFS = {
   'max-iterations': int(0, {defaultText: '0 (policy default: qemu none, rounds 30, xen 29)', unit: 'iterations', min: 0, max: 1e9, doc: 'force the switchover after this many live iterations'}),
   'time-cap': ms(0, {fixed: true, doc: 'force the switchover this long after the migration starts (0 = no cap)'}),
   'device-state-bytes': size(0, {doc: 'non-iterable device state sent during the downtime'}),
+  'vm-stop-cost': ms(0, {
+    doc: 'source host time to stop the VM at a precopy switchover, inside the downtime before the last-stage sync (migration_completion: vm_stop_force_state). Measured, not fitted: qemu-lab 7.2 0.06-1.79 ms, median 0.35 over 13 precopy runs (scripts/measure-switchover-host.ts)',
+  }),
+  'device-state-cost': ms(0, {
+    doc: 'source host time after the RAM pass of a precopy switchover, inside the downtime: the non-iterable devices\' sections (qemu_savevm_state_complete_precopy_non_iterable: vmstate_save of each device) and the stream\'s tail (QEMU_VM_EOF, the vmdesc JSON, qemu_fflush); on top of device-state-bytes at the link rate. Measured, not fitted: qemu-lab 7.2 1.37-7.79 ms, median 3.88 over 13 precopy runs (scripts/measure-switchover-host.ts)',
+  }),
   'setup-time': ms(0, {fixed: true, doc: 'time from migration start to the first page sent (sync #1 happens at the start)'}),
   'zero-page-detection': choice(ZERO_PAGE_DETECTION, 'multifd', {
     qemu: true,

@@ -56,6 +56,28 @@ test('sender-page-cost in the downtime: the pages left go at the slower of link 
   t.true(close(r.downtime.ramMs, 0.02, 1e-9), `downtime RAM ${r.downtime.ramMs}`)
 })
 
+test('vm-stop-cost and device-state-cost: host time in the downtime, before the RAM pass and after it', async (t) => {
+  // As above: 2 pages x 10 us in the downtime. vm_stop_force_state (0.5 ms) comes before the
+  // last-stage sync and ram_save_complete; the devices' sections and the stream's tail (3 ms) after
+  // the RAM pass, with device-state-bytes 4 KiB at 1 GiB/s (3.814697 us) on top.
+  const writes = [
+    {t_ns: 1e6, kind: 'write' as const, gpa: 0},
+    {t_ns: 1e6, kind: 'write' as const, gpa: 4096},
+  ]
+  const base = {'sender-page-cost': '0.01ms', 'downtime-limit': '0.001ms', 'max-iterations': 1, 'device-state-bytes': '4KiB'} as const
+  const off = await idle(base, writes)
+  const r = await idle({...base, 'vm-stop-cost': '0.5ms', 'device-state-cost': '3ms'}, writes)
+  const devBytesMs = (4096 * 1000) / GiBps
+  t.is(r.downtime.ramPages, 2, 'the guest is stopped: the same pages are left')
+  t.true(close(off.downtime.ramMs, 0.02, 1e-9), `RAM without ${off.downtime.ramMs}`)
+  t.true(close(r.downtime.ramMs, 0.52, 1e-9), `stop + RAM ${r.downtime.ramMs}`)
+  t.true(close(off.downtime.deviceStateMs, devBytesMs, 1e-9), `devices without ${off.downtime.deviceStateMs}`)
+  t.true(close(r.downtime.deviceStateMs, 3 + devBytesMs, 1e-9), `devices ${r.downtime.deviceStateMs}`)
+  t.true(close(r.downtimeMs, 0.52 + 3 + devBytesMs, 1e-9), `downtime ${r.downtimeMs}`)
+  t.true(close(r.totalTimeMs - off.totalTimeMs, 3.5, 1e-9), `total ${r.totalTimeMs} vs ${off.totalTimeMs}`)
+  t.is(r.transferredBytes, off.transferredBytes, 'host time, no bytes')
+})
+
 test('host-cpus in the downtime: the VM is stopped, so the thread has a core to itself', async (t) => {
   // One core: live the thread shares it with the busy vCPU (20 us a page); after
   // vm_stop_force_state the 2 pages left cost 10 us each.

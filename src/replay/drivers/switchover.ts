@@ -56,8 +56,10 @@ export class Switchover {
     sender.mark(now)
     this.precopyRamBytes = sender.ramRecordBytes
     this.deps.sync(true, now, false)
-    // The last-stage sync's time is part of the downtime; ram_save_complete sends after it.
-    const ramStart = now + this.deps.takeSyncDebt()
+    // migration_completion: vm_stop_force_state (vm-stop-cost), then the last-stage sync, whose
+    // time is part of the downtime too; ram_save_complete sends after both. No page is dirtied
+    // after `now` (the guest is stopped), so the sync's set is the one at `now`.
+    const ramStart = now + settings['vm-stop-cost'] * 1e6 + this.deps.takeSyncDebt()
     const ram = sender.sendRemaining(ramStart)
     this.finalPages = ram.pages
     this.finalBytes = ram.bytes
@@ -65,7 +67,10 @@ export class Switchover {
     this.ramEndNs = ramStart + ram.ns
     this.vfioStateBytes = host.stopCopyDevices()
     this.vfioEndNs = this.ramEndNs + sender.sendUnlimited(this.vfioStateBytes)
-    this.endNs = this.vfioEndNs + sender.sendUnlimited(settings['device-state-bytes'])
+    // qemu_savevm_state_complete_precopy_non_iterable (vmstate_save of each device), then
+    // QEMU_VM_EOF, the vmdesc JSON and qemu_fflush: host time (device-state-cost) besides the
+    // bytes at the link rate (device-state-bytes).
+    this.endNs = this.vfioEndNs + settings['device-state-cost'] * 1e6 + sender.sendUnlimited(settings['device-state-bytes'])
     this.end(this.endNs)
     return this.endNs
   }
