@@ -107,6 +107,12 @@ export const SETTING_DEFS = {
   'device-state-cost': ms(0, {
     doc: 'source host time after the RAM pass of a precopy switchover, inside the downtime: the non-iterable devices\' sections (qemu_savevm_state_complete_precopy_non_iterable: vmstate_save of each device) and the stream\'s tail (QEMU_VM_EOF, the vmdesc JSON, qemu_fflush); on top of device-state-bytes at the link rate. Measured, not fitted: qemu-lab 7.2 1.37-7.79 ms, median 3.88 over 13 precopy runs (scripts/measure-switchover-host.ts)',
   }),
+  'postcopy-stop-cost': ms(0, {
+    doc: 'source host time to stop the VM at the postcopy switchover, inside the downtime before the switchover sync (postcopy_start: vm_stop_force_state, then the non-postcopiable iterables). Measured, not fitted: qemu-lab 7.2 2.4 ms on lab run postcopy (scripts/measure-postcopy-switchover.ts)',
+  }),
+  'postcopy-package-cost': ms(0, {
+    doc: "source host time to build and send the postcopy package after the discards, inside the downtime (qemu_savevm_send_packaged: LISTEN, the devices' state, RUN); on top of device-state-bytes at the link rate. Measured, not fitted: qemu-lab 7.2 5.7 ms on lab run postcopy (scripts/measure-postcopy-switchover.ts)",
+  }),
   'setup-time': ms(0, {fixed: true, doc: 'time from migration start to the first page sent (sync #1 happens at the start)'}),
   'zero-page-detection': choice(ZERO_PAGE_DETECTION, 'multifd', {
     qemu: true,

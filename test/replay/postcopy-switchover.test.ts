@@ -32,6 +32,22 @@ test('the switchover sync is in the postcopy downtime: downtime = sync cost + (d
   t.is(pc1.destinationMissingPages, 0)
 })
 
+test('postcopy-stop-cost and postcopy-package-cost: the stop before the sync, the package after the discards, both in the downtime', async (t) => {
+  const {header, layout} = machine({memory: 1024 * MiB})
+  const events = sequentialWriter(layout, {rate: 1000, endNs: 2e9, pages: 1024})
+  const device = 4 * MiB
+  const link = wire(156.25)
+  const base = {'max-bandwidth': link, 'start-at': 0, 'postcopy-after': 0, 'device-state-bytes': device}
+  const r = await replay({header, layout, events}, {overrides: {...base, 'postcopy-stop-cost': '2ms', 'postcopy-package-cost': '5ms'}})
+  const pc = r.postcopy!
+  // downtime = 2 ms stop + discards / link + 5 ms package + device state / link.
+  t.true(Math.abs(r.downtimeMs - (2 + 5 + ((device + pc.discardBytes) * 1000) / link)) < 1e-9, `downtime ${r.downtimeMs}`)
+  t.true(Math.abs(r.downtime.ramMs - (2 + (pc.discardBytes * 1000) / link)) < 1e-9, `ram part ${r.downtime.ramMs}`)
+  t.true(Math.abs(r.downtime.deviceStateMs - (5 + (device * 1000) / link)) < 1e-9, `device part ${r.downtime.deviceStateMs}`)
+  // The destination guest runs one way (0.1 ms) after the package.
+  t.true(Math.abs(pc.guestResumeMs - pc.switchoverMs - (r.downtimeMs + 0.1)) < 1e-9, `resume ${pc.guestResumeMs - pc.switchoverMs}`)
+})
+
 test("the destination applies the discards before the package: the guest resumes, and the stream is read, only after (postcopy-discard-page-cost)", async (t) => {
   // 64 MiB guest, switch right after sync #1: all 16 384 pages are dirty, one discard range.
   const {header, layout} = machine({memory: 64 * MiB})

@@ -47,7 +47,10 @@ export class PostcopyStream {
   readonly hugePagesRedirtied: number
   readonly bytesBefore: number
   readonly deviceStateBytes: number
-  /** The switchover sync (ns), then the package's parts on the wire: discard messages, VFIO stop-copy, device state. */
+  /**
+   * The VM stop and the switchover sync (ns), then the package's parts on the wire: discard
+   * messages, VFIO stop-copy, device state (with the package's host time, postcopy-package-cost).
+   */
   readonly syncNs: number
   readonly discardNs: number
   /** The destination applying the discard ranges before it reads the package (postcopy-discard-page-cost). */
@@ -133,7 +136,9 @@ export class PostcopyStream {
     // CMD_POSTCOPY_RAM_DISCARD every 12): postcopy-discard-range-cost.
     this.discardNs = (this.discardBytes * 1e9) / link + this.discardRanges * settings['postcopy-discard-range-cost'] * 1e6
     this.extraNs = ((opts.extraPackageBytes ?? 0) * 1e9) / link
-    this.deviceNs = (this.deviceStateBytes * 1e9) / link
+    // qemu_savevm_send_packaged: the host time to build and send the package (postcopy-package-cost)
+    // besides its device state's bytes at the link rate.
+    this.deviceNs = (this.deviceStateBytes * 1e9) / link + settings['postcopy-package-cost'] * 1e6
     this.packageEndNs = now + this.syncNs + this.discardNs + this.extraNs + this.deviceNs
     // The destination's incoming thread handles commands in stream order: each discard command as
     // it arrives (loadvm_postcopy_ram_handle_discard: one madvise per range, ram_discard_range),

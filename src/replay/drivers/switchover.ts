@@ -108,7 +108,8 @@ export class Switchover {
     // Non-postcopiable iterables complete first (VFIO stop-copy) and go in the package.
     this.vfioStateBytes = host.stopCopyDevices()
     // The sync's time (sync-cost, sync-page-cost) is spent with the VM stopped, before the discards.
-    const syncNs = this.deps.takeSyncDebt()
+    // postcopy_start stopped the VM first (vm_stop_force_state: postcopy-stop-cost), before it.
+    const syncNs = settings['postcopy-stop-cost'] * 1e6 + this.deps.takeSyncDebt()
     // postcopy_start stopped the source's vCPUs for good (the guest runs on the destination): from
     // now on the sender threads share the source host with no busy vCPU (host-cpus).
     sender.costs.setVmStopped(true)
