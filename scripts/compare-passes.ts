@@ -7,11 +7,12 @@
  * its pages, the pages its opening sync newly set (QEMU's dirty_pages counts those too, summed over
  * a period of < 1 s) and its zero pages.
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {loadRun, predict} from '../src/calibrate/runs.js'
 import type {SettingsOverrides} from '../src/replay/config.js'
+import {sourceTraceOf} from '../src/lab/run-files.js'
 
 const [config, ...runs] = process.argv.slice(2)
 if (config === undefined || runs.length === 0) {
@@ -22,7 +23,7 @@ if (config === undefined || runs.length === 0) {
 const settings = JSON.parse(readFileSync(config, 'utf8')) as SettingsOverrides
 for (const name of runs) {
   const dir = join(process.env.RUNS_DIR ?? 'lab/runs', name)
-  const file = ['trace-src.log.gz', 'trace-src.thin.log.gz'].map((f) => join(dir, f)).find((p) => existsSync(p))!
+  const file = sourceTraceOf(dir)!
   const syncs: {start: number; ms: number; pages: number; sent: number; zero: number}[] = []
   let t0 = Number.NaN
   let st = Number.NaN

@@ -9,11 +9,12 @@
  * settings, the config file and the settings given after the run's name (a diagnostic: e.g.
  * dest-record-cost=0.0052 to see what one capture's own figure would do).
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {loadRun, predict} from '../src/calibrate/runs.js'
 import type {SettingsOverrides} from '../src/replay/config.js'
+import {sourceTraceOf} from '../src/lab/run-files.js'
 
 const [config, name, ...sets] = process.argv.slice(2)
 if (config === undefined || name === undefined) {
@@ -31,7 +32,7 @@ for (const s of sets) {
   settings[s.slice(0, eq)] = v === 'true' ? true : v === 'false' ? false : Number.isNaN(Number(v)) ? v : Number(v)
 }
 const dir = join(process.env.RUNS_DIR ?? 'lab/runs', name)
-const file = ['trace-src.log.gz', 'trace-src.thin.log.gz'].map((f) => join(dir, f)).find((p) => existsSync(p))
+const file = sourceTraceOf(dir)
 if (file === undefined) throw new Error(`no source trace in ${dir}`)
 const left: [number, string][] = []
 let t0 = Number.NaN

@@ -21,11 +21,12 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
+import {sourceTraceOf} from '../src/lab/run-files.js'
 
 const LINE = /^\d+@(\d+\.\d+):(\S+)\s*(.*)$/
 
 function measure(dir: string): string {
-  const trace = ['trace-src.log.gz', 'trace-src.thin.log.gz'].map((f) => join(dir, f)).find((p) => existsSync(p))
+  const trace = sourceTraceOf(dir)
   if (trace === undefined) throw new Error(`${dir}: no trace-src.log.gz or trace-src.thin.log.gz`)
   const lines = gunzipSync(readFileSync(trace)).toString('utf8').split('\n')
   let prevSyncEnd = Number.NaN

@@ -13,16 +13,17 @@
  * Last line: the medians over the runs measured: stop (the replay's vm-stop-cost), devices + tail
  * (its device-state-cost) and the total.
  */
-import {existsSync, readFileSync} from 'node:fs'
-import {basename, join} from 'node:path'
+import {readFileSync} from 'node:fs'
+import {basename} from 'node:path'
 import {gunzipSync} from 'node:zlib'
+import {sourceTraceOf} from '../src/lab/run-files.js'
 
 const LINE = /^\d+@(\d+\.\d+):(\S+)\s*(.*)$/
 
 interface Parts {stop: number; devices: number; tail: number}
 
 function measure(dir: string): Parts | string {
-  const trace = ['trace-src.log.gz', 'trace-src.thin.log.gz'].map((f) => join(dir, f)).find((p) => existsSync(p))
+  const trace = sourceTraceOf(dir)
   if (trace === undefined) return 'no trace-src.log.gz or trace-src.thin.log.gz'
   const lines = gunzipSync(readFileSync(trace)).toString('utf8').split('\n')
   let lowPending = Number.NaN

@@ -17,9 +17,10 @@
  * pages, measured by the syncs that found < 100 pages (`sync-cost`, ms per GiB). The last-stage
  * sync runs with the VM stopped; the others while the guest runs.
  */
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
+import {sourceTraceOf} from '../src/lab/run-files.js'
 
 interface Sync {
   run: string
@@ -35,7 +36,7 @@ interface Sync {
 const dir = process.argv[2] ?? 'lab/runs'
 const out: Sync[] = []
 for (const run of readdirSync(dir).sort()) {
-  const trace = ['trace-src.log.gz', 'trace-src.thin.log.gz'].map((f) => join(dir, run, f)).find((p) => existsSync(p))
+  const trace = sourceTraceOf(join(dir, run))
   if (trace === undefined) continue
   const cfg = JSON.parse(readFileSync(join(dir, run, 'config.json'), 'utf8')) as {args: {mem: number; vmem_size?: number}; load?: {migrate?: {avg: number[]}}}
   const ramPages = Math.round((cfg.args.mem * 2 ** 20) / 4096)

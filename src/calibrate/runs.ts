@@ -62,7 +62,7 @@ export async function loadRun(dir: string, opts: {name?: string; writes?: 'recor
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError('not a run directory', {file: dir, expected: EXPECTED})
   const name = opts.name ?? basename(resolve(dir))
   const own = TRACE_NAMES.map((f) => join(dir, f)).find((p) => existsSync(p))
-  const {sourceTraceOf} = await import('../lab/analyze.js')
+  const {sourceTraceOf} = await import('../lab/run-files.js')
   const lab = sourceTraceOf(dir) !== undefined
   let tracePath: string
   let tmp: string | undefined

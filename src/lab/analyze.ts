@@ -16,7 +16,7 @@ import {renderExpectText} from '../analysis/expect-report.js'
 import type {ExpectRow} from '../analysis/expect.js'
 import {UserError} from '../util/errors.js'
 import {loadConfigFile} from '../replay/config.js'
-import {DST_ZERO_TRACE_FILES, isMultifdRun} from './run-files.js'
+import {DST_ZERO_TRACE_FILES, isMultifdRun, recordingOf, sourceTraceOf} from './run-files.js'
 
 /**
  * Replay settings for lab traces, not tuned here: TCG has no KVM dirty log, so QEMU's lazy clear
@@ -105,13 +105,6 @@ export function destinationFiles(dir: string): {dstConsole?: string; dstTrace?: 
   return out
 }
 
-/** The source trace of a run directory: QEMU's whole log, or the thinned one `lab matrix` keeps (src/lab/keep.ts). */
-export const SOURCE_TRACE_FILES = ['trace-src.log.gz', 'trace-src.thin.log.gz']
-/** The recording of the source guest's stores (src/lab/driver.ts; kept trimmed by src/lab/keep.ts). */
-export const RECORDING_FILES = ['recording.csv.gz']
-
-export const sourceTraceOf = (dir: string): string | undefined => SOURCE_TRACE_FILES.map((f) => join(dir, f)).find((p) => existsSync(p))
-export const recordingOf = (dir: string): string | undefined => RECORDING_FILES.map((f) => join(dir, f)).find((p) => existsSync(p))
 
 /**
  * What `import qemu` reads of a lab run: its source trace, observation, config and console, the

@@ -7,6 +7,20 @@ import {pushRecord} from '../../src/trace/write/encode.js'
 export const MiB = 2 ** 20
 export const GiB = 2 ** 30
 
+/**
+ * A layout whose granule table has holes inside and after it: 64 KiB pages, memslots on 1 MiB
+ * bounds (0-3 MiB, 5-7 MiB, 16-75 MiB), so 1 MiB granules. For `machine(HOLES_1MIB_64K)`.
+ */
+export const HOLES_1MIB_64K = {
+  pageSize: 65536,
+  ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
+  memslots: [
+    {id: 0, base: 0, size: 3 * MiB, ramBlock: 'pc.ram', offset: 0},
+    {id: 1, base: 5 * MiB, size: 2 * MiB, ramBlock: 'pc.ram', offset: 3 * MiB},
+    {id: 2, base: 16 * MiB, size: 59 * MiB, ramBlock: 'pc.ram', offset: 5 * MiB},
+  ],
+} satisfies Partial<HeaderInput>
+
 export function machine(extra: Partial<HeaderInput> & {memory?: number | string} = {}): {header: TraceHeader; layout: TraceLayout} {
   const header = parseHeader({format: 'migtrace', version: 1, ...(extra.ramBlocks ? {} : {memory: extra.memory ?? GiB}), ...extra})
   return {header, layout: new TraceLayout(header)}

@@ -11,12 +11,18 @@ import {machine, sequentialWriter, MiB} from './helpers.js'
 
 const wire = (mibPerS: number): number => (mibPerS * MiB * 4104) / 4096
 
-test('the switchover sync is in the postcopy downtime: downtime = sync cost + (discards + device state) / link', async (t) => {
+/** A 1 GiB guest switching to postcopy at once on a 156.25 MiB/s link, 4 MiB of device state. */
+function gibSwitchover() {
   const {header, layout} = machine({memory: 1024 * MiB})
   const events = sequentialWriter(layout, {rate: 1000, endNs: 2e9, pages: 1024})
   const device = 4 * MiB
   const link = wire(156.25)
   const base = {'max-bandwidth': link, 'start-at': 0, 'postcopy-after': 0, 'device-state-bytes': device}
+  return {header, layout, events, device, link, base}
+}
+
+test('the switchover sync is in the postcopy downtime: downtime = sync cost + (discards + device state) / link', async (t) => {
+  const {header, layout, events, device, link, base} = gibSwitchover()
   const r0 = await replay({header, layout, events}, {overrides: base})
   const r1 = await replay({header, layout, events}, {overrides: {...base, 'sync-cost': '50ms'}})
   const pc0 = r0.postcopy!
@@ -33,11 +39,7 @@ test('the switchover sync is in the postcopy downtime: downtime = sync cost + (d
 })
 
 test('postcopy-stop-cost and postcopy-package-cost: the stop before the sync, the package after the discards, both in the downtime', async (t) => {
-  const {header, layout} = machine({memory: 1024 * MiB})
-  const events = sequentialWriter(layout, {rate: 1000, endNs: 2e9, pages: 1024})
-  const device = 4 * MiB
-  const link = wire(156.25)
-  const base = {'max-bandwidth': link, 'start-at': 0, 'postcopy-after': 0, 'device-state-bytes': device}
+  const {header, layout, events, device, link, base} = gibSwitchover()
   const r = await replay({header, layout, events}, {overrides: {...base, 'postcopy-stop-cost': '2ms', 'postcopy-package-cost': '5ms'}})
   const pc = r.postcopy!
   // downtime = 2 ms stop + discards / link + 5 ms package + device state / link.

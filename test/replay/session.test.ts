@@ -6,7 +6,7 @@ import {ReplaySession} from '../../src/replay/session.js'
 import {APPLY, Taken, type ReplayDriver} from '../../src/replay/driver.js'
 import {resolveSettings} from '../../src/replay/config.js'
 import type {EventRecord} from '../../src/trace/events.js'
-import {batchesOf, machine, MiB} from './helpers.js'
+import {batchesOf, HOLES_1MIB_64K, machine, MiB} from './helpers.js'
 import {GRANULE_MIXED} from '../../src/trace/layout.js'
 
 function idleDriver(slow: boolean, settings: ReturnType<typeof resolveSettings>): ReplayDriver {
@@ -303,18 +303,7 @@ for (const [name, spec] of [['a 6 GiB guest (page table)', {memory: '6G'}], ['me
 // (memslot bounds on a page alignment): every slot bound and its neighbours, and seeded addresses
 // up to two granules past the last slot, 8 bytes long or crossing a page edge.
 for (const [name, spec] of [
-  [
-    '1 MiB granules, 64 KiB pages, holes between and after',
-    {
-      pageSize: 65536,
-      ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
-      memslots: [
-        {id: 0, base: 0, size: 3 * MiB, ramBlock: 'pc.ram', offset: 0},
-        {id: 1, base: 5 * MiB, size: 2 * MiB, ramBlock: 'pc.ram', offset: 3 * MiB},
-        {id: 2, base: 16 * MiB, size: 59 * MiB, ramBlock: 'pc.ram', offset: 5 * MiB},
-      ],
-    },
-  ],
+  ['1 MiB granules, 64 KiB pages, holes between and after', HOLES_1MIB_64K],
   ['memslot bounds on pages, mixed granules', SLOTS_ON_PAGES],
 ] satisfies [string, Parameters<typeof machine>[0]][]) {
   test(`fast path, ${name}: each write's pages as gpaToPage and pageSpanEnd name them`, (t) => {

@@ -1,7 +1,7 @@
 /** TraceLayout's page-lookup table (granule, granulePage) against gpaToPage, the rule it stands for. */
 import test from 'ava'
 import {GRANULE_MIXED, GRANULE_TABLE_MAX, type TraceLayout} from '../../src/trace/layout.js'
-import {machine} from '../replay/helpers.js'
+import {HOLES_1MIB_64K, machine} from '../replay/helpers.js'
 
 const MiB = 2 ** 20
 const GiB = 2 ** 30
@@ -54,15 +54,7 @@ test('a 1 TiB guest: 513 granules of 2 GiB (the high slot ends at 4 GiB + 1022 G
 })
 
 test('memslots on 1 MiB bounds, 64 KiB pages: 1 MiB granules, holes between and after', (t) => {
-  const {layout} = machine({
-    pageSize: 65536,
-    ramBlocks: [{name: 'pc.ram', size: 64 * MiB}],
-    memslots: [
-      {id: 0, base: 0, size: 3 * MiB, ramBlock: 'pc.ram', offset: 0},
-      {id: 1, base: 5 * MiB, size: 2 * MiB, ramBlock: 'pc.ram', offset: 3 * MiB},
-      {id: 2, base: 16 * MiB, size: 59 * MiB, ramBlock: 'pc.ram', offset: 5 * MiB},
-    ],
-  })
+  const {layout} = machine(HOLES_1MIB_64K)
   t.is(layout.granule, MiB)
   t.is(layout.granulePage.length, 75)
   // 16 pages of 64 KiB a granule: slot 1 starts at page 48, slot 2 at page 80.

@@ -31,7 +31,7 @@ export default class LabTable extends BaseCommand {
       const {loadConfigFile} = await import('../../replay/config.js')
       const {loadRun, predict} = await import('../../calibrate/runs.js')
       const settings = loadConfigFile(flags.config)
-      const {sourceTraceOf, recordingOf} = await import('../../lab/analyze.js')
+      const {sourceTraceOf, recordingOf} = await import('../../lab/run-files.js')
       const rows = new Map<string, import('../../analysis/expect.js').ExpectRow[]>()
       const recreated = new Map<string, import('../../analysis/expect.js').ExpectRow[]>()
       for (const o of order) {
