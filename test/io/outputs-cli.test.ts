@@ -196,7 +196,9 @@ async function interrupt(t: {true: (v: boolean, m?: string) => void; is: (a: unk
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const closed = new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])))
-  for (let i = 0; i < 1200 && !ready(child.pid); i++) await new Promise((r) => setTimeout(r, 25))
+  // Polled every 5 ms for up to 30 s: a replay from CSV now holds its trace open for only a few
+  // hundred ms, which a busier poll under a loaded test run could miss.
+  for (let i = 0; i < 6000 && !ready(child.pid); i++) await new Promise((r) => setTimeout(r, 5))
   t.true(ready(child.pid), `${args[0]} never reached the point to interrupt`)
   child.kill(signal)
   const [code, sig] = await closed
@@ -217,10 +219,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 test('SIGINT during convert, SIGTERM during report and replay --out: nothing is left', async (t) => {
   const dir = fresh()
-  const g = await runCli(['generate', 'uniform', '--rate', '400000', '--duration', '5s', '--migrate-at', '1ms', '--out', 'in.csv'], {cwd: dir})
+  const g = await runCli(['generate', 'uniform', '--rate', '400000', '--duration', '12s', '--migrate-at', '1ms', '--out', 'in.csv'], {cwd: dir})
   t.is(g.code, 0, g.stderr)
   await interrupt(t, ['convert', 'in.csv', 'out.jsonl.gz'], dir, 'SIGINT', hasTemp(dir))
-  // The replay of 2x10^6 events runs for seconds before anything is written: interrupt it once
+  // The replay of 4.8x10^6 events runs for a second or more before anything is written: interrupt it once
   // the command reads its trace (its handlers were installed before, when the command started).
   await interrupt(t, ['report', 'in.csv', '--out', 'r/r.html'], dir, 'SIGTERM', (pid) => hasOpen(pid, 'in.csv'))
   await interrupt(t, ['replay', 'in.csv', '--out', 'tables'], dir, 'SIGTERM', (pid) => hasOpen(pid, 'in.csv'))
