@@ -178,3 +178,84 @@ test('bad rows get the same message through the direct path as through flechette
     } else if (name !== 'narrow unsigned ints') t.regex(String(want), /^\/.*x\.arrow:\d+: /, `${name}: an error`)
   }
 })
+
+/** A file of two record batches: the first sets every column (the all-kinds rows and writes), the second only writes (5 of 13 columns), ending in `last`. */
+async function twoBatches(path: string, last: EventRecord): Promise<void> {
+  const header = parseHeader(ALL_KINDS_HEADER)
+  const layout = new TraceLayout(header)
+  const first = mixed(1 << 16).slice(0, 1 << 16)
+  let t = first.at(-1)!.t_ns
+  const writes: EventRecord[] = Array.from({length: 5000}, (_, i) => ({t_ns: ++t, kind: 'write', vcpu: i & 1, gpa: ((i * 7919) % 2 ** 18) * 4096, len: 8}))
+  const w = await TraceWriter.open(path, header, layout.devices.map((x) => x.id))
+  const b = createBatch(first.length + writes.length + 1)
+  for (const r of [...first, ...writes, {...last, t_ns: ++t}]) pushRecord(b, r, layout.deviceIndex)
+  await w.writeBatch(b)
+  await w.close()
+}
+
+test('a record batch of the direct path is read sparsely: the buffers of the columns its rows set, the rest by complete()', async (t) => {
+  const d = tmp()
+  const p = join(d, 'two.arrow')
+  await twoBatches(p, {t_ns: 0, kind: 'write', vcpu: 0, gpa: 4096, len: 8})
+  // What a full read gives, message by message.
+  const full: Uint8Array[] = []
+  const r0 = await IpcMessageReader.open(p, false, 'file')
+  for (let m = await r0.next(); m !== undefined; m = await r0.next()) full.push(m.bytes.slice())
+  await r0.close()
+  const direct = new DirectArrow()
+  const asked: number[] = []
+  const reader = await IpcMessageReader.open(p, false, 'file', {
+    bodyRanges: (m) => {
+      const r = direct.bodyRanges(m)
+      asked.push(r === undefined ? -1 : r.reduce((s, x) => s + x.length, 0))
+      return r
+    },
+  })
+  let k = 0
+  let sparse = 0
+  for (let m = await reader.next(); m !== undefined; m = await reader.next(), k++) {
+    if (m.type === MSG_SCHEMA) t.true(direct.plan(m.bytes.slice()))
+    if (m.type === MSG_DICTIONARY) direct.dictionary(m.bytes.slice())
+    if (m.type !== MSG_RECORD_BATCH) {
+      t.deepEqual(m.bytes, full[k])
+      continue
+    }
+    const want = full[k]!
+    const ranges = direct.bodyRanges(want)!
+    const head = want.length - m.bodyLength
+    // The ranges asked for hold the file's bytes ...
+    for (const r of ranges) t.deepEqual(m.bytes.subarray(head + r.offset, head + r.offset + r.length), want.subarray(head + r.offset, head + r.offset + r.length))
+    const read = ranges.reduce((s, x) => s + x.length, 0)
+    // (A batch whose rows set every column leaves out its last buffer's padding only.)
+    if (read < m.bodyLength - 64) {
+      sparse++
+      // ... the rest is not read (the buffer still holds the message before), until complete().
+      t.notDeepEqual(m.bytes, want)
+    }
+    await m.complete()
+    t.deepEqual(m.bytes, want, `record batch at message ${k}, after complete()`)
+  }
+  await reader.close()
+  // The first batch sets every column: read whole; the second (writes only: t, kind, vcpu, gpa and
+  // len) is read sparsely, less than half its body.
+  t.is(asked.length, 2)
+  t.is(sparse, 1)
+  t.true(asked[1]! > 0 && asked[1]! < full.at(-1)!.length / 2, `read ${asked[1]} bytes`)
+})
+
+test('a sparsely read record batch the direct path declines goes the general path whole: same events and errors as a full read', async (t) => {
+  const d = tmp()
+  for (const [name, last] of [
+    ['fine', {t_ns: 0, kind: 'write', vcpu: 1, gpa: 8192, len: 4}],
+    ['len 0', {t_ns: 0, kind: 'write', vcpu: 0, gpa: 4096, len: 0}],
+    ['a vCPU the header does not have', {t_ns: 0, kind: 'write', vcpu: 7, gpa: 4096, len: 8}],
+    ['an iova on a write', {t_ns: 0, kind: 'write', vcpu: 0, gpa: 4096, iova: 4096, len: 8}],
+  ] as [string, EventRecord][]) {
+    const p = join(d, 'two.arrow')
+    await twoBatches(p, last)
+    const want = await columns(p, false, 1 << 16)
+    t.deepEqual(await columns(p, true, 1 << 16), want, name)
+    if (name === 'fine') t.true(Array.isArray(want))
+    else t.regex(String(want), /two\.arrow:70537: /, name)
+  }
+})

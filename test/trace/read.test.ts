@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import test from 'ava'
 import {KINDS, type EventRecord} from '../../src/trace/events.js'
 import {openTrace, type OpenTrace} from '../../src/trace/read/open.js'
+import {convertTrace} from '../../src/trace/read/convert.js'
 import {validateTrace} from '../../src/trace/read/validate.js'
 import {toRecord} from '../../src/trace/write/encode.js'
 import {UserError} from '../../src/util/errors.js'
@@ -203,4 +204,32 @@ test('JSON Lines accepts addresses as numbers or 0x strings and null as "not set
     {t_ns: 5, kind: 'write', vcpu: 0, gpa: 8192, len: 8},
     {t_ns: 6, kind: 'read', vcpu: 0, gpa: 8192, len: 8},
   ])
+})
+
+test('a pass over a plain trace reads the file blocking, yet lets the event loop turn (timers, Ctrl-C) while it decodes', async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'migtrace-read-turns-'))
+  const csv = join(d, 'w.csv')
+  const rows = Array.from({length: 600_000}, (_, i) => `${i * 10},write,${i & 1},,,0x${(((i * 7919) % 16384) * 4096).toString(16)},,8,,,,,`)
+  writeFileSync(csv, `# ${JSON.stringify({format: 'migtrace', version: 1, memory: '64M', vcpus: 2})}\nt_ns,kind,vcpu,dev,slot,gpa,iova,len,page,count,value,op,params\n${rows.join('\n')}\n`)
+  const arrow = join(d, 'w.arrow')
+  await convertTrace(csv, arrow)
+  for (const path of [arrow, csv]) {
+    const tr = await openTrace(path)
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    const t0 = performance.now()
+    let events = 0
+    // Each batch takes a while to consume, as a replay's model would.
+    for await (const b of tr.events({thread: false, batchSize: 4096})) {
+      events += b.length
+      const until = performance.now() + 0.5
+      while (performance.now() < until);
+    }
+    const ms = performance.now() - t0
+    clearInterval(timer)
+    t.is(events, 600_000)
+    // A turn at a read once TURN_MS (10 ms) passed since the last: the Arrow trace is 10 record
+    // batches, the CSV about 25 chunks of 1 MiB. (Reads that never turned would leave 0 and 3 ticks.)
+    t.true(ticks >= 6, `${path}: ${ticks} timer ticks in ${ms.toFixed(0)} ms`)
+  }
 })

@@ -19,6 +19,7 @@ import type {DictionaryBatch, RecordBatch, Schema} from '@uwdata/flechette'
 import {FIELDS, FIELD_INDEX, KINDS, KIND_CODE, OPS, type EventBatch, type FieldName} from '../events.js'
 import type {TraceLayout} from '../layout.js'
 import type {EventChecker} from '../read/checks.js'
+import type {BodyRange} from './ipc.js'
 import {PARAMS_RE} from '../read/values.js'
 
 const F = FIELD_INDEX
@@ -145,6 +146,50 @@ export class DirectArrow {
     }
   }
 
+  /**
+   * The parts of a record batch's body the direct path reads (IpcMessageReader's `bodyRanges`):
+   * the buffers of the columns some row sets, a validity bitmap only where some rows are null.
+   * Undefined (read it all) when the batch is not for this path. Neighbours less than MERGE_GAP
+   * apart are one range: a read costs more than that many bytes.
+   */
+  bodyRanges(message: Uint8Array): BodyRange[] | undefined {
+    const plans = this.plans
+    if (plans === undefined || this.off) return undefined
+    let rb: RecordBatch
+    try {
+      rb = decodeMessage(message, 0).content as RecordBatch
+    } catch {
+      return undefined
+    }
+    if (rb === undefined || rb.compression || rb.nodes.length !== plans.length) return undefined
+    const rows = rb.length ?? 0
+    const want: BodyRange[] = []
+    let r = 0
+    for (let k = 0; k < plans.length; k++) {
+      const nBuffers = plans[k]!.shape === C_UTF8 ? 3 : 2
+      const node = rb.nodes[k]!
+      if (r + nBuffers > rb.regions.length) return undefined
+      if (node.nullCount < rows) {
+        if (node.nullCount > 0) want.push(rb.regions[r]!)
+        for (let j = 1; j < nBuffers; j++) want.push(rb.regions[r + j]!)
+      }
+      r += nBuffers
+    }
+    want.sort((a, b) => a.offset - b.offset)
+    const out: BodyRange[] = []
+    for (const w of want) {
+      if (w.length === 0) continue
+      const last = out[out.length - 1]
+      if (last !== undefined && w.offset < last.offset + last.length + MERGE_GAP) {
+        last.length = Math.max(last.length, w.offset + w.length - last.offset)
+        continue
+      }
+      if (last !== undefined && w.offset < last.offset + last.length) return undefined
+      out.push({offset: w.offset, length: w.length})
+    }
+    return out
+  }
+
   /** A record batch message's columns (FIELDS order; undefined where the schema has none), or undefined. */
   columns(message: Uint8Array): {rows: number; cols: (DirectColumn | undefined)[]} | undefined {
     const plans = this.plans
@@ -191,6 +236,9 @@ export class DirectArrow {
     return {rows, cols}
   }
 }
+
+/** Body ranges closer than this are read as one (bodyRanges). */
+const MERGE_GAP = 16384
 
 /** Where a buffer of the body starts, after checking it holds `bytes` bytes and is `align`-aligned. */
 function regionAt(body: Uint8Array, r: {offset: number; length: number}, bytes: number, align: number): number {

@@ -69,7 +69,8 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
     if (!(e instanceof UserError) || onError === undefined) throw e
     return onError(e) !== false
   }
-  const reader = await IpcMessageReader.open(src.path, src.gzip, src.kind)
+  // Only the buffers the direct path reads, while it takes the batches.
+  const reader = await IpcMessageReader.open(src.path, src.gzip, src.kind, {bodyRanges: direct === undefined ? undefined : (m) => (planned ? direct.bodyRanges(m) : undefined)})
   checker.reset()
   let schema: Uint8Array | undefined
   /** Dictionary messages in stream order: a replacement drops the earlier ones of its id. */
@@ -103,6 +104,7 @@ export async function* arrowEvents(src: {path: string; gzip: boolean; kind: 'fil
         // flechette's whole table decoder, loaded when a batch first needs it (the direct path
         // takes every batch migtrace writes; the reader's thread starts faster without it).
         const {tableFromIPC} = await import('@uwdata/flechette')
+        await m.complete()
         let t: Table
         try {
           t = tableFromIPC([schema!, ...dicts.map((d) => d.bytes), m.bytes], {useBigInt: true})

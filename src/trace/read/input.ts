@@ -4,9 +4,9 @@
  * lines. Event decoding reads the chunks itself (see csv.ts / jsonl.ts).
  */
 import {createReadStream, openSync, readSync, closeSync, statSync} from 'node:fs'
-import {open} from 'node:fs/promises'
 import {createGunzip} from 'node:zlib'
 import {UserError} from '../../util/errors.js'
+import {BlockingFile} from './file-reads.js'
 import {noteTraceBytesRead} from './progress.js'
 
 const CHUNK = 1 << 20
@@ -75,9 +75,9 @@ export async function* readChunksReusing(path: string, gzip: boolean): AsyncGene
     yield* readChunks(path, gzip)
     return
   }
-  let fh
+  let file: BlockingFile
   try {
-    fh = await open(path, 'r')
+    file = new BlockingFile(path)
   } catch (e) {
     throw fsError(e, path)
   }
@@ -88,7 +88,7 @@ export async function* readChunksReusing(path: string, gzip: boolean): AsyncGene
       const buf = bufs[k]!
       let n
       try {
-        n = (await fh.read(buf, 0, CHUNK, null)).bytesRead
+        n = await file.read(buf, 0, CHUNK, total)
       } catch (e) {
         throw fsError(e, path)
       }
@@ -97,7 +97,7 @@ export async function* readChunksReusing(path: string, gzip: boolean): AsyncGene
       yield n === CHUNK ? buf : buf.subarray(0, n)
     }
   } finally {
-    await fh.close()
+    file.close()
   }
 }
 
