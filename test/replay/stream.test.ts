@@ -270,10 +270,41 @@ test('multifd-socket-buffer (7.2): the destination\'s channels wait at each sect
   // One byte more room: packet 6 fits, nothing waits.
   const roomy = await run({'multifd-socket-buffer': 2105216 / 2})
   t.true(close(roomy.rows[0]!.endNs, free.rows[0]!.endNs, 1e-6), `roomy ${roomy.rows[0]!.endNs / 1e6} vs ${free.rows[0]!.endNs / 1e6}`)
-  // 8.1+ (a sync per round, RAM_SAVE_FLAG_MULTIFD_FLUSH): not modelled, the figures do not move.
-  const perRound = await run({'multifd-socket-buffer': MiB, 'multifd-flush-after-each-section': false})
-  const perRoundFree = await run({'multifd-socket-buffer': GiB, 'multifd-flush-after-each-section': false})
-  t.true(close(perRound.rows[0]!.endNs, perRoundFree.rows[0]!.endNs, 1e-6))
+})
+
+test('multifd-socket-buffer (8.1+): the destination\'s loop stops at each round\'s RAM_SAVE_FLAG_MULTIFD_FLUSH, not at each section\'s end', async (t) => {
+  // The machine of the test above, with the 768 data pages written again at 50 ms, so a second
+  // round sends them. 8.1+ flushes once per round (find_dirty_block wrapping: multifd_send_sync_main
+  // and RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel), and ram_load_precopy calls
+  // multifd_recv_sync_main at that record (not at each section's EOS). So round 1 has no barrier:
+  // it ends at 300 ms, as with roomy sockets (the 7.2 run holds it to E1 + its SYNC packets' time).
+  // Round 2 starts at 300 ms with the flush; its packets go 2 a window (300, 400, 500 ms). The
+  // loop reaches the flush record once through round 1's 15 616 zero records, at E1 = z + 15 616 x
+  // 50 us = 780.8 ms; packet 4 of round 2 would leave 4 x 525 632 = 2 102 528 bytes after the
+  // round's SYNC, more than the 2 x 1 MiB the channels hold, so the source waits until E1; packet
+  // 5 then takes its link time (packet 6 stays open until ram_save_complete): round 2 ends at
+  // E1 + 525 632 / r, against 500 ms + 525 632 / r with roomy sockets.
+  const {header, layout} = machine({memory: 64 * MiB, populated: [{gpa: 61 * MiB, len: 3 * MiB}]})
+  const writes = Array.from({length: 768}, (_, i) => ({t_ns: 50e6, kind: 'write' as const, vcpu: 0, gpa: 61 * MiB + i * 4096, len: 8}))
+  const run = (extra: RawOverrides) =>
+    replay({header, layout, events: batchesOf(layout, [...writes, {t_ns: 60e9, kind: 'read', vcpu: 0, gpa: 0, len: 8}])}, {
+      overrides: {'start-at': 0, 'max-bandwidth': 10_000_000, 'link-bandwidth': '1GiB/s', 'stop-policy': 'rounds', multifd: true, 'multifd-channels': 2, 'zero-page-detection': 'legacy', 'dest-record-cost': '0.05ms', 'precopy-socket-buffer': 64 * MiB, ...extra},
+    })
+  const z = (9 * 1e9) / GiBps
+  const e1 = z + 15616 * 50000
+  const packet = (525632 * 1e9) / GiBps
+  const held = await run({'multifd-socket-buffer': MiB, 'multifd-flush-after-each-section': false})
+  const free = await run({'multifd-socket-buffer': GiB, 'multifd-flush-after-each-section': false})
+  const held72 = await run({'multifd-socket-buffer': MiB, 'multifd-flush-after-each-section': true})
+  t.deepEqual(held.rows.map((r) => r.pagesSent), [16384, 768, 0])
+  t.true(close(held.rows[0]!.endNs, 300e6, 1e-6), `round 1 (8.1+) ${held.rows[0]!.endNs / 1e6} ms`)
+  t.true(close(held72.rows[0]!.endNs, e1 + (2688 * 1e9) / GiBps, 1e-3), `round 1 (7.2) ${held72.rows[0]!.endNs / 1e6} ms`)
+  t.true(close(held.rows[1]!.endNs, e1 + packet, 1e-3), `round 2 held ${held.rows[1]!.endNs / 1e6} ms vs ${(e1 + packet) / 1e6}`)
+  t.true(close(free.rows[1]!.endNs, 500e6 + packet, 1e-3), `round 2 free ${free.rows[1]!.endNs / 1e6} ms`)
+  // Three syncs: setup, round 2's flush, ram_save_complete; 7.2 syncs at every section's end.
+  t.is(held.stream!.multifd!.syncs, 3)
+  t.true(held72.stream!.multifd!.syncs > 3)
+  t.is(held.transferredBytes, free.transferredBytes, 'time, not bytes')
 })
 
 test('dest-first-touch-cost: QEMU < 8.0 loads a virtio-mem device\'s pages into unpopulated memory on the destination, even with prealloc', async (t) => {

@@ -121,6 +121,13 @@ export class PageCosts {
    * channels' packets that multifd_send_sync_main sends are not in it).
    */
   mainWire = 0
+  /**
+   * Of `wire`, the channels' SYNC packets (and the open packet) of an 8.1+ round flush the last
+   * page came after (multifd_send_sync_main, then RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel),
+   * or 0: the destination's load loop stops at that record (ram_load_precopy:
+   * multifd_recv_sync_main) as 7.2's does at each section's end.
+   */
+  flushSyncBytes = 0
   /** The destination's extra time (ns) for the last page's record: dest-first-touch-cost on its first load, or 0. */
   destExtraNs = 0
   /** Some record pays dest-first-touch-cost on the destination (a cold virtio-mem device's pages). */
@@ -244,6 +251,7 @@ export class PageCosts {
     this.lastPage = p
     this.chanNs = 0
     this.serialNs = 0
+    this.flushSyncBytes = 0
     this.destExtraNs = this.destTouchNs > 0 ? this.destFirstTouch(p) : 0
     const touch = this.firstTouch(p)
     const mf = this.multifd
@@ -342,7 +350,8 @@ export class PageCosts {
     // 8.1+: multifd_send_sync_main once per full round (find_dirty_block wrapping around), with
     // RAM_SAVE_FLAG_MULTIFD_FLUSH on the main channel.
     const flushRecord = wrapped && !mf.flushEachSection ? MULTIFD_FLUSH_RECORD_BYTES : 0
-    let wire = flushRecord > 0 ? mf.sync() + flushRecord : 0
+    this.flushSyncBytes = flushRecord > 0 ? mf.sync() : 0
+    let wire = this.flushSyncBytes + flushRecord
     this.mainWire = flushRecord
     this.migNs = 0
     this.mainRecord = false

@@ -35,7 +35,9 @@
  *   multifd_send_pages then finds no free channel) once the bytes sent after the SYNC the
  *   destination is parked at exceed `multifd-socket-buffer` per channel; they go on at E_k, when
  *   the parked channels read their backlog (at memory speed: the lab's multifd-2 read 82 MB in
- *   14 ms). Modelled where the sync runs per section and the load loop is (dest-record-cost).
+ *   14 ms). From 8.1 (multifd-flush-after-each-section false) the same barrier is at each round's
+ *   RAM_SAVE_FLAG_MULTIFD_FLUSH record instead (ram_load_precopy: multifd_recv_sync_main there,
+ *   not at EOS). Modelled where the load loop is (dest-record-cost or dest-record-intervals).
  */
 import type {HostModel} from '../host.js'
 import type {ReplaySettings} from '../settings.js'
@@ -144,14 +146,15 @@ export class Sender {
   }
 
   /**
-   * The channels' socket bytes where the destination's multifd section sync holds the source
-   * (multifd-socket-buffer a channel), or 0 where it is not modelled: no multifd, a sync per
-   * round (8.1+: RAM_SAVE_FLAG_MULTIFD_FLUSH, not modelled), or no load loop (destRecordMs 0: neither
-   * dest-record-cost nor dest-record-intervals x trace-page-interval).
+   * The channels' socket bytes where the destination's multifd sync holds the source
+   * (multifd-socket-buffer a channel), or 0 where it is not modelled: no multifd, or no load loop
+   * (destRecordMs 0: neither dest-record-cost nor dest-record-intervals x trace-page-interval).
+   * The sync is at each section's end (7.2, multifd-flush-after-each-section) or at each round's
+   * RAM_SAVE_FLAG_MULTIFD_FLUSH record (8.1+), and at the completion's.
    */
   private sectionSyncBytes(s: ReplaySettings): number {
     const mf = this.costs.multifd
-    if (mf === undefined || !mf.flushEachSection || destRecordMs(s) <= 0) return 0
+    if (mf === undefined || destRecordMs(s) <= 0) return 0
     return s['multifd-socket-buffer'] * mf.channels
   }
 
@@ -243,12 +246,17 @@ export class Sender {
     this.migCpu += costs.migNs
     this.chanCpu += costs.chanNs
     this.serial += costs.serialNs
+    // 8.1+: the page came after a round's flush; the destination's loop stops at its
+    // RAM_SAVE_FLAG_MULTIFD_FLUSH record until the channels' SYNC packets are in, before the
+    // page's own record. (Its time is taken after the page's: one page's link time late.)
+    const flush = this.mfSockBytes > 0 ? costs.flushSyncBytes : 0
+    if (flush > 0) this.sectionSynced(flush)
     // Only the main channel's bytes (mainWire): on an 8.1+ round wrap `wire` also holds the
     // multifd channels' packets of multifd_send_sync_main, which do not queue before the loop.
     if (costs.mainRecord && toDestination) this.toDestination(costs.mainWire, costs.destExtraNs)
     else this.mainBytes += costs.mainWire
     this.ramRecordBytes += costs.mainWire
-    const mf = costs.wire - costs.mainWire
+    const mf = costs.wire - costs.mainWire - flush
     if (mf > 0 && this.mfSockBytes > 0) this.toChannels(mf)
   }
 
@@ -276,11 +284,11 @@ export class Sender {
   }
 
   /**
-   * The source's multifd_send_sync_main of a RAM section just sent its SYNC packets (`bytes` of
-   * them and of the open packet handed over): the destination releases that section's channels
-   * at E_k = max(when the load loop is through the section's records and reads its EOS, when the
-   * SYNC packets arrive), and its loop takes the next section's records only after
-   * multifd_recv_sync_main returns.
+   * The source's multifd_send_sync_main of a RAM section (7.2) or round (8.1+) just sent its SYNC
+   * packets (`bytes` of them and of the open packet handed over): the destination releases the
+   * channels at E_k = max(when the load loop is through the earlier records and reads the
+   * section's EOS or the round's RAM_SAVE_FLAG_MULTIFD_FLUSH, when the SYNC packets arrive), and
+   * its loop takes the next records only after multifd_recv_sync_main returns.
    */
   private sectionSynced(bytes: number): void {
     if (this.mfSockBytes === 0) return
