@@ -146,6 +146,19 @@ export class DirectArrow {
     }
   }
 
+  /** A record batch message's metadata, when the batch may be for this path (planned, uncompressed, a node per field). */
+  private recordBatch(message: Uint8Array): RecordBatch | undefined {
+    if (this.plans === undefined || this.off) return undefined
+    let rb: RecordBatch
+    try {
+      rb = decodeMessage(message, 0).content as RecordBatch
+    } catch {
+      return undefined
+    }
+    if (rb === undefined || rb.compression || rb.nodes.length !== this.plans.length) return undefined
+    return rb
+  }
+
   /**
    * The parts of a record batch's body the direct path reads (IpcMessageReader's `bodyRanges`):
    * the buffers of the columns some row sets, a validity bitmap only where some rows are null.
@@ -154,14 +167,8 @@ export class DirectArrow {
    */
   bodyRanges(message: Uint8Array): BodyRange[] | undefined {
     const plans = this.plans
-    if (plans === undefined || this.off) return undefined
-    let rb: RecordBatch
-    try {
-      rb = decodeMessage(message, 0).content as RecordBatch
-    } catch {
-      return undefined
-    }
-    if (rb === undefined || rb.compression || rb.nodes.length !== plans.length) return undefined
+    const rb = this.recordBatch(message)
+    if (plans === undefined || rb === undefined) return undefined
     const rows = rb.length ?? 0
     const want: BodyRange[] = []
     let r = 0
@@ -193,15 +200,10 @@ export class DirectArrow {
   /** A record batch message's columns (FIELDS order; undefined where the schema has none), or undefined. */
   columns(message: Uint8Array): {rows: number; cols: (DirectColumn | undefined)[]} | undefined {
     const plans = this.plans
-    if (plans === undefined || this.off) return undefined
-    let rb: RecordBatch
-    try {
-      rb = decodeMessage(message, 0).content as RecordBatch
-    } catch {
-      return undefined
-    }
+    const rb = this.recordBatch(message)
+    if (plans === undefined || rb === undefined) return undefined
     const body = rb.body
-    if (body === undefined || rb.compression || rb.nodes.length !== plans.length) return undefined
+    if (body === undefined) return undefined
     const rows = rb.length ?? 0
     const cols: (DirectColumn | undefined)[] = new Array(NFIELDS).fill(undefined)
     let r = 0
